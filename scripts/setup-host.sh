@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Idempotent host setup for the harness: the Debian packages the stand-in stack and the
+# self-tests need, then the project venv. Safe to re-run; does nothing when all is present.
+set -euo pipefail
+
+readonly DEBIAN_PACKAGES=(
+  bubblewrap busybox-static docker-registry skopeo umoci supervisor util-linux tar git
+  systemd-journal-remote libsystemd-dev pkg-config gcc python3-dev python3-venv shellcheck
+  curl ca-certificates
+)
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo -n "$@"; fi
+}
+
+install_packages() {
+  local missing=() pkg
+  for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+      || missing+=("$pkg")
+  done
+  if ((${#missing[@]} == 0)); then
+    echo "setup: Debian packages present"
+    return
+  fi
+  echo "setup: installing ${missing[*]}"
+  as_root apt-get update -qq
+  # Keep package post-install scripts from starting services (registry, redis):
+  # the harness starts what it needs itself, on loopback only.
+  as_root env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+make_venv() {
+  local venv=$1 python=${PYTHON:-python3}
+  local stamp="$venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+  if [[ -f $stamp ]]; then
+    echo "setup: $venv up to date"
+    return
+  fi
+  [[ -x $venv/bin/python ]] || "$python" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --upgrade pip
+  "$venv/bin/python" -m pip install -q -e .
+  rm -f "$venv"/.installed-*
+  touch "$stamp"
+  echo "setup: $venv ready"
+}
+
+main() {
+  cd "$(dirname "$0")/.."
+  install_packages
+  make_venv "${VENV:-.venv}"
+}
+
+main "$@"

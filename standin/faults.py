@@ -1,0 +1,123 @@
+"""The production bugs the stand-in can inject, by name.
+
+Each fault models a bug that reached (or could reach) BoxLite production on the REST path and
+names the upstream issue it models. The harness proves each regression case two-sided: the
+case fails with the fault on and passes with it off. Components report their active faults on
+`GET .../_standin/faults`, so `known_bug` markers apply only where the bug is present.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    name: str
+    side: str  # "runner" or "api"
+    issue: str
+    summary: str
+    probabilistic: bool = False
+
+
+SPECS: dict[str, FaultSpec] = {
+    spec.name: spec
+    for spec in (
+        FaultSpec(
+            "exec-stdout-drop",
+            "runner",
+            "boxlite-ai/boxlite#563",
+            "the exit frame overtakes the last stdout chunks: trailing stdout is lost",
+            probabilistic=True,
+        ),
+        FaultSpec(
+            "attach-no-replay",
+            "runner",
+            "boxlite-ai/boxlite#627",
+            "a re-attach to an execution does not replay its output backlog",
+        ),
+        FaultSpec(
+            "exec-on-stopped-500",
+            "runner",
+            "boxlite-ai/boxlite#678",
+            "exec on a stopped box answers 500 internal instead of a typed 409 stopped",
+        ),
+        FaultSpec(
+            "spawn-failed-500",
+            "runner",
+            "boxlite-ai/boxlite#678",
+            "exec of a missing binary answers 500 spawn_failed instead of a typed error",
+        ),
+        FaultSpec(
+            "quota-clamp",
+            "api",
+            "boxlite-ai/boxlite#662",
+            "out-of-range cpus/memory are silently clamped and the box is created (201)",
+        ),
+        FaultSpec(
+            "validation-coerce",
+            "api",
+            "boxlite-ai/boxlite#662",
+            "cpus=0 is coerced to the default and the box is created (201)",
+        ),
+    )
+}
+
+
+class FaultError(ValueError):
+    """A --fault value that names no known fault or has a bad probability."""
+
+
+@dataclass(frozen=True)
+class ActiveFault:
+    spec: FaultSpec
+    probability: float = 1.0
+
+    def fires(self, rng: random.Random | None = None) -> bool:
+        """True when this occurrence should misbehave (always, for p=1)."""
+        if self.probability >= 1.0:
+            return True
+        return (rng or random).random() < self.probability
+
+    def to_json(self) -> dict:
+        doc = asdict(self.spec)
+        doc.pop("probabilistic")
+        doc["component"] = doc.pop("side")
+        doc["probability"] = self.probability
+        return doc
+
+
+def parse_fault(text: str) -> ActiveFault:
+    """Parse `NAME` or `NAME=P` (0 < P <= 1; P only for probabilistic faults)."""
+    name, sep, prob_text = text.strip().partition("=")
+    spec = SPECS.get(name)
+    if spec is None:
+        known = ", ".join(sorted(SPECS))
+        raise FaultError(f"unknown fault {name!r}; known faults: {known} (or 'none')")
+    if not sep:
+        return ActiveFault(spec)
+    if not spec.probabilistic:
+        raise FaultError(f"fault {name!r} takes no probability")
+    try:
+        prob = float(prob_text)
+    except ValueError:
+        raise FaultError(f"fault {name!r}: probability {prob_text!r} is not a number") from None
+    if not 0.0 < prob <= 1.0:
+        raise FaultError(f"fault {name!r}: probability must be in (0, 1], got {prob}")
+    return ActiveFault(spec, prob)
+
+
+def parse_faults(values: list[str], side: str | None = None) -> dict[str, ActiveFault]:
+    """Parse repeated --fault values; `none` clears. With `side`, keep only that side's."""
+    active: dict[str, ActiveFault] = {}
+    for value in values:
+        for item in filter(None, (v.strip() for v in value.split(","))):
+            if item == "none":
+                active.clear()
+                continue
+            fault = parse_fault(item)
+            active[fault.spec.name] = fault
+    if side is not None:
+        active = {k: v for k, v in active.items() if v.spec.side == side}
+    return active
