@@ -1,0 +1,325 @@
+"""Where a hop (runner or API) logs, read incrementally from a cursor.
+
+Path verification must see exactly the lines written while one test ran. Upstream spawned
+`journalctl -u boxlite-runner --since "<local time, 1 s>"` once per box per 0.3 s poll
+(upstream-harness.md §5.4): one-second windows overlap neighbouring tests and xdist workers,
+every poll re-scans the window, and a journal the user may not read came back empty and was
+reported as "bypassed the API". Here each source has an exact cursor and a cheap read of only
+what is new since it:
+
+- `JournalSource`: one persistent `systemd.journal.Reader` per process, matched on
+  `_SYSTEMD_UNIT=<unit>.service` (the journal's field index, so cost does not grow with other
+  units' noise). The cursor is the journal cursor of the last entry seen; `seek_cursor` lands
+  *on* that entry, so it is skipped with `test_cursor` (anchors.md §8.7). Works on the system
+  journal or on a journal directory / explicit files (used by self-tests and benchmarks).
+- `FileSource`: byte offset plus inode. Logrotate-style rotation (rename to `X.1`, new file) is
+  followed: the rest of the old inode is read from `X.1`, then the new file from 0; a
+  copy-truncate shows as a shrunken file and restarts at 0. Only complete lines are consumed.
+
+Both raise `LogUnreadable` (never return "nothing") when the log cannot be read, each with a
+hint on how to fix it, so the caller can report "cannot verify" instead of "bypassed".
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+# How long one file poll may sleep at most while waiting for late lines. Polling starts at
+# 5 ms and doubles: the wait ends as soon as the file changes, so this only bounds latency.
+_FILE_POLL_MAX = 0.1
+_READ_CHUNK = 1 << 16
+
+
+class LogUnreadable(Exception):
+    """The log exists in config but cannot be read by this process (or is not there)."""
+
+    def __init__(self, reason: str, hint: str):
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint
+
+
+class LogSource(Protocol):
+    """One hop's log. Cursors are opaque; `read` returns only lines after the cursor."""
+
+    description: str
+
+    def cursor(self) -> object: ...
+
+    def read(self, cursor: object) -> tuple[list[str], object]: ...
+
+    def wait(self, cursor: object, timeout: float) -> None: ...
+
+    def is_empty(self, cursor: object) -> bool: ...
+
+
+# --------------------------------------------------------------------------- plain files
+
+
+@dataclass(frozen=True)
+class FileCursor:
+    """Position after the last complete line consumed; `ino is None` = file absent then."""
+
+    dev: int | None
+    ino: int | None
+    offset: int
+
+
+FILE_HINT = (
+    "make the log file readable by the user running the tests (e.g. add it to the 'adm' "
+    "group or chmod g+r the file), or point {var} at the file the service writes"
+)
+
+
+class FileSource:
+    """A plain log file, read from a byte offset that survives rotation."""
+
+    def __init__(self, path: Path | str, *, env_var: str = "BOXLITE_E2E_RUNNER_LOG"):
+        self.path = Path(path)
+        self.description = f"file {self.path}"
+        self._hint = FILE_HINT.format(var=env_var)
+
+    def _unreadable(self, exc: OSError) -> LogUnreadable:
+        reason = f"{self.path}: {exc.strerror or exc}"
+        return LogUnreadable(reason, self._hint)
+
+    def cursor(self) -> FileCursor:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            # The service may create it on first write; the read after the test decides.
+            return FileCursor(None, None, 0)
+        except OSError as exc:
+            raise self._unreadable(exc) from None
+        if not _is_regular(st):
+            raise LogUnreadable(f"{self.path}: not a regular file", self._hint)
+        # Probe readability now, so an unreadable log is reported as such up front.
+        try:
+            with open(self.path, "rb"):
+                pass
+        except OSError as exc:
+            raise self._unreadable(exc) from None
+        return FileCursor(st.st_dev, st.st_ino, _complete_prefix_len(self.path, st.st_size))
+
+    def is_empty(self, cursor: FileCursor) -> bool:
+        return cursor.offset == 0
+
+    def read(self, cursor: FileCursor) -> tuple[list[str], FileCursor]:
+        lines: list[str] = []
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 - closed below, fstat needs the fd
+        except OSError as exc:
+            raise self._unreadable(exc) from None
+        with fh:
+            st = os.fstat(fh.fileno())
+            if not _is_regular(st):
+                raise LogUnreadable(f"{self.path}: not a regular file", self._hint)
+            same_file = (st.st_dev, st.st_ino) == (cursor.dev, cursor.ino)
+            if cursor.ino is not None and not same_file:
+                # Rotated since the cursor: finish the old inode from its rotated name.
+                lines += self._read_rotated(cursor)
+                start = 0
+            elif same_file and st.st_size >= cursor.offset:
+                start = cursor.offset
+            else:
+                start = 0  # new file, or truncated in place (copytruncate)
+            fh.seek(start)
+            new_lines, consumed = _read_complete_lines(fh)
+            lines += new_lines
+        return lines, FileCursor(st.st_dev, st.st_ino, start + consumed)
+
+    def _read_rotated(self, cursor: FileCursor) -> list[str]:
+        rotated = self.path.with_name(self.path.name + ".1")
+        try:
+            with open(rotated, "rb") as old:
+                st = os.fstat(old.fileno())
+                if (st.st_dev, st.st_ino) != (cursor.dev, cursor.ino):
+                    return []  # rotated more than once, or not this scheme: nothing to add
+                old.seek(cursor.offset)
+                lines, _ = _read_complete_lines(old, final_partial=True)
+                return lines
+        except OSError:
+            return []
+
+    def wait(self, cursor: FileCursor, timeout: float) -> None:
+        """Return once the file differs from the cursor (grew, rotated) or after timeout."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        delay = 0.005
+        while True:
+            try:
+                st = os.stat(self.path)
+                if (st.st_dev, st.st_ino) != (cursor.dev, cursor.ino) or (
+                    st.st_size > cursor.offset
+                ):
+                    return
+            except OSError:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, _FILE_POLL_MAX)
+
+
+def _is_regular(st: os.stat_result) -> bool:
+    return stat.S_ISREG(st.st_mode)
+
+
+def _complete_prefix_len(path: Path, size: int) -> int:
+    """Offset just after the last newline at or before `size` (a partial line is new)."""
+    if size == 0:
+        return 0
+    with open(path, "rb") as fh:
+        pos = size
+        while pos > 0:
+            step = min(_READ_CHUNK, pos)
+            fh.seek(pos - step)
+            chunk = fh.read(step)
+            idx = chunk.rfind(b"\n")
+            if idx >= 0:
+                return pos - step + idx + 1
+            pos -= step
+    return 0
+
+
+def _read_complete_lines(fh, *, final_partial: bool = False) -> tuple[list[str], int]:
+    data = fh.read()
+    end = len(data) if final_partial else data.rfind(b"\n") + 1
+    body = data[:end]
+    text = body.decode("utf-8", errors="replace")
+    return text.splitlines(), end
+
+
+# --------------------------------------------------------------------------- journal
+
+JOURNAL_HINT = (
+    "add the user running the tests to the 'systemd-journal' (or 'adm') group, run as root, "
+    "or set BOXLITE_E2E_RUNNER_LOG to a file the runner writes"
+)
+
+
+class JournalSource:
+    """Entries of one systemd unit, from the system journal or a journal dir / files."""
+
+    def __init__(
+        self,
+        unit: str,
+        *,
+        path: Path | str | None = None,
+        files: list[Path | str] | None = None,
+        reader_factory: Callable[..., object] | None = None,
+    ):
+        self.unit = unit if unit.endswith(".service") else f"{unit}.service"
+        self.path = Path(path) if path is not None else None
+        self.files = [str(f) for f in files] if files else None
+        where = (
+            f"journal dir {self.path}"
+            if self.path
+            else f"journal files {', '.join(self.files)}"
+            if self.files
+            else "system journal"
+        )
+        self.description = f"{where}, unit {self.unit}"
+        self._factory = reader_factory
+        self._reader = None
+
+    # The Reader is opened lazily and kept: re-opening costs ~10 ms on a large journal
+    # (anchors.md §8.8), a persistent one reads a cursor window in about a millisecond.
+    def _open(self):
+        if self._reader is not None:
+            return self._reader
+        try:
+            from systemd import journal
+        except ImportError as exc:  # pragma: no cover - a hard dependency
+            raise LogUnreadable(f"systemd-python unavailable: {exc}", JOURNAL_HINT) from None
+        factory = self._factory or journal.Reader
+        try:
+            if self.path is not None:
+                reader = factory(path=str(self.path))
+            elif self.files is not None:
+                reader = factory(files=self.files)
+            else:
+                # SYSTEM_ONLY: without it a user outside systemd-journal still opens their own
+                # user journal, sees entries, and a missing unit would look like "bypassed".
+                reader = factory(flags=journal.SYSTEM_ONLY)
+        except OSError as exc:
+            raise LogUnreadable(
+                f"{self.description}: {exc.strerror or exc}", JOURNAL_HINT
+            ) from None
+        # sd_journal silently skips files it may not read; zero bytes opened means we can
+        # see nothing at all, which is "unreadable", not "the runner logged nothing".
+        if reader.get_usage() == 0:
+            reader.close()
+            raise LogUnreadable(f"{self.description}: no readable journal files", JOURNAL_HINT)
+        reader.add_match(_SYSTEMD_UNIT=self.unit)
+        reader.fileno()  # sets up inotify so wait()/process() notice appends and new files
+        self._reader = reader
+        return reader
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def cursor(self) -> str | None:
+        reader = self._open()
+        reader.process()
+        reader.seek_tail()
+        # After seek_tail only get_previous lands on the last entry reliably (systemd #9934).
+        return reader._get_cursor() if reader._previous() else None
+
+    def is_empty(self, cursor: str | None) -> bool:
+        return cursor is None
+
+    def read(self, cursor: str | None) -> tuple[list[str], str | None]:
+        reader = self._open()
+        reader.process()
+        if cursor is None:
+            reader.seek_head()
+        else:
+            reader.seek_cursor(cursor)
+        lines: list[str] = []
+        last = cursor
+        first = True
+        for _ in _advance(reader):
+            if first and cursor is not None and reader.test_cursor(cursor):
+                first = False
+                continue  # seek_cursor positions on the already-read entry itself
+            first = False
+            lines.append(_entry_line(reader))
+            last = reader._get_cursor()
+        return lines, last
+
+    def wait(self, cursor: str | None, timeout: float) -> None:
+        reader = self._open()
+        reader.wait(max(0.0, timeout))
+
+
+def _advance(reader) -> Iterator[None]:
+    # The private `_next`/`_get` calls avoid converting every field of every entry into a
+    # dict (what get_next() does); we only need MESSAGE and the timestamp.
+    while reader._next():
+        yield None
+
+
+def _entry_line(reader) -> str:
+    try:
+        message = reader._get("MESSAGE")
+    except KeyError:
+        message = b""
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", errors="replace")
+    try:
+        usec = int(reader._get_realtime())
+        stamp = _dt.datetime.fromtimestamp(usec / 1e6, _dt.timezone.utc)
+        prefix = stamp.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z "
+    except (OSError, ValueError, OverflowError):
+        prefix = ""
+    return prefix + str(message)
