@@ -16,6 +16,9 @@ from pathlib import Path
 DEFAULT_API_PORT = 3000
 DEFAULT_RUNNER_PORT = 8080
 DEFAULT_REGISTRY_PORT = 5000
+# The cloud stack's own Postgres and Redis (harness-owned instances, not the system ones).
+DEFAULT_POSTGRES_PORT = 5432
+DEFAULT_REDIS_PORT = 6379
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
@@ -37,6 +40,8 @@ class Layout:
     api_port: int = DEFAULT_API_PORT
     runner_port: int = DEFAULT_RUNNER_PORT
     registry_port: int = DEFAULT_REGISTRY_PORT
+    postgres_port: int = DEFAULT_POSTGRES_PORT
+    redis_port: int = DEFAULT_REDIS_PORT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Layout:
@@ -46,6 +51,8 @@ class Layout:
             api_port=_port(env, "BOXLITE_E2E_API_PORT", DEFAULT_API_PORT),
             runner_port=_port(env, "BOXLITE_E2E_RUNNER_PORT", DEFAULT_RUNNER_PORT),
             registry_port=_port(env, "BOXLITE_E2E_REGISTRY_PORT", DEFAULT_REGISTRY_PORT),
+            postgres_port=_port(env, "BOXLITE_E2E_POSTGRES_PORT", DEFAULT_POSTGRES_PORT),
+            redis_port=_port(env, "BOXLITE_E2E_REDIS_PORT", DEFAULT_REDIS_PORT),
         )
 
     # roots
@@ -65,6 +72,21 @@ class Layout:
     def bin_dir(self) -> Path:
         return self.root / "usr/local/bin"
 
+    @property
+    def run_dir(self) -> Path:
+        """Sockets and pid files (the harness's own supervisord, Postgres's socket)."""
+        return self.root / "run/boxlite-e2e"
+
+    @property
+    def config_dir(self) -> Path:
+        """Generated service configs: supervisor programs, registry, Redis, bootstrap record."""
+        return self.etc_dir / "boxlite-e2e"
+
+    @property
+    def unit_dir(self) -> Path:
+        """systemd unit files (read by systemd only when the root is `/`)."""
+        return self.etc_dir / "systemd/system"
+
     # files
     @property
     def secrets_file(self) -> Path:
@@ -73,6 +95,11 @@ class Layout:
     @property
     def env_file(self) -> Path:
         return self.etc_dir / "boxlite-api.env"
+
+    @property
+    def runner_env_file(self) -> Path:
+        """The runner's own env file: only its token, not the API's secrets."""
+        return self.etc_dir / "boxlite-runner.env"
 
     @property
     def api_log(self) -> Path:
@@ -86,6 +113,14 @@ class Layout:
     @property
     def registry_dir(self) -> Path:
         return self.state_dir / "registry"
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.state_dir / "postgres"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.state_dir / "redis"
 
     @property
     def standin_runner_state(self) -> Path:

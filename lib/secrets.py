@@ -1,0 +1,107 @@
+"""The stack's secrets: minted once, kept in one 0600 file, reused on every bootstrap.
+
+Why this exists: the API creates its admin user from `ADMIN_API_KEY` at first boot and
+encrypts columns with `ENCRYPTION_KEY`/`ENCRYPTION_SALT`, so rotating them while the database
+survives breaks admin login and encrypted data. Upstream shipped fixed dev keys first, then a
+secrets file that the env file copied into a world-readable 0644 file, and printed the admin
+key. Here the file is created 0600 from its first byte, a missing key is added without
+touching the others, a loosened mode is tightened again, and no value is ever printed: the
+functions return key *names* for reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets as _random
+import tempfile
+from pathlib import Path
+
+FILE_MODE = 0o600
+# name -> random bytes (hex-encoded, so twice as many characters). Sizes follow upstream.
+SPEC: dict[str, int] = {
+    "ADMIN_API_KEY": 24,
+    "ENCRYPTION_KEY": 32,
+    "ENCRYPTION_SALT": 16,
+    "DEFAULT_RUNNER_API_KEY": 16,
+    "PROXY_API_KEY": 16,
+    # The cloud stack's Postgres role password (upstream used the literal `boxlite`).
+    "DB_PASSWORD": 16,
+}
+
+
+class SecretsError(RuntimeError):
+    """The secrets file exists but cannot be read or parsed (never quotes a value)."""
+
+
+def parse(text: str) -> dict[str, str]:
+    """KEY=VALUE lines; blank lines and `#` comments ignored; values are never unquoted."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise SecretsError(f"line {number} is not KEY=VALUE")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def render(values: dict[str, str]) -> str:
+    header = "# boxlite-e2e secrets: minted once, reused by every bootstrap. Keep 0600.\n"
+    return header + "".join(f"{k}={v}\n" for k, v in values.items())
+
+
+def load(path: Path) -> dict[str, str]:
+    try:
+        return parse(Path(path).read_text())
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise SecretsError(f"cannot read secrets file {path}: {exc.strerror}") from None
+    except SecretsError as exc:
+        raise SecretsError(f"secrets file {path}: {exc}") from None
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` atomically with a file that is 0600 from its first byte."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp: 0600
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def plan(path: Path) -> tuple[dict[str, str], list[str], bool]:
+    """(current values, names to mint, mode needs tightening) without changing anything."""
+    current = load(path)
+    missing = [name for name in SPEC if not current.get(name)]
+    loose = Path(path).exists() and (Path(path).stat().st_mode & 0o777) != FILE_MODE
+    return current, missing, loose
+
+
+def ensure(path: Path) -> tuple[dict[str, str], list[str]]:
+    """Return (secrets, what changed): mints only missing keys, keeps the rest, fixes mode.
+
+    The change list names keys and facts (`minted ADMIN_API_KEY`, `mode 0600`), never values.
+    """
+    current, missing, loose = plan(path)
+    changes: list[str] = []
+    if missing:
+        for name in missing:
+            current[name] = _random.token_hex(SPEC[name])
+        write_private(path, render(current))
+        changes.append("minted " + ",".join(missing))
+    elif loose:
+        os.chmod(path, FILE_MODE)
+        changes.append(f"mode set to {FILE_MODE:04o}")
+    return current, changes

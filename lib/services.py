@@ -1,0 +1,539 @@
+"""Run the stack's long-lived processes the same way under systemd and under supervisor.
+
+Why this exists: on KVM hosts and GitHub runners systemd is PID 1 and the stack runs as units
+(the runner's log is its journal); in containers and CI sandboxes it is not, and Debian's
+`supervisor` runs the same programs under the same names (`boxlite-api`, `boxlite-runner`,
+`boxlite-registry`, `boxlite-postgres`, `boxlite-redis`), logging to files under the layout's
+log dir. Callers describe a `Service` once; `manager_for(layout)` picks the backend.
+
+systemd is used only when it is PID 1 *and* the layout root is `/` (systemd reads units from
+`/etc/systemd/system` only), so a stack in a temporary root always gets its own supervisord,
+with its config, socket and pid file under that root: two stacks never share a manager.
+
+`sync()` is idempotent: it rewrites a service's config only when the text differs, restarts
+only what changed, starts what is stopped, and reports one action per service.
+
+Command line (also what `two_sided.sh` uses to swap a component):
+    python -m lib.services {start|stop|restart|status} NAME...
+    python -m lib.services list
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from lib.layout import Layout
+
+PREFIX = "boxlite-"
+CMD_TIMEOUT = 120
+
+
+class ServiceError(RuntimeError):
+    """A service manager command failed; the message carries its output."""
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    argv: tuple[str, ...]
+    description: str
+    env: Mapping[str, str] = field(default_factory=dict)  # non-secret settings only
+    env_file: Path | None = None  # secrets: EnvironmentFile= / `lib.envfile exec`
+    user: str | None = None
+    workdir: Path | None = None
+    log_file: Path | None = None  # None under systemd: the journal
+    after: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.name.startswith(PREFIX):
+            raise ValueError(f"service names start with {PREFIX!r}: {self.name!r}")
+
+
+def _run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=CMD_TIMEOUT)
+    except FileNotFoundError:
+        raise ServiceError(f"{argv[0]} is not installed") from None
+    if check and done.returncode != 0:
+        out = (done.stdout + done.stderr).strip()
+        raise ServiceError(f"`{shlex.join(argv)}` failed ({done.returncode}): {out}")
+    return done
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    if path.is_file() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return True
+
+
+class ServiceManager(ABC):
+    kind: str
+
+    def __init__(self, layout: Layout):
+        self.layout = layout
+
+    @abstractmethod
+    def config_path(self, name: str) -> Path: ...
+
+    @abstractmethod
+    def render(self, svc: Service) -> str: ...
+
+    @abstractmethod
+    def status(self, name: str) -> str:
+        """`running`, `stopped`, `failed`, `starting` or `absent`."""
+
+    @abstractmethod
+    def start(self, name: str) -> None: ...
+
+    @abstractmethod
+    def stop(self, name: str) -> None: ...
+
+    @abstractmethod
+    def restart(self, name: str) -> None: ...
+
+    @abstractmethod
+    def _apply(self, written: list[str], changed: list[str]) -> None:
+        """Make the manager see the written configs; restart those in `changed`."""
+
+    @abstractmethod
+    def remove(self, names: Iterable[str]) -> list[str]:
+        """Stop and delete the named services; return those that existed."""
+
+    def pid(self, name: str) -> int | None:
+        return None
+
+    def installed(self) -> list[str]:
+        directory = self.config_path("x").parent
+        if not directory.is_dir():
+            return []
+        suffix = self.config_path("x").suffix
+        return sorted(p.stem for p in directory.glob(f"{PREFIX}*{suffix}"))
+
+    def plan(self, services: Iterable[Service]) -> dict[str, str]:
+        """What `sync` would do, without doing it."""
+        actions = {}
+        for svc in services:
+            path = self.config_path(svc.name)
+            if not path.is_file():
+                actions[svc.name] = "install and start"
+            elif path.read_text() != self.render(svc):
+                actions[svc.name] = "rewrite config and restart"
+            elif self.status(svc.name) != "running":
+                actions[svc.name] = "start"
+            else:
+                actions[svc.name] = "unchanged"
+        return actions
+
+    def sync(self, services: Iterable[Service]) -> dict[str, str]:
+        """Write configs, restart what changed, start what is stopped; report per service."""
+        services = list(services)
+        existed = {s.name: self.config_path(s.name).is_file() for s in services}
+        changed = [
+            s.name for s in services if _write_if_changed(self.config_path(s.name), self.render(s))
+        ]
+        self._apply([s.name for s in services], [n for n in changed if existed[n]])
+        actions = {}
+        for svc in services:
+            if not existed[svc.name]:
+                actions[svc.name] = "installed"
+            elif svc.name in changed:
+                actions[svc.name] = "restarted (config changed)"
+            else:
+                actions[svc.name] = "unchanged"
+            if self.status(svc.name) not in ("running", "starting"):
+                self.start(svc.name)
+                if actions[svc.name] == "unchanged":
+                    actions[svc.name] = "started (was stopped)"
+        return actions
+
+
+# ---------------------------------------------------------------------------------------------
+# supervisor
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path):
+        super().__init__("localhost", timeout=CMD_TIMEOUT)
+        self._path = str(path)
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(CMD_TIMEOUT)
+        self.sock.connect(self._path)
+
+
+class _UnixTransport(xmlrpc.client.Transport):
+    """XML-RPC over supervisord's unix socket: milliseconds per call where each
+    `supervisorctl` run costs a Python start-up (~0.3 s)."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self._path = path
+
+    def make_connection(self, host):  # noqa: ANN001 - signature of the stdlib base
+        return _UnixHTTPConnection(self._path)
+
+
+class SupervisorManager(ServiceManager):
+    """A harness-owned supervisord per layout root (never the system-wide one)."""
+
+    kind = "supervisor"
+
+    @property
+    def conf(self) -> Path:
+        return self.layout.config_dir / "supervisord.conf"
+
+    @property
+    def programs_dir(self) -> Path:
+        return self.layout.config_dir / "supervisor.d"
+
+    @property
+    def socket(self) -> Path:
+        return self.layout.run_dir / "supervisor.sock"
+
+    def config_path(self, name: str) -> Path:
+        return self.programs_dir / f"{name}.conf"
+
+    def render_main(self) -> str:
+        run, logs = self.layout.run_dir, self.layout.log_dir
+        return "\n".join(
+            [
+                "; Written by boxlite-e2e bootstrap (lib/services.py); regenerated every run.",
+                "[unix_http_server]",
+                f"file={self.socket}",
+                "chmod=0700",  # root-only control socket: no TCP control port at all
+                "[supervisord]",
+                f"logfile={logs / 'boxlite-supervisord.log'}",
+                f"pidfile={run / 'supervisord.pid'}",
+                f"childlogdir={logs}",
+                "[rpcinterface:supervisor]",
+                "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+                "[supervisorctl]",
+                f"serverurl=unix://{self.socket}",
+                "[include]",
+                f"files = {self.programs_dir}/*.conf",
+                "",
+            ]
+        )
+
+    def render(self, svc: Service) -> str:
+        argv = list(svc.argv)
+        if svc.env_file:
+            argv = [sys.executable, "-m", "lib.envfile", "exec", str(svc.env_file), "--", *argv]
+        log = svc.log_file or self.layout.log_dir / f"{svc.name}.log"
+        # supervisor expands %(...)s in values, so a literal % must be doubled.
+        esc = lambda s: str(s).replace("%", "%%")  # noqa: E731
+        env = dict(svc.env)
+        if svc.env_file:
+            # `lib.envfile exec` must import `lib` from this checkout.
+            env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+        lines = [
+            f"; {svc.description}",
+            f"[program:{svc.name}]",
+            f"command={esc(shlex.join(argv))}",
+            f"directory={esc(svc.workdir or '/')}",
+            "autostart=true",
+            "autorestart=true",
+            # Readiness is judged by real health probes, not by supervisor's start timer.
+            "startsecs=0",
+            "stopwaitsecs=30",
+            "stopasgroup=true",
+            "killasgroup=true",
+            "redirect_stderr=true",
+            f"stdout_logfile={esc(log)}",
+            "stdout_logfile_maxbytes=0",  # append, never rotate: path checks read by offset
+        ]
+        if svc.user:
+            lines.append(f"user={svc.user}")
+        if env:
+            pairs = ",".join(f'{k}="{esc(v)}"' for k, v in sorted(env.items()))
+            lines.append(f"environment={pairs}")
+        return "\n".join(lines) + "\n"
+
+    def _rpc(self) -> xmlrpc.client.ServerProxy:
+        return xmlrpc.client.ServerProxy("http://supervisor", transport=_UnixTransport(self.socket))
+
+    def daemon_running(self) -> bool:
+        if not self.socket.exists():
+            return False
+        try:
+            return self._rpc().supervisor.getState()["statename"] == "RUNNING"
+        except (OSError, xmlrpc.client.Error):
+            return False  # a stale socket of a dead supervisord
+
+    def ensure_daemon(self, deadline: float = 30.0) -> None:
+        for d in (self.layout.run_dir, self.layout.log_dir, self.programs_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        main_changed = _write_if_changed(self.conf, self.render_main())
+        if self.daemon_running():
+            if not main_changed:
+                return
+            self._shutdown()  # rare: only when this module changes the daemon's own config
+        _run(["supervisord", "-c", str(self.conf)])
+        end = time.monotonic() + deadline
+        while not self.daemon_running():
+            if time.monotonic() > end:
+                raise ServiceError(f"supervisord did not answer on {self.socket}")
+            time.sleep(0.05)
+
+    def _info(self, name: str) -> dict | None:
+        try:
+            return self._rpc().supervisor.getProcessInfo(name)
+        except xmlrpc.client.Fault:
+            return None  # BAD_NAME: not loaded into the daemon
+
+    def _apply(self, written: list[str], changed: list[str]) -> None:
+        self.ensure_daemon()
+        if not changed and all(self._info(n) is not None for n in written):
+            return  # nothing new for the daemon: skip the config reload
+        self._update()
+
+    def _update(self) -> None:
+        """supervisorctl's `update`: load added groups, re-add changed ones, drop removed."""
+        rpc = self._rpc().supervisor
+        added, changed, removed = rpc.reloadConfig()[0]
+        for name in removed + changed:
+            rpc.stopProcessGroup(name, True)
+            rpc.removeProcessGroup(name)
+        for name in changed + added:
+            rpc.addProcessGroup(name)  # autostart=true starts it
+
+    def status(self, name: str) -> str:
+        if not self.config_path(name).is_file():
+            return "absent"
+        info = self._info(name) if self.daemon_running() else None
+        if info is None:
+            return "stopped"
+        return {
+            "RUNNING": "running",
+            "STARTING": "starting",
+            "BACKOFF": "failed",
+            "FATAL": "failed",
+        }.get(info["statename"], "stopped")
+
+    def pid(self, name: str) -> int | None:
+        info = self._info(name) if self.daemon_running() else None
+        return info["pid"] or None if info else None
+
+    def daemon_pid(self) -> int | None:
+        return self._rpc().supervisor.getPID() if self.daemon_running() else None
+
+    def start(self, name: str) -> None:
+        self.ensure_daemon()
+        if self._info(name) is None:
+            self._update()
+        try:
+            self._rpc().supervisor.startProcess(name, True)
+        except xmlrpc.client.Fault as exc:
+            if "ALREADY_STARTED" not in exc.faultString:
+                raise ServiceError(f"cannot start {name}: {exc.faultString}") from None
+
+    def stop(self, name: str) -> None:
+        if self.daemon_running() and self._info(name) is not None:
+            try:
+                self._rpc().supervisor.stopProcess(name, True)
+            except xmlrpc.client.Fault as exc:
+                if "NOT_RUNNING" not in exc.faultString:
+                    raise ServiceError(f"cannot stop {name}: {exc.faultString}") from None
+
+    def restart(self, name: str) -> None:
+        self.stop(name)
+        self.start(name)
+
+    def remove(self, names: Iterable[str]) -> list[str]:
+        removed = []
+        for name in names:
+            path = self.config_path(name)
+            if path.is_file():
+                self.stop(name)
+                path.unlink()
+                removed.append(name)
+        if removed and self.daemon_running():
+            self._update()  # drops the removed programs from the running daemon
+        return removed
+
+    def _shutdown(self, deadline: float = 30.0) -> None:
+        pid = self.daemon_pid()
+        self._rpc().supervisor.shutdown()
+        end = time.monotonic() + deadline
+        while pid is not None and _alive(pid):
+            if time.monotonic() > end:
+                raise ServiceError(f"supervisord did not shut down within {deadline:.0f}s")
+            time.sleep(0.05)
+
+    def shutdown_if_idle(self) -> bool:
+        """Stop our supervisord and drop its config once no program is left."""
+        if self.installed():
+            return False
+        was_running = self.daemon_running()
+        if was_running:
+            self._shutdown()
+        for path in (self.conf, self.socket, self.layout.run_dir / "supervisord.pid"):
+            path.unlink(missing_ok=True)
+        if self.programs_dir.is_dir() and not any(self.programs_dir.iterdir()):
+            self.programs_dir.rmdir()
+        return was_running
+
+
+# ---------------------------------------------------------------------------------------------
+# systemd
+
+
+def _systemd_quote(arg: str) -> str:
+    escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
+    return f'"{escaped}"'
+
+
+class SystemdManager(ServiceManager):
+    kind = "systemd"
+
+    def config_path(self, name: str) -> Path:
+        return self.layout.unit_dir / f"{name}.service"
+
+    def render(self, svc: Service) -> str:
+        after = " ".join(["network.target", *(f"{a}.service" for a in svc.after)])
+        lines = [
+            "# Written by boxlite-e2e bootstrap (lib/services.py); regenerated every run.",
+            "[Unit]",
+            f"Description={svc.description}",
+            f"After={after}",
+            "",
+            "[Service]",
+            "Type=simple",
+            f"ExecStart={' '.join(_systemd_quote(a) for a in svc.argv)}",
+            "Restart=on-failure",
+            "RestartSec=2",
+            "TimeoutStopSec=30",
+            f"SyslogIdentifier={svc.name}",
+        ]
+        if svc.workdir:
+            lines.append(f"WorkingDirectory={svc.workdir}")
+        if svc.user:
+            lines.append(f"User={svc.user}")
+        if svc.env_file:
+            lines.append(f"EnvironmentFile={svc.env_file}")
+        lines += [f"Environment={_systemd_quote(f'{k}={v}')}" for k, v in sorted(svc.env.items())]
+        if svc.log_file:
+            lines += [f"StandardOutput=append:{svc.log_file}", "StandardError=inherit"]
+        lines += ["", "[Install]", "WantedBy=multi-user.target", ""]
+        return "\n".join(lines)
+
+    def _ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return _run(["systemctl", *args], check=check)
+
+    def _apply(self, written: list[str], changed: list[str]) -> None:
+        self._ctl("daemon-reload")
+        self._ctl("enable", "--quiet", *written)
+        for name in changed:
+            self._ctl("restart", name)
+
+    def status(self, name: str) -> str:
+        if not self.config_path(name).is_file():
+            return "absent"
+        state = self._ctl("is-active", name, check=False).stdout.strip()
+        return {"active": "running", "activating": "starting", "failed": "failed"}.get(
+            state, "stopped"
+        )
+
+    def pid(self, name: str) -> int | None:
+        out = self._ctl("show", "-p", "MainPID", "--value", name, check=False).stdout.strip()
+        return int(out) if out.isdigit() and out != "0" else None
+
+    def start(self, name: str) -> None:
+        self._ctl("start", name)
+
+    def stop(self, name: str) -> None:
+        if self.config_path(name).is_file():
+            self._ctl("stop", name, check=False)
+
+    def restart(self, name: str) -> None:
+        self._ctl("restart", name)
+
+    def remove(self, names: Iterable[str]) -> list[str]:
+        removed = []
+        for name in names:
+            path = self.config_path(name)
+            if path.is_file():
+                self._ctl("disable", "--now", "--quiet", name, check=False)
+                path.unlink()
+                removed.append(name)
+        if removed:
+            self._ctl("daemon-reload")
+        return removed
+
+
+def systemd_is_pid1() -> bool:
+    """sd_booted(): systemd creates /run/systemd/system only when it is the init system."""
+    return Path("/run/systemd/system").is_dir()
+
+
+def manager_for(layout: Layout, env: Mapping[str, str] | None = None) -> ServiceManager:
+    """systemd when it is PID 1 and the root is `/`; else supervisor. BOXLITE_E2E_SERVICES
+    (`systemd`|`supervisor`) overrides."""
+    env = os.environ if env is None else env
+    forced = env.get("BOXLITE_E2E_SERVICES", "").strip()
+    if forced not in ("", "systemd", "supervisor"):
+        raise ServiceError(f"BOXLITE_E2E_SERVICES={forced!r}: expected systemd or supervisor")
+    use_systemd = forced == "systemd" or (
+        not forced and systemd_is_pid1() and layout.root == Path("/")
+    )
+    return SystemdManager(layout) if use_systemd else SupervisorManager(layout)
+
+
+def main(argv: list[str]) -> int:
+    usage = "usage: python -m lib.services {start|stop|restart|status} NAME... | list"
+    if not argv or argv[0] not in {"start", "stop", "restart", "status", "list"}:
+        print(usage, file=sys.stderr)
+        return 2
+    manager = manager_for(Layout.from_env())
+    command, names = argv[0], argv[1:]
+    if command == "list":
+        names = manager.installed()
+    elif not names:
+        print(usage, file=sys.stderr)
+        return 2
+    rc = 0
+    try:
+        for name in names:
+            if command == "list" or command == "status":
+                state = manager.status(name)
+                print(f"{name} {state} ({manager.kind})")
+                rc = rc or (0 if state == "running" else 3)
+            elif manager.status(name) == "absent":
+                print(f"{name}: not installed ({manager.kind})", file=sys.stderr)
+                rc = 1
+            else:
+                getattr(manager, command)(name)
+                print(f"{name} {command}: {manager.status(name)}")
+    except ServiceError as exc:
+        print(f"services: {exc}", file=sys.stderr)
+        return 1
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
