@@ -1,0 +1,356 @@
+"""The run's configuration, resolved once into one frozen object.
+
+Precedence, key by key: `BOXLITE_E2E_*` environment > the credentials profile > stack
+defaults. Upstream read the environment from five places with different defaults and
+truthiness rules (`SKIP_PATH_VERIFY=0` disabled the check until PR #748; image fallbacks
+differed per file, upstream-harness.md §12). Here this module is the only reader of the
+environment; everything else gets a `Config`.
+
+Decisions (documented in docs/architecture.md's harness section as well):
+
+- **Stack**: `BOXLITE_E2E_STACK` > profile key `stack` > detected: an API that answers
+  `GET /v1/_standin/faults` with a fault list is the stand-in, anything else is `cloud`.
+  Detection, not a fixed default, because a wrong default silently changes `known_bug`
+  semantics (stand-in: xfail only when the fault is injected; cloud: always).
+- **Prefix**: `BOXLITE_E2E_PREFIX` (set, even empty, wins: empty means no prefix) > profile
+  `path_prefix` > discovered from `GET {url}/v1/me` (`path_prefix`).
+- `GET /v1/me` is always called: it proves the API is reachable and the key is accepted
+  before 40 cases fail one by one. A server without `/v1/me` (a bare runner) is accepted only
+  when the prefix is given.
+- **Logs**: runner: `RUNNER_LOG` (a file) > `RUNNER_JOURNAL` (a journal dir/file, with
+  `RUNNER_UNIT`) > `RUNNER_UNIT` (system journal) > stack default (stand-in: the layout's
+  runner log file; cloud: journal unit `boxlite-runner`). API: `API_LOG` > the layout's API
+  log file.
+- `SKIP_PATH_VERIFY` is true only for 1/true/yes/on (any case); anything else, `0`
+  included, keeps the check on.
+
+Errors are `ConfigError` with one message meant for a human; the plugin turns it into
+`pytest.exit(..., returncode=2)` before collection.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lib import credentials
+from lib.api import ApiUnreachable, StackFacts, probe_stack
+from lib.layout import Layout
+
+ENV_PREFIX = "BOXLITE_E2E_"
+STACKS = ("standin", "cloud")
+DEFAULT_PROFILE = "p1"
+DEFAULT_IMAGES = {"standin": "e2e/busybox:stable", "cloud": "alpine:3.23"}
+DEFAULT_RUNNER_UNIT = "boxlite-runner"
+TRUTHY = frozenset({"1", "true", "yes", "on"})
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Every variable this module reads (for docs and for the summary's "config from" line).
+ENV_VARS = (
+    "API_URL",
+    "API_KEY",
+    "PROFILE",
+    "PREFIX",
+    "IMAGE",
+    "CLI",
+    "SKIP_PATH_VERIFY",
+    "RUNNER_UNIT",
+    "RUNNER_LOG",
+    "RUNNER_JOURNAL",
+    "API_LOG",
+    "STACK",
+    "RESULTS_DIR",
+)
+
+
+class ConfigError(RuntimeError):
+    """The run cannot start; the message says what is missing and how to fix it."""
+
+
+def truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in TRUTHY
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    issue: str
+    component: str
+    probability: float = 1.0
+
+
+@dataclass(frozen=True)
+class RunnerLog:
+    kind: str  # "file" | "journal"
+    path: Path | None = None  # file, or journal dir/file for kind=journal
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    stack: str
+    api_url: str
+    api_key: str = field(repr=False)
+    prefix: str
+    image: str
+    cli: str | None
+    skip_path_verify: bool
+    runner_log: RunnerLog
+    api_log: Path
+    results_dir: Path
+    profile: str
+    credentials_file: Path
+    sources: Mapping[str, str] = field(default_factory=dict)  # key -> env|profile|default|...
+    faults: tuple[Fault, ...] = ()
+    capabilities: frozenset[str] = frozenset()
+    versions: Mapping[str, Any] = field(default_factory=dict)
+    principal: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def active_issues(self) -> frozenset[str]:
+        return frozenset(f.issue for f in self.faults if f.issue)
+
+    def describe(self) -> dict[str, Any]:
+        """Everything but secrets, for headers and summary.json."""
+        return {
+            "stack": self.stack,
+            "api_url": self.api_url,
+            "prefix": self.prefix,
+            "profile": self.profile,
+            "image": self.image,
+            "cli": self.cli,
+            "skip_path_verify": self.skip_path_verify,
+            "runner_log": {
+                "kind": self.runner_log.kind,
+                "path": str(self.runner_log.path) if self.runner_log.path else None,
+                "unit": self.runner_log.unit,
+            },
+            "api_log": str(self.api_log),
+            "results_dir": str(self.results_dir),
+            "sources": dict(self.sources),
+            "faults": [vars(f) for f in self.faults],
+            "capabilities": sorted(self.capabilities),
+            "versions": dict(self.versions),
+        }
+
+
+Probe = Callable[[str, str], StackFacts]
+
+
+def _env(env: Mapping[str, str], key: str) -> str | None:
+    """The value of BOXLITE_E2E_<key> when set and non-blank, else None."""
+    value = env.get(ENV_PREFIX + key)
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) -> Config:
+    """Resolve the configuration; raises `ConfigError` with one actionable message."""
+    env = dict(os.environ if env is None else env)
+    probe = probe or (lambda url, key: probe_stack(url, key))
+    try:
+        layout = Layout.from_env(env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    sources: dict[str, str] = {}
+
+    # -- profile (only required when env does not give both URL and key)
+    profile_name = _env(env, "PROFILE") or DEFAULT_PROFILE
+    cred_file = credentials.credentials_path(env)
+    try:
+        profiles = credentials.load_profiles(cred_file)
+    except credentials.CredentialsError as exc:
+        raise ConfigError(str(exc)) from None
+    profile = profiles.get(profile_name)
+    env_key = _env(env, "API_KEY")
+    if profile is None and (env_key is None or _env(env, "PROFILE") is not None):
+        raise ConfigError(
+            f"credentials profile {profile_name!r} not found in {cred_file}. "
+            "Create it with `make test:e2e:setup` (fixture_setup.py), choose another with "
+            "BOXLITE_E2E_PROFILE, or set BOXLITE_E2E_API_URL and BOXLITE_E2E_API_KEY."
+        )
+    profile = profile or {}
+
+    def pick(key: str, profile_key: str | None, default: Any = None) -> Any:
+        value = _env(env, key)
+        if value is not None:
+            sources[key.lower()] = "env"
+            return value
+        if profile_key and isinstance(profile.get(profile_key), str) and profile[profile_key]:
+            sources[key.lower()] = f"profile {profile_name}"
+            return profile[profile_key]
+        if default is not None:
+            sources[key.lower()] = "default"
+        return default
+
+    api_key = pick("API_KEY", "api_key")
+    if not api_key:
+        raise ConfigError(
+            f"no API key: profile {profile_name!r} in {cred_file} has no api_key and "
+            "BOXLITE_E2E_API_KEY is not set"
+        )
+    explicit_stack = pick("STACK", "stack")
+    if explicit_stack is not None and explicit_stack not in STACKS:
+        raise ConfigError(f"BOXLITE_E2E_STACK={explicit_stack!r}: expected one of {STACKS}")
+    api_url = pick("API_URL", "url", layout.api_url if explicit_stack != "cloud" else None)
+    if not api_url:
+        raise ConfigError(
+            "no API URL for the cloud stack: set BOXLITE_E2E_API_URL or `url` in the profile"
+        )
+    api_url = api_url.rstrip("/")
+
+    # -- ask the stack (one clear message when it is not there)
+    try:
+        facts = probe(api_url, api_key)
+    except ApiUnreachable as exc:
+        raise ConfigError(
+            f"API unreachable at {api_url} ({exc}). Is the stack up? "
+            "Bring it up with `make test:e2e:setup` (bootstrap.sh), or point "
+            "BOXLITE_E2E_API_URL / the profile's url at a running API."
+        ) from None
+    if facts.me.status in (401, 403):
+        raise ConfigError(
+            f"the API at {api_url} rejected the key (HTTP {facts.me.status} on GET /v1/me). "
+            f"Re-run fixture setup to refresh profile {profile_name!r}, or fix "
+            "BOXLITE_E2E_API_KEY."
+        )
+
+    prefix = _env_raw(env, "PREFIX")
+    if prefix is not None:
+        sources["prefix"] = "env"
+    elif isinstance(profile.get("path_prefix"), str):
+        prefix = profile["path_prefix"]
+        sources["prefix"] = f"profile {profile_name}"
+    elif facts.me.ok and isinstance(facts.me.body, dict) and "path_prefix" in facts.me.body:
+        prefix = str(facts.me.body["path_prefix"] or "")
+        sources["prefix"] = "GET /v1/me"
+    else:
+        raise ConfigError(
+            f"cannot discover the org prefix: GET {api_url}/v1/me answered HTTP "
+            f"{facts.me.status} without path_prefix. Set BOXLITE_E2E_PREFIX (empty for none)."
+        )
+
+    faults = _faults(facts)
+    if explicit_stack is None:
+        stack = "standin" if faults is not None else "cloud"
+        sources["stack"] = "detected (GET /v1/_standin/faults)"
+    else:
+        stack = explicit_stack
+
+    image = pick("IMAGE", "image", DEFAULT_IMAGES[stack])
+    cli = _cli(env, sources)
+    runner_log = _runner_log(env, stack, layout, sources)
+    api_log = Path(_env(env, "API_LOG") or layout.api_log)
+    sources["api_log"] = "env" if _env(env, "API_LOG") else "default"
+    results = Path(_env(env, "RESULTS_DIR") or REPO_ROOT / "results")
+
+    return Config(
+        stack=stack,
+        api_url=api_url,
+        api_key=api_key,
+        prefix=prefix,
+        image=image,
+        cli=cli,
+        skip_path_verify=truthy(env.get(ENV_PREFIX + "SKIP_PATH_VERIFY")),
+        runner_log=runner_log,
+        api_log=api_log,
+        results_dir=results,
+        profile=profile_name,
+        credentials_file=cred_file,
+        sources=sources,
+        faults=tuple(faults or ()),
+        capabilities=_capabilities(facts, cli),
+        versions=_versions(facts),
+        principal=facts.me.body if isinstance(facts.me.body, dict) else {},
+    )
+
+
+def _env_raw(env: Mapping[str, str], key: str) -> str | None:
+    """Like `_env` but an explicitly empty value counts (PREFIX='' means no prefix)."""
+    value = env.get(ENV_PREFIX + key)
+    return None if value is None else value.strip()
+
+
+def _faults(facts: StackFacts) -> list[Fault] | None:
+    body = facts.faults.body
+    if (
+        not facts.faults.ok
+        or not isinstance(body, dict)
+        or not isinstance(body.get("faults"), list)
+    ):
+        return None
+    faults = []
+    for item in body["faults"]:
+        if not isinstance(item, dict) or not item.get("name"):
+            continue
+        faults.append(
+            Fault(
+                name=str(item["name"]),
+                issue=str(item.get("issue") or ""),
+                component=str(item.get("component") or body.get("component") or ""),
+                probability=float(item.get("probability", 1.0)),
+            )
+        )
+    return faults
+
+
+def _capabilities(facts: StackFacts, cli: str | None) -> frozenset[str]:
+    caps = set()
+    body = facts.config.body
+    if facts.config.ok and isinstance(body, dict) and isinstance(body.get("capabilities"), dict):
+        for key, value in body["capabilities"].items():
+            if value is True and key.endswith("_enabled"):
+                caps.add(key.removesuffix("_enabled"))
+    if cli:
+        caps.add("cli")
+    return frozenset(caps)
+
+
+def _versions(facts: StackFacts) -> dict[str, Any]:
+    body = facts.health.body
+    if facts.health.ok and isinstance(body, dict):
+        return dict(body)
+    return {}
+
+
+def _cli(env: Mapping[str, str], sources: dict[str, str]) -> str | None:
+    given = _env(env, "CLI")
+    if given:
+        sources["cli"] = "env"
+        resolved = shutil.which(given, path=env.get("PATH")) or (
+            given if Path(given).is_file() else None
+        )
+        if resolved is None:
+            raise ConfigError(f"BOXLITE_E2E_CLI={given!r} is not an executable file")
+        return resolved
+    found = shutil.which("boxlite", path=env.get("PATH"))
+    if found:
+        sources["cli"] = "PATH"
+    return found
+
+
+def _runner_log(
+    env: Mapping[str, str], stack: str, layout: Layout, sources: dict[str, str]
+) -> RunnerLog:
+    unit = _env(env, "RUNNER_UNIT")
+    if _env(env, "RUNNER_LOG"):
+        sources["runner_log"] = "env RUNNER_LOG"
+        return RunnerLog("file", path=Path(_env(env, "RUNNER_LOG") or ""))
+    if _env(env, "RUNNER_JOURNAL"):
+        sources["runner_log"] = "env RUNNER_JOURNAL"
+        return RunnerLog(
+            "journal",
+            path=Path(_env(env, "RUNNER_JOURNAL") or ""),
+            unit=unit or DEFAULT_RUNNER_UNIT,
+        )
+    if unit:
+        sources["runner_log"] = "env RUNNER_UNIT"
+        return RunnerLog("journal", unit=unit)
+    sources["runner_log"] = f"{stack} default"
+    if stack == "standin":
+        return RunnerLog("file", path=layout.runner_log)
+    return RunnerLog("journal", unit=DEFAULT_RUNNER_UNIT)
