@@ -1,0 +1,268 @@
+"""Box routes the API owns: create, list, get, HEAD, start, stop, remove.
+
+The API keeps the record (its own id, the user's name, the image as asked, the validated
+sizes) and the runner keeps the box. Create checks sizes against the org quota and the image
+against active snapshots, then creates the box on the runner with `name=<API box id>`, so the
+API id shows up in the runner's log (that is how path verification ties the two hops
+together). Responses are rest-protocol §3.2 Box JSON with the API id as `box_id`: live state
+(status, pid, exit code) from the runner, identity and sizes from the record.
+
+A record whose runner box is gone (auto_delete, a runner wipe) is dropped and logged loudly as
+`box.vanished`, and the SDK gets the 404 it would get for any absent box.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from aiohttp import web
+
+from standin.api.context import ApiContext, ctx_of
+from standin.api.reqlog import BOX_ID_KEY
+from standin.api.runner_client import RunnerReply, RunnerUnavailable
+from standin.api.snapshots import ACTIVE
+from standin.api.store import BoxRecord, Org, now_rfc3339
+from standin.api.validation import check_create_body, check_sizes
+from standin.errors import ApiError
+
+# Fields the API decides; everything else in the SDK's create body goes to the runner as-is.
+OWNED_FIELDS = ("name", "image", "rootfs_path", "cpus", "memory_mib", "disk_size_gb")
+# Live fields taken from the runner's Box; only non-null ones (labels/auto_* must not be null).
+RUNNER_FIELDS = (
+    "status",
+    "pid",
+    "exit_code",
+    "updated_at",
+    "started_at",
+    "last_activity_at",
+    "network",
+    "labels",
+    "auto_stop",
+    "auto_delete",
+    "auto_resume",
+    "health_status",
+)
+
+
+def box_json(rec: BoxRecord, runner_box: dict | None = None) -> dict:
+    doc = {
+        "box_id": rec.id,
+        "name": rec.name,
+        "status": rec.status,
+        "created_at": rec.created_at,
+        "updated_at": rec.updated_at,
+        "image": rec.image,
+        "cpus": rec.cpus,
+        "memory_mib": rec.memory_mib,
+        "labels": {},
+    }
+    if rec.disk_size_gb is not None:
+        doc["disk_size_gb"] = rec.disk_size_gb
+    for key in RUNNER_FIELDS:
+        value = (runner_box or {}).get(key)
+        if value is not None:
+            doc[key] = value
+    return doc
+
+
+def passthrough(reply: RunnerReply) -> web.Response:
+    """A runner error, as the runner said it (status, body, content type)."""
+    content_type = reply.headers.get("Content-Type", "application/json").split(";")[0]
+    return web.Response(status=reply.status, body=reply.body, content_type=content_type)
+
+
+def resolve(ctx: ApiContext, request: web.Request, org: Org, ident: str) -> BoxRecord:
+    rec = ctx.store.find_box(org.id, ident)
+    if rec is None:
+        raise ApiError("not_found", f"box not found: {ident}")
+    request[BOX_ID_KEY] = rec.id
+    return rec
+
+
+def resolve_live(ctx: ApiContext, request: web.Request, org: Org, ident: str) -> BoxRecord:
+    """A record whose runner box exists (not mid-create)."""
+    rec = resolve(ctx, request, org, ident)
+    if rec.runner_id is None:
+        raise ApiError("invalid_state", f"box {rec.id} is still being created")
+    return rec
+
+
+def runner_box_path(rec: BoxRecord, tail: list[str] = ()) -> str:
+    path = f"/v1/boxes/{quote(rec.runner_id or '', safe='')}"
+    return path + "".join("/" + quote(seg, safe="") for seg in tail)
+
+
+async def _call(ctx: ApiContext, method: str, path: str, **kwargs) -> RunnerReply:
+    try:
+        return await ctx.client.call(method, path, **kwargs)
+    except RunnerUnavailable as exc:
+        raise ApiError("upstream_unavailable", f"runner unreachable: {exc}") from exc
+
+
+def _vanished(ctx: ApiContext, rec: BoxRecord) -> None:
+    ctx.store.boxes.pop(rec.id, None)
+    ctx.store.save()
+    ctx.log.event(
+        "box.vanished",
+        level="warning",
+        box_id=rec.id,
+        runner_box_id=rec.runner_id,
+        reason="the runner no longer has this box; record dropped",
+    )
+
+
+def _refresh(ctx: ApiContext, rec: BoxRecord, runner_box: dict | None) -> None:
+    status = runner_box.get("status") if isinstance(runner_box, dict) else None
+    if status and status != rec.status:
+        rec.status = status
+        rec.updated_at = now_rfc3339()
+        ctx.store.save()
+
+
+async def read_json(request: web.Request) -> object:
+    if not request.body_exists:
+        return None
+    try:
+        return await request.json(content_type=None)
+    except ValueError:
+        raise ApiError("invalid_argument", "request body is not valid JSON") from None
+
+
+# -- handlers (called by the v1 dispatcher with the caller's org) -------------------------------
+
+
+async def create_box(request: web.Request, org: Org) -> web.Response:
+    ctx = ctx_of(request)
+    body = check_create_body(await read_json(request))
+    sizes = check_sizes(body, org.quota, ctx.config.faults)
+    name = body.get("name")
+    if name is not None and ctx.store.find_box(org.id, name) is not None:
+        raise ApiError("already_exists", f"a box named {name!r} already exists")
+    image = body["image"]
+    snap = ctx.store.snapshot_for_image(org.id, image)
+    if snap is None or snap.state != ACTIVE:
+        state = "not registered" if snap is None else f"snapshot state {snap.state}"
+        raise ApiError(
+            "image_pull_failed",
+            f"image {image!r} is not an active snapshot ({state}); register it with"
+            " POST /api/snapshots",
+        )
+    now = now_rfc3339()
+    rec = BoxRecord(
+        id=ctx.store.new_box_id(),
+        org_id=org.id,
+        name=name,
+        image=image,
+        runner_image=snap.image_name,
+        cpus=sizes.cpus,
+        memory_mib=sizes.memory_mib,
+        disk_size_gb=sizes.disk_size_gb,
+        created_at=now,
+        updated_at=now,
+        status="creating",
+    )
+    # Reserve id and name before the first await, so concurrent creates cannot collide.
+    ctx.store.boxes[rec.id] = rec
+    ctx.store.save()
+    request[BOX_ID_KEY] = rec.id
+    for fault, field, asked, used in sizes.fault_notes:
+        ctx.log.event("fault", name=fault, box_id=rec.id, field=field, asked=asked, used=used)
+
+    runner_body = {k: v for k, v in body.items() if k not in OWNED_FIELDS}
+    runner_body.update(name=rec.id, image=rec.runner_image, cpus=rec.cpus)
+    runner_body["memory_mib"] = rec.memory_mib
+    if rec.disk_size_gb is not None:
+        runner_body["disk_size_gb"] = rec.disk_size_gb
+    try:
+        reply = await _call(ctx, "POST", "/v1/boxes", json_body=runner_body)
+    except ApiError:
+        _discard(ctx, rec)
+        raise
+    runner_box = reply.json()
+    if not reply.ok or not isinstance(runner_box, dict) or not runner_box.get("box_id"):
+        _discard(ctx, rec)
+        if reply.ok:
+            raise ApiError("internal", f"runner create answered {reply.status} without box_id")
+        return passthrough(reply)
+    rec.runner_id = runner_box["box_id"]
+    rec.status = runner_box.get("status") or "running"
+    ctx.store.save()
+    ctx.log.event(
+        "box.create",
+        box_id=rec.id,
+        runner_box_id=rec.runner_id,
+        name=rec.name,
+        image=rec.image,
+        cpus=rec.cpus,
+        memory_mib=rec.memory_mib,
+    )
+    return web.json_response(box_json(rec, runner_box), status=201)
+
+
+def _discard(ctx: ApiContext, rec: BoxRecord) -> None:
+    ctx.store.boxes.pop(rec.id, None)
+    ctx.store.save()
+
+
+async def list_boxes(request: web.Request, org: Org) -> web.Response:
+    ctx = ctx_of(request)
+    try:
+        runner_boxes = await ctx.client.list_boxes()
+    except RunnerUnavailable as exc:
+        raise ApiError("upstream_unavailable", f"runner unreachable: {exc}") from exc
+    by_id = {b.get("box_id"): b for b in runner_boxes if isinstance(b, dict)}
+    boxes = []
+    for rec in ctx.store.boxes_in(org.id):
+        if rec.runner_id is None:
+            boxes.append(box_json(rec))
+            continue
+        runner_box = by_id.get(rec.runner_id)
+        if runner_box is None:
+            _vanished(ctx, rec)
+            continue
+        _refresh(ctx, rec, runner_box)
+        boxes.append(box_json(rec, runner_box))
+    return web.json_response({"boxes": boxes, "next_page_token": None})
+
+
+async def get_box(request: web.Request, org: Org, ident: str) -> web.Response:
+    ctx = ctx_of(request)
+    rec = resolve(ctx, request, org, ident)
+    if request.method == "HEAD":
+        return web.Response(status=204)
+    if rec.runner_id is None:
+        return web.json_response(box_json(rec))
+    reply = await _call(ctx, "GET", runner_box_path(rec))
+    if reply.status == 404:
+        _vanished(ctx, rec)
+        raise ApiError("not_found", f"box not found: {ident}")
+    if not reply.ok:
+        return passthrough(reply)
+    _refresh(ctx, rec, reply.json())
+    return web.json_response(box_json(rec, reply.json()))
+
+
+async def box_action(request: web.Request, org: Org, ident: str, action: str) -> web.Response:
+    ctx = ctx_of(request)
+    rec = resolve_live(ctx, request, org, ident)
+    reply = await _call(ctx, "POST", runner_box_path(rec, [action]))
+    if reply.status == 404:
+        _vanished(ctx, rec)
+        raise ApiError("not_found", f"box not found: {ident}")
+    if not reply.ok:
+        return passthrough(reply)
+    _refresh(ctx, rec, reply.json())
+    ctx.log.event(f"box.{action}", box_id=rec.id, runner_box_id=rec.runner_id, status=rec.status)
+    return web.json_response(box_json(rec, reply.json()))
+
+
+async def remove_box(request: web.Request, org: Org, ident: str) -> web.Response:
+    ctx = ctx_of(request)
+    # Not mid-create: the create would otherwise finish on the runner for a dropped record.
+    rec = resolve_live(ctx, request, org, ident)
+    reply = await _call(ctx, "DELETE", runner_box_path(rec), params=request.rel_url.query)
+    if not reply.ok and reply.status != 404:
+        return passthrough(reply)  # e.g. 409 invalid_state: running, no ?force=true
+    _discard(ctx, rec)
+    ctx.log.event("box.remove", box_id=rec.id, runner_box_id=rec.runner_id)
+    return web.Response(status=204)

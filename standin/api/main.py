@@ -1,0 +1,67 @@
+"""`python -m standin api`: run the stand-in API until SIGTERM/SIGINT.
+
+`--port 0` binds a free port and reports it in the log's `api.listening` line, so a test can
+start an API without racing other tests for a port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from aiohttp import web
+
+from standin.api.app import build_app
+from standin.api.config import ApiConfig, ConfigError, resolve
+from standin.api.store import Store
+from standin.logfmt import EventLog
+
+
+async def serve(config: ApiConfig, log: EventLog) -> None:
+    store = Store.open(config.state_dir, config.org_id)
+    app = build_app(config, store, log)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        log.event(
+            "api.listening",
+            host=host,
+            port=port,
+            runner_url=config.runner_url,
+            org_id=store.admin_org_id,
+            faults=",".join(sorted(config.faults)) or "none",
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.event("api.stopping")
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str]) -> int:
+    try:
+        config = resolve(argv)
+    except ConfigError as exc:
+        print(f"standin api: {exc}", file=sys.stderr)
+        return 2
+    log = EventLog("api", str(config.log_file) if config.log_file else None)
+    try:
+        asyncio.run(serve(config, log))
+    except OSError as exc:  # e.g. address in use
+        log.event("api.failed", reason=str(exc))
+        print(f"standin api: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        log.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
