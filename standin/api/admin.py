@@ -45,7 +45,7 @@ def _int_ok(value: object, minimum: int = 0) -> bool:
 
 async def _json_object(request: web.Request) -> dict:
     try:
-        body = await request.json(content_type=None) if request.body_exists else {}
+        body = await request.json() if request.body_exists else {}
     except ValueError:
         raise NestError(400, "Unexpected token in JSON body") from None
     if not isinstance(body, dict):

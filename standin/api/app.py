@@ -1,8 +1,10 @@
 """Assemble the stand-in API's aiohttp application: middlewares, routes, background work.
 
 Middleware order matters: the request log is outermost so it sees every answer (401s,
-unknown routes, typed errors); then NestJS rendering of framework errors; then the canonical
-BoxLite envelope for handler errors (`standin.errors`); auth runs last, right before handlers.
+unknown routes, typed errors); then the canonical BoxLite envelope for handler errors
+(`standin.errors`, which also turns anything unexpected into a typed 500); inside it the
+NestJS rendering of admin and framework errors, which must run first because the envelope
+middleware would otherwise report them as 500s; auth runs last, right before handlers.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ def build_app(config: ApiConfig, store: Store, log: EventLog) -> web.Application
     app = web.Application(
         middlewares=[
             make_request_log_middleware(log),
-            nest_middleware,
             error_middleware,
+            nest_middleware,
             make_auth_middleware(config.admin_key, PUBLIC_ROUTES),
         ],
         # Snapshot/box JSON bodies are small; file uploads stream and never hit this limit.

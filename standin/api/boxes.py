@@ -123,7 +123,7 @@ async def read_json(request: web.Request) -> object:
     if not request.body_exists:
         return None
     try:
-        return await request.json(content_type=None)
+        return await request.json()
     except ValueError:
         raise ApiError("invalid_argument", "request body is not valid JSON") from None
 

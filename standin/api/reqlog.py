@@ -15,7 +15,7 @@ from aiohttp import web
 
 from standin.logfmt import EventLog
 
-BOX_ID_KEY = "box_id"
+BOX_ID_KEY = web.RequestKey("box_id", str)
 
 
 def make_request_log_middleware(log: EventLog):

@@ -1,0 +1,272 @@
+"""Fixtures for the stand-in API self-tests.
+
+Two ways to run the API, for two kinds of test:
+
+- in process, in front of `FakeRunner` (a few dozen lines of aiohttp that answer like the
+  runner contract): fast, deterministic checks of the API's own behaviour (auth, prefix,
+  validation, admin routes, error and WebSocket pass-through, the request log). The fake
+  stands in for the runner only; the SDK is never faked.
+- as a real `python -m standin api` subprocess in front of a real `python -m standin runner`
+  subprocess, driven by the real SDK (`ApiProcess`, `start_api`): the end-to-end claims.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from standin.api.app import build_app
+from standin.api.config import ApiConfig
+from standin.api.context import CTX
+from standin.api.store import Store
+from standin.faults import parse_faults
+from standin.logfmt import EventLog
+
+ADMIN_KEY = "adm-7e3f19c2d4"
+RUNNER_KEY = "run-51aa0b9e8c"
+HUGE = 1024 * 1024
+
+
+def envelope(code: str, message: str, status: int) -> web.Response:
+    return web.json_response({"error": {"message": message, "code": code}}, status=status)
+
+
+@dataclass
+class FakeRunner:
+    """Answers like the runner contract; records what the API sent it."""
+
+    boxes: dict[str, dict] = field(default_factory=dict)
+    auth_seen: list[str] = field(default_factory=list)
+    pulls: list[str] = field(default_factory=list)
+    create_bodies: list[dict] = field(default_factory=list)
+    uploaded: list[int] = field(default_factory=list)
+    faults: list[dict] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._auth])
+        r = app.router
+        r.add_post("/v1/images/pull", self.pull)
+        r.add_get("/v1/boxes", self.list)
+        r.add_post("/v1/boxes", self.create)
+        r.add_get("/v1/boxes/{id}", self.get)
+        r.add_delete("/v1/boxes/{id}", self.delete)
+        r.add_post("/v1/boxes/{id}/{action:start|stop}", self.action)
+        r.add_post("/v1/boxes/{id}/exec", self.exec)
+        r.add_get("/v1/boxes/{id}/executions/{eid}/attach", self.attach)
+        r.add_get("/v1/boxes/{id}/attach", self.attach)
+        r.add_get("/v1/boxes/{id}/files", self.files_get)
+        r.add_put("/v1/boxes/{id}/files", self.files_put)
+        r.add_get("/v1/_standin/faults", self.list_faults)
+        return app
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler):
+        self.auth_seen.append(request.headers.get("Authorization", ""))
+        if request.headers.get("Authorization") != f"Bearer {RUNNER_KEY}":
+            return envelope("unauthenticated", "bad runner token", 401)
+        return await handler(request)
+
+    async def pull(self, request: web.Request) -> web.Response:
+        image = (await request.json())["image"]
+        self.pulls.append(image)
+        if image.startswith("missing/"):
+            return envelope("image_pull_failed", f"manifest unknown: {image}", 422)
+        return web.json_response({"image": image})
+
+    async def list(self, request: web.Request) -> web.Response:
+        return web.json_response({"boxes": list(self.boxes.values())})
+
+    async def create(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.create_bodies.append(body)
+        if body.get("image") == "explode":
+            return envelope("engine_unavailable", "sandbox failed to start", 503)
+        box_id = f"rb{len(self.create_bodies)}"
+        now = "2026-01-01T00:00:00Z"
+        self.boxes[box_id] = {
+            "box_id": box_id,
+            "name": body.get("name"),
+            "status": "running",
+            "created_at": now,
+            "updated_at": now,
+            "image": body["image"],
+            "cpus": body.get("cpus", 1),
+            "memory_mib": body.get("memory_mib", 512),
+            "labels": {},
+        }
+        return web.json_response(self.boxes[box_id], status=201)
+
+    def _box(self, request: web.Request) -> dict:
+        box = self.boxes.get(request.match_info["id"])
+        if box is None:
+            raise web.HTTPNotFound(
+                text='{"error":{"message":"no such box","code":"not_found"}}',
+                content_type="application/json",
+            )
+        return box
+
+    async def get(self, request: web.Request) -> web.Response:
+        return web.json_response(self._box(request))
+
+    async def delete(self, request: web.Request) -> web.Response:
+        box = self._box(request)
+        if box["status"] == "running" and request.query.get("force") != "true":
+            return envelope("invalid_state", "box is running; stop it or force", 409)
+        del self.boxes[box["box_id"]]
+        return web.Response(status=204)
+
+    async def action(self, request: web.Request) -> web.Response:
+        box = self._box(request)
+        box["status"] = "running" if request.match_info["action"] == "start" else "stopped"
+        return web.json_response(box)
+
+    async def exec(self, request: web.Request) -> web.Response:
+        box = self._box(request)
+        if box["status"] != "running":
+            return envelope("stopped", "box is stopped", 409)
+        return web.json_response({"execution_id": "ex1"}, status=201)
+
+    async def attach(self, request: web.Request) -> web.StreamResponse:
+        eid = request.match_info.get("eid", "ex-main")
+        if eid == "busy":
+            return envelope("invalid_state", "another client is attached", 409)
+        if eid == "gone":
+            return web.json_response({"error": "execution not found"}, status=404)
+        ws = web.WebSocketResponse(autoping=False)
+        ws.headers["X-Boxlite-Execution-Id"] = eid
+        await ws.prepare(request)
+        await ws.ping(b"hello")
+        read_only = request.query.get("stdin") == "0"
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.PONG:
+                await ws.send_bytes(b"\x01pong:" + msg.data)
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                await ws.send_bytes(b"\x01" + msg.data)
+            elif msg.type == aiohttp.WSMsgType.TEXT and msg.data == '{"type":"stdin_eof"}':
+                await ws.send_bytes(b"\x02" + (b"ro" if read_only else b"rw"))
+                await ws.send_str('{"type":"exit","exit_code":7}')
+                await ws.close(code=4001, message=b"done")
+        return ws
+
+    async def files_get(self, request: web.Request) -> web.StreamResponse:
+        self._box(request)
+        resp = web.StreamResponse(headers={"x-boxlite-source-is-dir": "false"})
+        resp.content_type = "application/x-tar"
+        await resp.prepare(request)
+        for i in range(16):
+            await resp.write(bytes([i]) * (HUGE // 16))
+        await resp.write_eof()
+        return resp
+
+    async def files_put(self, request: web.Request) -> web.Response:
+        self._box(request)
+        total = 0
+        async for chunk in request.content.iter_any():
+            total += len(chunk)
+        self.uploaded.append(total)
+        return web.Response(status=204)
+
+    async def list_faults(self, request: web.Request) -> web.Response:
+        return web.json_response({"component": "runner", "faults": self.faults})
+
+
+@dataclass
+class InProcessApi:
+    url: str  # the SDK's url, ending in /api
+    org_id: str
+    runner: FakeRunner
+    log_path: Path
+    store: Store
+    app: web.Application
+
+    def headers(self, key: str = ADMIN_KEY) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    def box_url(self, path: str = "") -> str:
+        return f"{self.url}/v1/{self.org_id}/boxes{path}"
+
+
+@contextlib.asynccontextmanager
+async def in_process_api(
+    tmp_path: Path,
+    faults: list[str] = (),
+    org_id: str = "org-123/team-a",
+    runner_key: str = RUNNER_KEY,
+) -> AsyncIterator[InProcessApi]:
+    """The API app in this event loop, in front of a fresh FakeRunner, both on free ports.
+
+    `runner_key` is the token the API sends; the fake runner only accepts RUNNER_KEY.
+    """
+    await asyncio.to_thread(tmp_path.mkdir, parents=True, exist_ok=True)
+    fake = FakeRunner()
+    runner_server = TestServer(fake.app(), host="127.0.0.1")
+    await runner_server.start_server()
+    config = ApiConfig(
+        host="127.0.0.1",
+        port=0,
+        runner_url=str(runner_server.make_url("")).rstrip("/"),
+        state_dir=tmp_path / "api-state",
+        log_file=tmp_path / "api.log",
+        org_id=org_id,
+        faults=parse_faults(list(faults)),
+        admin_key=ADMIN_KEY,
+        runner_key=runner_key,
+    )
+    log = EventLog("api", str(config.log_file))
+    store = Store.open(config.state_dir, org_id)
+    app = build_app(config, store, log)
+    # Served the way `main.serve` does (not TestServer, which cancels handlers when a client
+    # disconnects, unlike production), on a free port.
+    api_runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await api_runner.setup()
+    try:
+        await web.TCPSite(api_runner, "127.0.0.1", 0).start()
+        port = api_runner.addresses[0][1]
+        yield InProcessApi(
+            f"http://127.0.0.1:{port}/api", org_id, fake, config.log_file, store, app
+        )
+    finally:
+        await api_runner.cleanup()
+        await runner_server.close()
+        log.close()
+
+
+async def register_active(api: InProcessApi, session: aiohttp.ClientSession, image: str) -> dict:
+    """Register `image` as a snapshot and wait (bounded, on the real state) until it settles."""
+    async with session.post(
+        f"{api.url}/snapshots", json={"name": image, "imageName": image}, headers=api.headers()
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    await asyncio.wait_for(api.app[CTX].puller.wait_idle(), 10)
+    async with session.get(f"{api.url}/snapshots/{image}", headers=api.headers()) as resp:
+        return await resp.json()
+
+
+async def set_quota(api: InProcessApi, session: aiohttp.ClientSession, **quota: int) -> None:
+    url = f"{api.url}/admin/organizations/{api.org_id}/quota"
+    async with session.patch(url, json=quota, headers=api.headers()) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+async def wait_for_log(path: Path, needle: str, timeout: float = 10.0) -> str:
+    """The log text once it contains `needle` (request lines are written when a handler ends)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = await asyncio.to_thread(_read, path)
+        if needle in text:
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} not in {path} after {timeout}s:\n{text[-2000:]}")
+        await asyncio.sleep(0.02)
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
