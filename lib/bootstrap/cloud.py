@@ -1,0 +1,668 @@
+"""Bootstrap steps of the cloud stack: real BoxLite built from a checkout (`--repo`).
+
+For KVM hosts (a microVM per box); complete even where it cannot run, and its whole plan is
+checked with `--dry-run` against a fake checkout. What differs from upstream (§2, §12):
+
+- `/dev/kvm` must be readable *and* writable, not merely exist.
+- Postgres and Redis are harness-owned instances under the layout (own data dirs, own
+  loopback ports 15432/16379 by default, services `boxlite-postgres`/`boxlite-redis`), so a
+  second stack can run beside the first and the system clusters are never touched. The DB
+  role's password is a minted secret, never the literal `boxlite`, and never on a command line.
+- Toolchains follow the checkout's pins: Rust from `rust-toolchain.toml`, Go from
+  `apps/runner/go.mod` (checked with GOTOOLCHAIN=local so Go does not fetch itself).
+- `libboxlite.a` and the Go runner are rebuilt when the checkout's source state (HEAD plus a
+  hash of uncommitted changes) differs from the recorded build, or the installed binary is
+  not the recorded one; never reused stale, never rebuilt for nothing.
+- The Python SDK is built from the checkout (maturin via pip); the PyPI wheel is used only
+  when `--sdk-from-pypi` is given, and the summary says which.
+- Host-level toolchains (Node, Rust, Go under /usr/local/go and ~/.cargo) are shared by
+  every stack on the host and are never removed by teardown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import pwd
+import re
+import shutil
+import socket
+from pathlib import Path
+
+import tomllib
+
+from lib import health
+from lib.bootstrap.common import API, RUNNER, fingerprint, port_conflict
+from lib.bootstrap.context import HARNESS_DIR, Context
+from lib.services import Service
+
+POSTGRES, REDIS = "boxlite-postgres", "boxlite-redis"
+DB_NAME, DB_ROLE = "boxlite_dev", "boxlite"
+NODE_MAJOR = 22
+GO_ROOT = Path("/usr/local/go")
+CARGO_BIN = Path.home() / ".cargo/bin"
+
+
+def repo(ctx: Context) -> Path:
+    path = ctx.options.repo
+    if path is None:
+        ctx.fail("the cloud stack needs --repo PATH (a BoxLite checkout)")
+        return Path("/nonexistent")
+    if not (path / "apps/runner/go.mod").is_file():
+        ctx.fail(f"{path} does not look like a BoxLite checkout (no apps/runner/go.mod)")
+    return path
+
+
+def kvm(ctx: Context) -> None:
+    """A usable /dev/kvm: boxes are microVMs."""
+    dev = Path(ctx.env.get("BOXLITE_E2E_KVM_DEVICE", "/dev/kvm"))
+    if not dev.exists():
+        ctx.fail(f"{dev} does not exist: the cloud stack needs a (nested-)KVM host")
+    elif not os.access(dev, os.R_OK | os.W_OK):
+        ctx.fail(f"{dev} is not readable and writable by uid {os.geteuid()} (kvm group?)")
+    else:
+        ctx.note(f"{dev} usable")
+
+
+# --- Postgres ------------------------------------------------------------------------------
+
+
+def _pg_bin(ctx: Context) -> Path | None:
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
+    return versions[-1].parent if versions else None
+
+
+def _traversable_by(path: Path, user: str) -> Path | None:
+    """First ancestor of `path` that `user` cannot enter (None when all are fine)."""
+    uid = pwd.getpwnam(user).pw_uid
+    for parent in [*reversed(path.parents)]:
+        if not parent.exists():
+            break
+        st = parent.stat()
+        if not (st.st_mode & 0o001 or (st.st_uid == uid and st.st_mode & 0o100)):
+            return parent
+    return None
+
+
+def _own_dir(ctx: Context, path: Path, user: str) -> None:
+    info = pwd.getpwnam(user)
+    ok = path.is_dir() and path.stat().st_uid == info.pw_uid
+    if not ok and ctx.change(f"create {path} owned by {user} (0700)"):
+        path.mkdir(parents=True, exist_ok=True)
+        os.chown(path, info.pw_uid, info.pw_gid)
+        path.chmod(0o700)
+
+
+def postgres_service(ctx: Context, bindir: Path) -> Service:
+    layout = ctx.layout
+    return Service(
+        POSTGRES,
+        (
+            str(bindir / "postgres"),
+            "-D",
+            str(layout.postgres_dir / "data"),
+            "-p",
+            str(layout.postgres_port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={layout.run_dir / 'postgres'}",
+        ),
+        "BoxLite e2e Postgres (harness-owned cluster, loopback only)",
+        user="postgres",
+        workdir=layout.postgres_dir,
+        log_file=layout.log_dir / f"{POSTGRES}.log",
+    )
+
+
+def _psql(ctx: Context, sql: str) -> str:
+    sock = ctx.layout.run_dir / "postgres"
+    done = ctx.probe(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-h",
+            str(sock),
+            "-p",
+            str(ctx.layout.postgres_port),
+            "-d",
+            "postgres",
+            "-tAc",
+            sql,
+        ]
+    )
+    return done.stdout.strip() if done.returncode == 0 else f"ERROR {done.stderr.strip()}"
+
+
+def postgres(ctx: Context) -> None:
+    """Own Postgres cluster under the state dir; role `boxlite` (minted password), db."""
+    layout = ctx.layout
+    bindir = _pg_bin(ctx)
+    if bindir is None:
+        ctx.fail("no Postgres server binaries under /usr/lib/postgresql (package postgresql)")
+        return
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        ctx.fail("no `postgres` user (the postgresql package creates it)")
+        return
+    blocked = _traversable_by(layout.postgres_dir, "postgres")
+    if blocked is not None:
+        ctx.fail(f"user postgres cannot enter {blocked}: make it o+x or use another root")
+    data = layout.postgres_dir / "data"
+    _own_dir(ctx, layout.postgres_dir, "postgres")
+    _own_dir(ctx, layout.run_dir / "postgres", "postgres")
+    if not (data / "PG_VERSION").is_file():
+        ctx.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--auth-local=peer",
+                "--auth-host=scram-sha-256",
+            ],
+            "initialise the cluster",
+        )
+    port_conflict(ctx, layout.postgres_port, POSTGRES)
+    ctx.sync_services([postgres_service(ctx, bindir)])
+    if ctx.dry_run:
+        ctx.actions.append(f"would ensure role {DB_ROLE} and database {DB_NAME}")
+        return
+    health.wait_until(
+        POSTGRES,
+        lambda: (
+            ctx.probe(
+                [
+                    str(bindir / "pg_isready"),
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(layout.postgres_port),
+                ]
+            ).returncode
+            == 0
+        ),
+        deadline=60,
+        log=health.LogRef(path=layout.log_dir / f"{POSTGRES}.log"),
+    )
+    password = ctx.secrets()["DB_PASSWORD"]
+    if _psql(ctx, f"SELECT 1 FROM pg_roles WHERE rolname='{DB_ROLE}'") != "1":
+        # SQL on stdin: the password never appears in a process list.
+        _psql_stdin(
+            ctx,
+            f"CREATE ROLE {DB_ROLE} LOGIN CREATEDB PASSWORD '{password}';",
+            f"create role {DB_ROLE}",
+        )
+    elif not _can_login(ctx, password):
+        _psql_stdin(
+            ctx,
+            f"ALTER ROLE {DB_ROLE} PASSWORD '{password}';",
+            f"reset the password of role {DB_ROLE} to the minted one",
+        )
+    if _psql(ctx, f"SELECT 1 FROM pg_database WHERE datname='{DB_NAME}'") != "1":
+        _psql_stdin(ctx, f"CREATE DATABASE {DB_NAME} OWNER {DB_ROLE};", f"create {DB_NAME}")
+    if not _can_login(ctx, password):
+        ctx.fail(f"role {DB_ROLE} cannot log in to {DB_NAME} on 127.0.0.1:{layout.postgres_port}")
+    ctx.note(f"{DB_NAME} on 127.0.0.1:{layout.postgres_port}, role {DB_ROLE} logs in")
+
+
+def _psql_stdin(ctx: Context, sql: str, why: str) -> None:
+    sock = ctx.layout.run_dir / "postgres"
+    ctx.run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(sock),
+            "-p",
+            str(ctx.layout.postgres_port),
+            "-d",
+            "postgres",
+        ],
+        why,
+        stdin=sql,
+        show=f"psql <<< {why}",
+    )
+
+
+def _can_login(ctx: Context, password: str) -> bool:
+    env = dict(os.environ, PGPASSWORD=password, PGCONNECT_TIMEOUT="5")
+    done = ctx.probe(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(ctx.layout.postgres_port),
+            "-U",
+            DB_ROLE,
+            "-d",
+            DB_NAME,
+            "-tAc",
+            "SELECT 1",
+        ],
+        env=env,
+    )
+    return done.returncode == 0 and done.stdout.strip() == "1"
+
+
+# --- Redis ---------------------------------------------------------------------------------
+
+
+def redis_config(ctx: Context) -> str:
+    layout = ctx.layout
+    return "\n".join(
+        [
+            "# Written by boxlite-e2e bootstrap; regenerated every run.",
+            "bind 127.0.0.1",
+            "protected-mode yes",
+            f"port {layout.redis_port}",
+            "daemonize no",
+            'logfile ""',
+            f"dir {layout.redis_dir}",
+            "appendonly no",
+            "save 3600 1",
+            "",
+        ]
+    )
+
+
+def redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def redis(ctx: Context) -> None:
+    """Own Redis on 127.0.0.1 (no password, like upstream; loopback only)."""
+    layout = ctx.layout
+    binary = shutil.which("redis-server")
+    if binary is None:
+        ctx.fail("redis-server is not installed (package redis-server)")
+        binary = "/usr/bin/redis-server"
+    user = "redis" if _user_exists("redis") else None
+    if user:
+        _own_dir(ctx, layout.redis_dir, user)
+    elif not layout.redis_dir.is_dir() and ctx.change(f"create {layout.redis_dir}"):
+        layout.redis_dir.mkdir(parents=True)
+    config = layout.config_dir / "redis.conf"
+    ctx.write(config, redis_config(ctx), "Redis config")
+    port_conflict(ctx, layout.redis_port, REDIS)
+    ctx.sync_services(
+        [
+            Service(
+                REDIS,
+                (binary, str(config)),
+                "BoxLite e2e Redis (loopback)",
+                user=user,
+                workdir=layout.redis_dir,
+                log_file=layout.log_dir / f"{REDIS}.log",
+            )
+        ]
+    )
+    if not ctx.dry_run:
+        health.wait_until(
+            REDIS,
+            lambda: redis_ping(layout.redis_port),
+            deadline=30,
+            log=health.LogRef(path=layout.log_dir / f"{REDIS}.log"),
+        )
+        ctx.note(f"PONG on 127.0.0.1:{layout.redis_port}")
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+# --- toolchains ----------------------------------------------------------------------------
+
+
+def _major(version_text: str) -> int:
+    match = re.search(r"v?(\d+)\.", version_text)
+    return int(match.group(1)) if match else 0
+
+
+def node(ctx: Context) -> None:
+    """Node 22 (NodeSource apt repository, key pinned by keyring) and yarn via corepack."""
+    have = ctx.probe(["node", "--version"])
+    if have.returncode == 0 and _major(have.stdout) >= NODE_MAJOR:
+        ctx.note(f"node {have.stdout.strip()}")
+    else:
+        keyring = Path("/usr/share/keyrings/nodesource.gpg")
+        ctx.run(
+            [
+                "sh",
+                "-c",
+                "curl -fsSL --max-time 60 "
+                "https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key "
+                f"| gpg --dearmor --yes -o {keyring}",
+            ],
+            "fetch the NodeSource signing key",
+        )
+        ctx.write(
+            Path("/etc/apt/sources.list.d/nodesource.list"),
+            f"deb [signed-by={keyring}] https://deb.nodesource.com/node_{NODE_MAJOR}.x "
+            "nodistro main\n",
+            "NodeSource apt source",
+        )
+        ctx.run(["apt-get", "update", "-qq"], "refresh package lists")
+        ctx.run(
+            ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq", "nodejs"],
+            f"install Node {NODE_MAJOR}",
+        )
+    if ctx.probe(["yarn", "--version"]).returncode != 0:
+        ctx.run(["corepack", "enable"], "enable yarn (corepack)")
+
+
+def rust_channel(checkout: Path) -> str:
+    """The toolchain the checkout pins (rust-toolchain.toml / rust-toolchain), else stable."""
+    toml_file = checkout / "rust-toolchain.toml"
+    if toml_file.is_file():
+        channel = tomllib.loads(toml_file.read_text()).get("toolchain", {}).get("channel")
+        if channel:
+            return str(channel)
+    plain = checkout / "rust-toolchain"
+    if plain.is_file() and plain.read_text().strip():
+        return plain.read_text().strip().splitlines()[0]
+    return "stable"
+
+
+def rust(ctx: Context) -> None:
+    checkout = repo(ctx)
+    channel = rust_channel(checkout)
+    rustup = shutil.which("rustup") or str(CARGO_BIN / "rustup")
+    if ctx.probe([rustup, "--version"]).returncode != 0:
+        ctx.run(
+            [
+                "sh",
+                "-c",
+                "curl --proto =https --tlsv1.2 -fsSL --max-time 120 "
+                "https://sh.rustup.rs | sh -s -- -y --profile minimal "
+                "--default-toolchain none",
+            ],
+            "install rustup",
+        )
+    listed = ctx.probe([rustup, "toolchain", "list"]).stdout
+    if not any(line.startswith(channel) for line in listed.splitlines()):
+        ctx.run(
+            [rustup, "toolchain", "install", channel, "--profile", "minimal"],
+            f"install Rust {channel} (pinned by the checkout)",
+            cwd=checkout,
+        )
+    else:
+        ctx.note(f"Rust {channel} installed")
+    ctx.facts["rust"] = channel
+
+
+def go_version(checkout: Path) -> str:
+    """Go version apps/runner/go.mod asks for: `toolchain goX.Y.Z` wins over `go X.Y[.Z]`."""
+    text = (checkout / "apps/runner/go.mod").read_text()
+    toolchain = re.search(r"^toolchain\s+go(\d+\.\d+(?:\.\d+)?)\s*$", text, re.M)
+    directive = re.search(r"^go\s+(\d+\.\d+(?:\.\d+)?)\s*$", text, re.M)
+    found = toolchain or directive
+    if not found:
+        raise ValueError("apps/runner/go.mod has no `go` directive")
+    version = found.group(1)
+    return version if version.count(".") == 2 else version + ".0"
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
+
+
+def go(ctx: Context) -> None:
+    checkout = repo(ctx)
+    try:
+        want = go_version(checkout)
+    except (OSError, ValueError) as exc:
+        ctx.fail(f"cannot read the Go version: {exc}")
+        return
+    gobin = GO_ROOT / "bin/go"
+    env = dict(os.environ, GOTOOLCHAIN="local")  # never let `go` download another Go
+    have = ctx.probe([str(gobin), "env", "GOVERSION"], env=env, cwd=Path("/"))
+    have_v = have.stdout.strip().removeprefix("go") if have.returncode == 0 else ""
+    ctx.facts["go"] = want
+    if have_v and _version_tuple(have_v) >= _version_tuple(want):
+        ctx.note(f"Go {have_v} >= {want} (apps/runner/go.mod)")
+        return
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    tarball = f"go{want}.linux-{arch}.tar.gz"
+    # The checksum comes from go.dev's own release index and is verified before unpacking.
+    script = (
+        "set -euo pipefail; tmp=$(mktemp -d); trap 'rm -rf \"$tmp\"' EXIT; "
+        f'curl -fsSL --max-time 300 -o "$tmp/go.tgz" https://go.dev/dl/{tarball}; '
+        "sum=$(curl -fsSL --max-time 60 'https://go.dev/dl/?mode=json&include=all' | "
+        f'python3 -c \'import json,sys; print(next(f["sha256"] for r in json.load(sys.stdin) '
+        f'for f in r["files"] if f["filename"]=="{tarball}"))\'); '
+        'echo "$sum  $tmp/go.tgz" | sha256sum -c --quiet; '
+        f'rm -rf {GO_ROOT}; tar -C {GO_ROOT.parent} -xzf "$tmp/go.tgz"'
+    )
+    ctx.run(
+        ["bash", "-c", script],
+        f"install Go {want} into {GO_ROOT} (was {have_v or 'none'})",
+        show=f"download+verify {tarball} -> {GO_ROOT}",
+    )
+
+
+# --- builds --------------------------------------------------------------------------------
+
+
+def builds_file(ctx: Context) -> Path:
+    return ctx.layout.config_dir / "builds.json"
+
+
+def source_state(ctx: Context, checkout: Path) -> dict[str, str]:
+    """HEAD and a hash of uncommitted changes: what a build was made from."""
+    head = ctx.probe(["git", "-C", str(checkout), "rev-parse", "HEAD"])
+    diff = ctx.probe(["git", "-C", str(checkout), "diff", "HEAD", "--binary"])
+    untracked = ctx.probe(
+        ["git", "-C", str(checkout), "ls-files", "--others", "--exclude-standard"]
+    )
+    dirty = diff.stdout + untracked.stdout
+    return {
+        "sha": head.stdout.strip() if head.returncode == 0 else "unknown (not a git checkout)",
+        "dirty": hashlib.sha256(dirty.encode()).hexdigest()[:16] if dirty.strip() else "",
+    }
+
+
+def _sha256(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load_builds(ctx: Context) -> dict:
+    try:
+        return json.loads(builds_file(ctx).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _record_build(ctx: Context, key: str, entry: dict) -> None:
+    builds = _load_builds(ctx) | {key: entry}
+    ctx.write(
+        builds_file(ctx),
+        json.dumps(builds, indent=2, sort_keys=True) + "\n",
+        f"record the {key} build",
+    )
+
+
+def _tool_env() -> dict[str, str]:
+    path = f"{GO_ROOT / 'bin'}:{CARGO_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    return dict(os.environ, PATH=path, GOTOOLCHAIN="local")
+
+
+def build(ctx: Context) -> None:
+    """libboxlite.a (boxlite-c) and the CGO Go runner from --repo, installed to bin_dir."""
+    checkout = repo(ctx)
+    state = source_state(ctx, checkout)
+    binary = ctx.layout.bin_dir / "boxlite-runner"
+    recorded = _load_builds(ctx).get("runner", {})
+    if recorded.get("source") == state and recorded.get("sha256") == _sha256(binary):
+        ctx.note(f"runner at {state['sha'][:12]} already built and installed")
+        ctx.facts["runner_build"] = recorded
+        return
+    env = _tool_env()
+    ctx.run(
+        ["cargo", "build", "--release", "-p", "boxlite-c"],
+        "build libboxlite.a",
+        cwd=checkout,
+        env=env,
+    )
+    ctx.run(
+        [
+            "install",
+            "-m",
+            "0644",
+            str(checkout / "target/release/libboxlite.a"),
+            str(checkout / "sdks/go/libboxlite.a"),
+        ],
+        "hand libboxlite.a to the Go SDK",
+    )
+    out = ctx.layout.state_dir / "build/boxlite-runner"
+    ctx.run(
+        ["go", "build", "-o", str(out), "./cmd/runner"],
+        "build the Go runner (CGO)",
+        cwd=checkout / "apps/runner",
+        env=env | {"CGO_ENABLED": "1"},
+    )
+    ctx.run(["install", "-D", "-m", "0755", str(out), str(binary)], f"install {binary}")
+    entry = {"source": state, "sha256": _sha256(binary) or "<dry-run>"}
+    _record_build(ctx, "runner", entry)
+    ctx.facts["runner_build"] = entry
+
+
+def api(ctx: Context) -> None:
+    """The API from source: yarn install in apps/ when its manifests changed; apps/apps link."""
+    checkout = repo(ctx)
+    apps = checkout / "apps"
+    manifests = [apps / "package.json", apps / "yarn.lock"]
+    stamp = hashlib.sha256(b"".join(p.read_bytes() for p in manifests if p.is_file())).hexdigest()
+    if (
+        _load_builds(ctx).get("api", {}).get("deps") != stamp
+        or not (apps / "node_modules").is_dir()
+    ):
+        ctx.run(
+            ["yarn", "install", "--frozen-lockfile", "--non-interactive"],
+            "install the API's dependencies",
+            cwd=apps,
+        )
+        _record_build(ctx, "api", {"deps": stamp, "source": source_state(ctx, checkout)})
+    else:
+        ctx.note("API dependencies unchanged")
+    link = apps / "apps"
+    # The API's project.json names paths as apps/api/...; upstream's self-link, kept.
+    if not link.is_symlink() and ctx.change(f"link {link} -> ."):
+        link.symlink_to(".")
+
+
+def sdk(ctx: Context) -> None:
+    """The Python SDK from the checkout (maturin, via pip); PyPI only with --sdk-from-pypi."""
+    checkout = repo(ctx)
+    pip = [ctx.python, "-m", "pip", "install", "-q"]
+    recorded = _load_builds(ctx).get("sdk", {})
+    if ctx.options.sdk_from_pypi:
+        pin = _pyproject_pin()
+        if recorded.get("from") != f"pypi {pin}":
+            ctx.run(
+                [*pip, "--force-reinstall", pin], "install the SDK from PyPI (explicit fallback)"
+            )
+            _record_build(ctx, "sdk", {"from": f"pypi {pin}"})
+        ctx.facts["sdk"] = f"PyPI {pin} (fallback requested with --sdk-from-pypi)"
+        return
+    state = source_state(ctx, checkout)
+    if recorded.get("source") == state:
+        ctx.note(f"SDK from the checkout at {state['sha'][:12]} installed")
+    else:
+        ctx.run(
+            [*pip, "--force-reinstall", "--no-deps", str(checkout / "sdks/python")],
+            "build and install the SDK from the checkout (maturin)",
+            env=_tool_env(),
+        )
+        _record_build(ctx, "sdk", {"from": "checkout", "source": state})
+    ctx.facts["sdk"] = f"checkout {state['sha'][:12]}{'+dirty' if state['dirty'] else ''}"
+
+
+def _pyproject_pin() -> str:
+    deps = tomllib.loads((HARNESS_DIR / "pyproject.toml").read_text())["project"]["dependencies"]
+    return next(d for d in deps if d.startswith("boxlite"))
+
+
+def cloud_services(ctx: Context) -> None:
+    """The API (ts-node, env file) and the runner binary as services."""
+    checkout = repo(ctx)
+    layout = ctx.layout
+    runner_bin = layout.bin_dir / "boxlite-runner"
+    build_id = (_load_builds(ctx).get("runner", {}).get("sha256") or "none")[:16]
+    services = [
+        Service(
+            API,
+            (
+                "npx",
+                "ts-node",
+                "--transpile-only",
+                "-r",
+                "tsconfig-paths/register",
+                "--project",
+                "api/tsconfig.app.json",
+                "api/src/main.ts",
+            ),
+            "BoxLite API (NestJS via ts-node, from the checkout)",
+            env={
+                "BOXLITE_E2E_SOURCE": "{sha}{dirty}".format(**source_state(ctx, checkout)),
+                "BOXLITE_E2E_ENV": fingerprint([layout.env_file]),
+            },
+            env_file=layout.env_file,
+            workdir=checkout / "apps",
+            log_file=layout.api_log,
+            after=(POSTGRES, REDIS),
+        ),
+        Service(
+            RUNNER,
+            (str(runner_bin),),
+            "BoxLite runner (Go + libboxlite.a, from the checkout)",
+            env={
+                "BOXLITE_E2E_BUILD": build_id,
+                "BOXLITE_E2E_ENV": fingerprint([layout.runner_env_file]),
+            },
+            env_file=layout.runner_env_file,
+            workdir=layout.state_dir,
+            log_file=None if ctx.manager.kind == "systemd" else layout.runner_log,
+            after=(API,),
+        ),
+    ]
+    if not layout.state_dir.is_dir() and ctx.change(f"create {layout.state_dir}"):
+        layout.state_dir.mkdir(parents=True)
+    port_conflict(ctx, layout.api_port, API)
+    port_conflict(ctx, layout.runner_port, RUNNER)
+    ctx.sync_services(services)

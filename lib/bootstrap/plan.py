@@ -1,0 +1,148 @@
+"""The ordered steps of each stack, running them, and the summary.
+
+Why this exists: `bootstrap.sh` is a thin argument parser; the order of steps, `--only`,
+`--dry-run` and the report of what changed live here, in one place that tests can read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lib.bootstrap import cloud, common, standin
+from lib.bootstrap.context import Context, StepError
+from lib.health import HealthError
+from lib.services import ServiceError
+from standin.images import ImageError
+
+Step = Callable[[Context], None]
+
+
+def summary(ctx: Context) -> None:
+    """Record the stack (for fixture_setup and teardown) and say where things are.
+
+    Names files that hold secrets; never prints a secret.
+    """
+    layout, stack = ctx.layout, ctx.options.stack
+    names = [common.API, common.RUNNER, common.REGISTRY]
+    if stack == "cloud":
+        names += [cloud.POSTGRES, cloud.REDIS]
+    record = {
+        "stack": stack,
+        "api_url": layout.api_url,
+        "runner_url": layout.runner_url,
+        "registry": layout.registry,
+        "services": ctx.manager.kind,
+        "repo": str(ctx.options.repo) if ctx.options.repo else None,
+        "faults": standin.active_faults(ctx) if stack == "standin" else [],
+        "builds": cloud._load_builds(ctx) if stack == "cloud" else {},
+    }
+    ctx.write(
+        layout.config_dir / "stack.json", json.dumps(record, indent=2) + "\n", "record the stack"
+    )
+    states = {n: ctx.manager.status(n) for n in names if ctx.manager.status(n) != "absent"}
+    ctx.note(
+        f"stack {stack} ({ctx.manager.kind}): " + ", ".join(f"{n} {s}" for n, s in states.items())
+    )
+    ctx.note(f"API {layout.api_url}   runner {layout.runner_url}   registry {layout.registry}")
+    ctx.note(f"admin key: in {layout.secrets_file} (not printed)")
+    logs = f"logs: {layout.api_log}, " + (
+        "journal unit boxlite-runner" if ctx.manager.kind == "systemd" else str(layout.runner_log)
+    )
+    ctx.note(logs)
+    if stack == "standin":
+        ctx.note(f"faults: {', '.join(record['faults']) or 'none'}")
+    for key in ("image_digest", "sdk", "path_prefix"):
+        if key in ctx.facts:
+            ctx.note(f"{key}: {ctx.facts[key]}")
+    ctx.note("next: ./fixture_setup.py (snapshots, quota, credentials profile p1)")
+
+
+STEPS: dict[str, list[tuple[str, Step]]] = {
+    "standin": [
+        ("packages", common.packages),
+        ("secrets", common.secrets),
+        ("env", common.env),
+        ("registry", common.registry),
+        ("image", standin.image),
+        ("services", standin.standin_services),
+        ("health", common.check_health),
+        ("smoke", common.smoke),
+        ("summary", summary),
+    ],
+    "cloud": [
+        ("packages", common.packages),
+        ("kvm", cloud.kvm),
+        ("secrets", common.secrets),
+        ("env", common.env),
+        ("registry", common.registry),
+        ("postgres", cloud.postgres),
+        ("redis", cloud.redis),
+        ("node", cloud.node),
+        ("rust", cloud.rust),
+        ("go", cloud.go),
+        ("build", cloud.build),
+        ("api", cloud.api),
+        ("sdk", cloud.sdk),
+        ("services", cloud.cloud_services),
+        ("health", common.check_health),
+        ("smoke", common.smoke),
+        ("summary", summary),
+    ],
+}
+
+
+def step_names(stack: str) -> list[str]:
+    return [name for name, _ in STEPS[stack]]
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: str  # unchanged | changed | would change | failed
+    actions: list[str]
+    notes: list[str]
+    seconds: float
+
+
+def run(ctx: Context, only: list[str] | None, emit: Callable[[str], None] = print) -> int:
+    """Run the stack's steps in order (or the `only` subset, still in order)."""
+    steps = [(n, f) for n, f in STEPS[ctx.options.stack] if not only or n in only]
+    mode = "dry run: nothing is changed" if ctx.dry_run else ctx.manager.kind
+    emit(f"bootstrap: stack {ctx.options.stack}, root {ctx.layout.root}, {mode}")
+    started = time.monotonic()
+    outcomes: list[Outcome] = []
+    for index, (name, step) in enumerate(steps, 1):
+        ctx.actions, ctx.notes = [], []
+        t0 = time.monotonic()
+        try:
+            step(ctx)
+            failed = None
+        except (StepError, HealthError, ServiceError, ImageError, OSError) as exc:
+            failed = str(exc)
+        if failed is not None:
+            status = "failed"
+        elif ctx.actions:
+            status = "would change" if ctx.dry_run else "changed"
+        else:
+            status = "unchanged"
+        outcome = Outcome(name, status, list(ctx.actions), list(ctx.notes), time.monotonic() - t0)
+        outcomes.append(outcome)
+        emit(f"[{index}/{len(steps)}] {name}: {status} ({outcome.seconds:.1f}s)")
+        for line in outcome.actions:
+            emit(f"    {'would: ' if ctx.dry_run else '+ '}{line}")
+        for line in outcome.notes:
+            emit(f"    {line}")
+        if failed is not None:
+            emit(f"bootstrap: step {name} failed:\n{failed}")
+            return 1
+    changed = sum(o.status != "unchanged" for o in outcomes)
+    verb = "would change" if ctx.dry_run else "changed"
+    tail = "no changes" if not changed else f"{changed} step(s) {verb}"
+    emit(f"bootstrap: done in {time.monotonic() - started:.1f}s: {tail}")
+    if ctx.blockers:
+        emit("bootstrap: a real run would stop at: " + "; ".join(ctx.blockers))
+        return 1
+    return 0
