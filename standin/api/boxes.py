@@ -149,7 +149,7 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
         )
     now = now_rfc3339()
     rec = BoxRecord(
-        id=ctx.store.new_box_id(),
+        id=ctx.store.new_box_id(org.id),
         org_id=org.id,
         name=name,
         image=image,

@@ -1,7 +1,7 @@
 """`python -m standin api`: run the stand-in API until SIGTERM/SIGINT.
 
-`--port 0` binds a free port and reports it in the log's `api.listening` line, so a test can
-start an API without racing other tests for a port.
+`--port 0` binds a free port and reports it in the log's `event=listen url=... port=...` line
+(the runner's convention), so a test can start an API without racing others for a port.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ async def serve(config: ApiConfig, log: EventLog) -> None:
     try:
         site = web.TCPSite(runner, config.host, config.port)
         await site.start()
-        host, port = runner.addresses[0][:2]
+        port = runner.addresses[0][1]
         log.event(
-            "api.listening",
-            host=host,
+            "listen",
+            url=f"http://{config.host}:{port}/api",
             port=port,
             runner_url=config.runner_url,
             org_id=store.admin_org_id,
@@ -40,7 +40,7 @@ async def serve(config: ApiConfig, log: EventLog) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        log.event("api.stopping")
+        log.event("shutdown")
     finally:
         await runner.cleanup()
 
@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
     try:
         asyncio.run(serve(config, log))
     except OSError as exc:  # e.g. address in use
-        log.event("api.failed", reason=str(exc))
+        log.event("failed", reason=str(exc))
         print(f"standin api: {exc}", file=sys.stderr)
         return 1
     finally:

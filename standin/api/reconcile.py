@@ -7,8 +7,9 @@ knows each API-created box by `name = <API box id>`, which is enough to repair a
 
 - ok        record and runner box agree;
 - relinked  the record had no (or a stale) runner id, a runner box carries its API id as name;
-- adopted   a runner box named like an API id (`bx` + 12 hex) has no record: recreated from the
-            runner's Box (the user's own name is lost; logged);
+- adopted   a runner box named like one of this org's API ids (`bx` + the org tag + 8 hex,
+            `store.new_box_id`) has no record: recreated from the runner's Box (the user's
+            own name is lost; logged). Other orgs' boxes on a shared runner are left alone;
 - dropped   the record's runner box is gone: the record goes, like upstream's destroyed boxes.
 
 Every discrepancy is logged at level=warning, one line per box, and summarised; readiness
@@ -22,9 +23,8 @@ import re
 
 from standin.api.context import ApiContext
 from standin.api.runner_client import RunnerUnavailable
-from standin.api.store import BoxRecord, Store, now_rfc3339
+from standin.api.store import BoxRecord, Store, now_rfc3339, org_tag
 
-API_ID_RE = re.compile(r"^bx[0-9a-f]{12}$")
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
 
@@ -48,8 +48,9 @@ def reconcile(store: Store, runner_boxes: list[dict], record_ids: set[str]) -> d
         else:
             del store.boxes[rec.id]
             report["dropped"].append(rec.id)
+    ours = re.compile(rf"^bx{org_tag(store.admin_org_id)}[0-9a-f]{{8}}$")
     for name, runner_box in by_name.items():
-        if API_ID_RE.match(name) and name not in store.boxes:
+        if ours.match(name) and name not in store.boxes:
             store.boxes[name] = _adopt(store, name, runner_box)
             report["adopted"].append(name)
     store.save()

@@ -168,14 +168,14 @@ class RunnerClient:
     async def pull_image(self, image: str) -> None:
         """Make the runner hold `image`; raises PullFailed or RunnerUnavailable.
 
-        Uses the runner's `POST /v1/images/pull`; a runner without that route (a 404/405
-        that is not a JSON error envelope) is asked by creating and removing a throwaway box,
-        which pulls the image as a side effect.
+        Uses the runner's `POST /v1/images/pull`; a runner without that route (404/405; a
+        missing image is 422 `image_pull_failed`, never 404) is asked by creating and removing
+        a throwaway box, which pulls the image as a side effect.
         """
         reply = await self.call("POST", "/v1/images/pull", json_body={"image": image})
         if reply.ok:
             return
-        if reply.status in (404, 405) and not _is_envelope(reply.json()):
+        if reply.status in (404, 405):
             await self._pull_by_throwaway_box(image)
             return
         raise PullFailed(_error_message(reply))
@@ -193,10 +193,6 @@ class RunnerClient:
         box_id = (reply.json() or {}).get("box_id")
         if box_id:
             await self.call("DELETE", f"/v1/boxes/{box_id}", params={"force": "true"})
-
-
-def _is_envelope(doc: Any) -> bool:
-    return isinstance(doc, dict) and "error" in doc
 
 
 def _error_message(reply: RunnerReply) -> str:

@@ -9,6 +9,7 @@ rename): a crash leaves the old state or the new one, never half of either.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import secrets
@@ -19,6 +20,11 @@ from pathlib import Path
 
 SCHEMA = 1
 STATE_FILE = "api-state.json"
+
+
+def org_tag(org_id: str) -> str:
+    """4 hex digits derived from the org id (1 in 65536 orgs share one; fine for a stand-in)."""
+    return hashlib.sha256(org_id.encode()).hexdigest()[:4]
 
 
 def now_rfc3339() -> str:
@@ -135,10 +141,15 @@ class Store:
         return self.orgs[self.admin_org_id]
 
     # boxes --------------------------------------------------------------------------------
-    def new_box_id(self) -> str:
-        # `bx` + 12 hex: inside the SDK's [A-Za-z0-9_-]{1,128} and easy to grep in both logs.
+    def new_box_id(self, org_id: str | None = None) -> str:
+        """`bx` + 4 hex org tag + 8 random hex: SDK-safe, greppable in both logs.
+
+        The org tag lets reconciliation tell this org's boxes from other APIs' boxes on a
+        shared runner (the runner knows a box only by its name, the API id).
+        """
+        tag = org_tag(org_id or self.admin_org_id)
         while True:
-            box_id = "bx" + secrets.token_hex(6)
+            box_id = f"bx{tag}{secrets.token_hex(4)}"
             if box_id not in self.boxes:
                 return box_id
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from standin.api.reconcile import reconcile
-from standin.api.store import STATE_FILE, BoxRecord, Store, now_rfc3339
+from standin.api.store import STATE_FILE, BoxRecord, Store, now_rfc3339, org_tag
 
 
 def record(store: Store, box_id: str, runner_id: str | None, name: str | None = None):
@@ -59,42 +60,39 @@ def test_save_is_atomic(tmp_path: Path, monkeypatch) -> None:
     assert len(json.loads(before)["boxes"]) == 1
 
 
+def test_box_ids_carry_the_org_tag(tmp_path: Path) -> None:
+    store = Store.open(tmp_path, "org-a")
+    ids = {store.new_box_id() for _ in range(50)}
+    assert all(re.fullmatch(rf"bx{org_tag('org-a')}[0-9a-f]{{8}}", i) for i in ids)
+    assert org_tag("org-a") != org_tag("org-b")
+
+
 def test_reconcile_ok_relink_adopt_drop(tmp_path: Path) -> None:
     store = Store.open(tmp_path, "o")
-    record(store, "bx00000000000a", "rb-a")  # agrees with the runner
-    record(store, "bx00000000000b", None)  # create interrupted before the record update
-    record(store, "bx00000000000c", "rb-gone")  # runner lost it
-    record(store, "bx00000000000e", "rb-e")  # created after start-up: not judged
+    ids = {k: f"bx{org_tag('o')}0000000{k}" for k in "abcde"}
+    record(store, ids["a"], "rb-a")  # agrees with the runner
+    record(store, ids["b"], None)  # create interrupted before the record update
+    record(store, ids["c"], "rb-gone")  # runner lost it
+    record(store, ids["e"], "rb-e")  # created after start-up: not judged
+    foreign = f"bx{org_tag('other-org')}00000000"
     runner = [
-        {"box_id": "rb-a", "name": "bx00000000000a", "status": "running"},
-        {"box_id": "rb-b", "name": "bx00000000000b", "status": "running"},
-        {
-            "box_id": "rb-d",
-            "name": "bx00000000000d",
-            "status": "stopped",
-            "image": "i",
-            "cpus": 2,
-            "memory_mib": 256,
-        },  # state file lost: adopted
+        {"box_id": "rb-a", "name": ids["a"], "status": "running"},
+        {"box_id": "rb-b", "name": ids["b"], "status": "running"},
+        # State file lost: adopted.
+        {"box_id": "rb-d", "name": ids["d"], "status": "stopped", "image": "i", "cpus": 2},
+        {"box_id": "rb-f", "name": foreign},  # another org's API shares the runner
         {"box_id": "rb-x", "name": "e2e-direct-1"},  # a box made straight on the runner
         {"box_id": "rb-y"},
     ]
-    loaded = {"bx00000000000a", "bx00000000000b", "bx00000000000c"}
-    report = reconcile(store, runner, loaded)
+    report = reconcile(store, runner, {ids["a"], ids["b"], ids["c"]})
     assert report == {
-        "ok": ["bx00000000000a"],
-        "relinked": ["bx00000000000b"],
-        "adopted": ["bx00000000000d"],
-        "dropped": ["bx00000000000c"],
+        "ok": [ids["a"]],
+        "relinked": [ids["b"]],
+        "adopted": [ids["d"]],
+        "dropped": [ids["c"]],
     }
-    assert store.boxes["bx00000000000b"].runner_id == "rb-b"
-    adopted = store.boxes["bx00000000000d"]
+    assert store.boxes[ids["b"]].runner_id == "rb-b"
+    adopted = store.boxes[ids["d"]]
     assert (adopted.runner_id, adopted.cpus, adopted.status) == ("rb-d", 2, "stopped")
-    assert "bx00000000000e" in store.boxes
     # Persisted, so a second restart starts from the repaired state.
-    assert set(Store.open(tmp_path).boxes) == {
-        "bx00000000000a",
-        "bx00000000000b",
-        "bx00000000000d",
-        "bx00000000000e",
-    }
+    assert set(Store.open(tmp_path).boxes) == {ids["a"], ids["b"], ids["d"], ids["e"]}
