@@ -1,0 +1,555 @@
+"""What differs per stack when two-sided swaps one build for another.
+
+`lib/two_sided.py` owns the procedure (worktrees, interleaving, verdict, cleanup); a driver
+owns the stack-specific verbs, so the procedure is tested once with a fake driver and each
+driver's plan is tested on its own:
+
+    preflight()                 is the stack there at all? (else exit 125, nothing touched)
+    snapshot() -> Snapshot      record what runs now, back it up (the state restore returns to)
+    build(side, ref, sha, tree, out) -> SideBuild    build that ref's components from its tree
+    activate(build)             swap them in, restart, wait for health (BringUpError -> 125)
+    restore(snapshot)           put the original back and restart (RestoreError -> exit 128)
+
+Stand-in: a ref's "build" is the faults it declares in `.boxlite-e2e/standin-faults` (one
+`NAME[=P]` per line, `#` comments; a missing file means no faults), validated with
+`standin.faults.parse_faults`; activating it restarts the stand-in API and runner with those
+faults and then checks `GET /api/v1/_standin/faults` reports exactly them, so a side can
+never silently run the other side's build. The snapshot is the fault set running before.
+
+Cloud (a KVM host with the stack from `bootstrap.sh --stack cloud`): per ref, from its
+worktree, `libboxlite.a` (cargo, shared target dir so the second ref and re-runs are
+incremental), the Go runner (`CGO_ENABLED=1 go build ./cmd/runner` in `apps/runner`), the
+API's dependencies (it runs from source: ts-node in `apps/`) and the Python SDK wheel
+(maturin). The runner binary is swapped in `{bin}/boxlite-runner` (backup taken first), the
+API by re-pointing the `{state}/api-src` symlink (to a tree's `apps/`) that its service runs
+from (`WorkingDirectory`), and the SDK is not
+installed anywhere shared: the wheel is unpacked into the side's output dir and put first
+on the cases' PYTHONPATH, so the harness venv never changes and needs no restore.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from lib.layout import Layout
+
+FAULTS_FILE = ".boxlite-e2e/standin-faults"
+RUNNER_SERVICE = "boxlite-runner"
+API_SERVICE = "boxlite-api"
+
+
+class DriverError(Exception):
+    """Base of the errors a driver raises; the message is shown to the user as is."""
+
+
+class BuildError(DriverError):
+    """A side could not be built (two-sided exit 125)."""
+
+
+class BringUpError(DriverError):
+    """The stack is missing, or a side did not come up healthy (two-sided exit 125)."""
+
+
+class RestoreError(DriverError):
+    """The original build could not be put back (two-sided exit 128: the host needs care)."""
+
+
+@dataclass
+class SideBuild:
+    side: str
+    ref: str
+    sha: str
+    worktree: Path
+    info: dict[str, Any] = field(default_factory=dict)  # JSON-able, goes into the report
+    artifacts: dict[str, Path] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # extra env for the case runs
+
+
+@dataclass
+class Snapshot:
+    """What ran before two-sided touched anything; `info` goes into the report."""
+
+    info: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class StackDriver(abc.ABC):
+    name: str = "?"
+
+    def preflight(self) -> None:  # noqa: B027 - optional hook, default: nothing to check
+        """Raise BringUpError when the stack is not there to swap builds into."""
+
+    @abc.abstractmethod
+    def snapshot(self) -> Snapshot: ...
+
+    @abc.abstractmethod
+    def build(self, side: str, ref: str, sha: str, tree: Path, out_dir: Path) -> SideBuild: ...
+
+    @abc.abstractmethod
+    def activate(self, build: SideBuild) -> None: ...
+
+    @abc.abstractmethod
+    def restore(self, snapshot: Snapshot) -> None: ...
+
+
+# --------------------------------------------------------------------------- stand-in
+
+
+def canonical_faults(values: Iterable[str]) -> list[str]:
+    """Validated, sorted `NAME` / `NAME=P` strings (p = 1 is written as the bare name)."""
+    from standin.faults import FaultError, parse_faults
+
+    try:
+        active = parse_faults(list(values))
+    except FaultError as exc:
+        raise BuildError(str(exc)) from None
+    return sorted(
+        name if fault.probability >= 1.0 else f"{name}={fault.probability:g}"
+        for name, fault in active.items()
+    )
+
+
+def declared_faults(tree: Path) -> list[str]:
+    """The faults a ref declares in its FAULTS_FILE; none when the file is absent."""
+    path = tree / FAULTS_FILE
+    if not path.is_file():
+        return []
+    lines = [raw.split("#", 1)[0].strip() for raw in path.read_text().splitlines()]
+    try:
+        return canonical_faults(line for line in lines if line)
+    except BuildError as exc:
+        raise BuildError(f"{FAULTS_FILE}: {exc}") from None
+
+
+def faults_from_report(doc: Any) -> list[str]:
+    """Canonical fault list from a `GET .../_standin/faults` body.
+
+    The API answers with its own and the runner's faults, each carrying `component`; the
+    exact nesting is not relied on: every object with a `name` under a `faults` list counts.
+    """
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "faults" and isinstance(value, list):
+                    for item in value:
+                        if isinstance(item, dict) and "name" in item:
+                            prob = float(item.get("probability", 1.0))
+                            found.append(
+                                item["name"] if prob >= 1.0 else f"{item['name']}={prob:g}"
+                            )
+                        else:
+                            walk(item)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(doc)
+    return sorted(set(found))
+
+
+class StandinControl(Protocol):
+    def current_faults(self) -> list[str]:
+        """What the running stand-in reports; BringUpError when it does not answer."""
+        ...
+
+    def restart(self, faults: list[str]) -> None:
+        """Restart the stand-in API and runner with exactly these faults."""
+        ...
+
+
+class BootstrapControl:
+    """The real stand-in: restart through `bootstrap.sh --stack standin`, read faults over HTTP."""
+
+    def __init__(self, harness_root: Path, layout: Layout, env: Mapping[str, str]) -> None:
+        self.harness_root = harness_root
+        self.layout = layout
+        self.env = dict(env)
+
+    def _admin_key(self) -> str:
+        from lib import secrets
+
+        try:
+            key = secrets.load(self.layout.secrets_file).get("ADMIN_API_KEY", "")
+        except secrets.SecretsError as exc:
+            raise BringUpError(str(exc)) from None
+        if not key:
+            raise BringUpError(
+                f"no ADMIN_API_KEY in {self.layout.secrets_file}: "
+                "bring the stand-in up first (make test:e2e:setup BOXLITE_E2E_STACK=standin)"
+            )
+        return key
+
+    def current_faults(self) -> list[str]:
+        import httpx
+
+        url = f"{self.layout.api_url}/v1/_standin/faults"
+        try:
+            resp = httpx.get(
+                url, headers={"Authorization": f"Bearer {self._admin_key()}"}, timeout=10
+            )
+        except httpx.HTTPError as exc:
+            raise BringUpError(
+                f"the stand-in API does not answer at {url} ({exc}); bring it up first "
+                "(./bootstrap.sh --stack standin)"
+            ) from None
+        if resp.status_code != 200:
+            raise BringUpError(f"GET {url}: HTTP {resp.status_code} {resp.text[:200]}")
+        return faults_from_report(resp.json())
+
+    def restart(self, faults: list[str]) -> None:
+        argv = [str(self.harness_root / "bootstrap.sh"), "--stack", "standin"]
+        argv += ["--only", "services"]
+        for fault in faults or ["none"]:
+            argv += ["--fault", fault]
+        proc = subprocess.run(
+            argv,
+            cwd=self.harness_root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
+            raise BringUpError(f"{' '.join(argv)} exited {proc.returncode}:\n{tail}")
+
+
+class StandinDriver(StackDriver):
+    name = "standin"
+
+    def __init__(self, control: StandinControl, settle_deadline: float = 30.0) -> None:
+        self.control = control
+        self.settle_deadline = settle_deadline
+
+    def preflight(self) -> None:
+        self.control.current_faults()
+
+    def snapshot(self) -> Snapshot:
+        faults = self.control.current_faults()
+        return Snapshot(info={"faults": faults}, data={"faults": faults})
+
+    def build(self, side: str, ref: str, sha: str, tree: Path, out_dir: Path) -> SideBuild:
+        faults = declared_faults(tree)
+        return SideBuild(side, ref, sha, tree, info={"faults": faults, "faults_file": FAULTS_FILE})
+
+    def _switch(self, faults: list[str], error: type[DriverError]) -> None:
+        try:
+            self.control.restart(faults)
+            # restart returns once healthy; the check is that it runs *these* faults.
+            end = time.monotonic() + self.settle_deadline
+            while (now := self.control.current_faults()) != faults:
+                if time.monotonic() >= end:
+                    raise error(f"the stand-in reports faults {now}, expected {faults}")
+                time.sleep(0.1)
+        except DriverError as exc:
+            if isinstance(exc, error):
+                raise
+            raise error(str(exc)) from None
+
+    def activate(self, build: SideBuild) -> None:
+        self._switch(build.info["faults"], BringUpError)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        self._switch(snapshot.data["faults"], RestoreError)
+
+
+# --------------------------------------------------------------------------- cloud
+
+
+@dataclass(frozen=True)
+class Step:
+    """One build command: what it makes, argv, working dir and extra environment."""
+
+    what: str
+    argv: tuple[str, ...]
+    cwd: Path
+    env: tuple[tuple[str, str], ...] = ()
+
+
+class ServiceControl(Protocol):
+    def stop(self, name: str) -> None: ...
+    def start(self, name: str) -> None: ...
+    def restart(self, name: str) -> None: ...
+
+
+def run_step(step: Step, log: Path) -> None:
+    """Run one build step, output appended to `log`; BuildError with the tail on failure."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as fh:
+        fh.write(f"\n$ (cd {step.cwd} && {' '.join(step.argv)})\n")
+        fh.flush()
+        try:
+            proc = subprocess.run(
+                step.argv,
+                cwd=step.cwd,
+                env={**os.environ, **dict(step.env)},
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            raise BuildError(f"{step.what}: cannot run {step.argv[0]}: {exc.strerror}") from None
+    if proc.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+        raise BuildError(f"{step.what}: {' '.join(step.argv)} exited {proc.returncode}\n{tail}")
+
+
+class CloudDriver(StackDriver):
+    """The real stack on a KVM host. Every side effect goes through an injectable callable
+    (`run`, `services`, `health`), so the whole plan is checked with fakes off-KVM."""
+
+    name = "cloud"
+
+    def __init__(
+        self,
+        layout: Layout,
+        *,
+        cache_dir: Path,
+        python: str = sys.executable,
+        run: Callable[[Step, Path], None] = run_step,
+        services: ServiceControl | None = None,
+        health: Callable[[], None] | None = None,
+    ) -> None:
+        self.layout = layout
+        self.cache_dir = cache_dir
+        self.python = python
+        self.run = run
+        self._services = services
+        self._health = health
+
+    # where things are
+    @property
+    def runner_bin(self) -> Path:
+        return self.layout.bin_dir / "boxlite-runner"
+
+    @property
+    def api_link(self) -> Path:
+        return self.layout.state_dir / "api-src"
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.layout.state_dir / "two-sided-backup"
+
+    @property
+    def services(self) -> ServiceControl:
+        if self._services is None:
+            from lib import services  # the bootstrap's service layer (systemd or supervisor)
+
+            self._services = services.manager_for(self.layout)
+        return self._services
+
+    def health(self) -> None:
+        if self._health is not None:
+            self._health()
+            return
+        from lib.health import HealthError, LogRef, wait_http
+
+        try:
+            wait_http("API", f"{self.layout.api_url}/health", deadline=180)
+            # /health/ready answers 200 only when the API reaches its runner: the swap is live.
+            wait_http(
+                "API -> runner",
+                f"{self.layout.api_url}/health/ready",
+                deadline=120,
+                log=LogRef(unit=RUNNER_SERVICE),
+            )
+        except HealthError as exc:
+            raise BringUpError(str(exc)) from None
+
+    # the plan
+    def build_plan(self, tree: Path, out_dir: Path) -> list[Step]:
+        target = self.cache_dir / "cargo-target"
+        # The API runs from source with ts-node in `apps/` (the yarn workspace root, which
+        # also needs an `apps -> .` self-link: api/project.json names apps/api/* paths).
+        apps = tree / "apps"
+        return [
+            Step("submodules", ("git", "submodule", "update", "--init", "--recursive"), tree),
+            Step(
+                "libboxlite.a",
+                ("cargo", "build", "--release", "-p", "boxlite-c"),
+                tree,
+                (("CARGO_TARGET_DIR", str(target)),),
+            ),
+            Step(
+                "stage libboxlite.a for cgo",
+                ("install", "-m", "0644", str(target / "release/libboxlite.a"), "sdks/go/"),
+                tree,
+            ),
+            Step(
+                "runner",
+                ("go", "build", "-o", str(out_dir / "boxlite-runner"), "./cmd/runner"),
+                tree / "apps/runner",
+                (("CGO_ENABLED", "1"),),
+            ),
+            Step("api dependencies", ("yarn", "install", "--frozen-lockfile"), apps),
+            Step("api workspace self-link", ("ln", "-sfn", ".", "apps"), apps),
+            Step(
+                "python sdk wheel",
+                ("maturin", "build", "--release", "--out", str(out_dir / "wheels")),
+                tree / "sdks/python",
+                (("CARGO_TARGET_DIR", str(target)),),
+            ),
+        ]
+
+    def build(self, side: str, ref: str, sha: str, tree: Path, out_dir: Path) -> SideBuild:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        log = out_dir / "build.log"
+        for step in self.build_plan(tree, out_dir):
+            self.run(step, log)
+        runner = out_dir / "boxlite-runner"
+        if not runner.is_file():
+            raise BuildError(f"runner: go build made no {runner}")
+        wheels = sorted((out_dir / "wheels").glob("boxlite-*.whl"))
+        if len(wheels) != 1:
+            raise BuildError(
+                f"python sdk: expected one boxlite wheel in {out_dir}/wheels, got {wheels}"
+            )
+        sdk = out_dir / "sdk"
+        self.run(
+            Step(
+                "python sdk unpack",
+                (
+                    self.python,
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--no-deps",
+                    "--target",
+                    str(sdk),
+                    str(wheels[0]),
+                ),
+                out_dir,
+            ),
+            log,
+        )
+        api_dir = tree / "apps"
+        if not (api_dir / "api/src/main.ts").is_file():
+            raise BuildError(f"api: no apps/api/src/main.ts in {ref}")
+        return SideBuild(
+            side,
+            ref,
+            sha,
+            tree,
+            info={
+                "components": ["libboxlite.a", "runner", "api", "python-sdk"],
+                "build_log": str(log),
+            },
+            artifacts={"runner": runner, "api": api_dir, "wheel": wheels[0], "sdk": sdk},
+            env={
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [str(sdk), os.environ.get("PYTHONPATH")])
+                )
+            },
+        )
+
+    # swapping
+    def preflight(self) -> None:
+        record = self.backup_dir / "backup.json"
+        if record.is_file():
+            # An earlier run was killed before restoring: what runs now is one of its sides,
+            # and backing that up as "the original" would lose the real original for good.
+            raise BringUpError(
+                f"{record} exists: an earlier two-sided run did not restore the stack; put "
+                f"back what it names ({record.read_text().strip()}), restart boxlite-runner "
+                f"and boxlite-api, then delete {self.backup_dir}"
+            )
+        if not self.runner_bin.is_file():
+            raise BringUpError(
+                f"no runner at {self.runner_bin}: run ./bootstrap.sh --stack cloud first"
+            )
+        if not self.api_link.is_symlink():
+            raise BringUpError(
+                f"{self.api_link} is not a symlink: the API service must run from it "
+                "(./bootstrap.sh --stack cloud creates it)"
+            )
+
+    def snapshot(self) -> Snapshot:
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        backup = self.backup_dir / "boxlite-runner"
+        shutil.copy2(self.runner_bin, backup)
+        api_target = os.readlink(self.api_link)
+        record = {"runner_backup": str(backup), "api_src": api_target, "pid": os.getpid()}
+        # On disk too: after a SIGKILL the operator (or the next run) can put it back by hand.
+        (self.backup_dir / "backup.json").write_text(json.dumps(record, indent=2) + "\n")
+        return Snapshot(info=record, data=record)
+
+    def _install(self, runner: Path, api_src: str | Path) -> None:
+        self.services.stop(RUNNER_SERVICE)
+        tmp = self.runner_bin.with_name(".boxlite-runner.two-sided")
+        shutil.copy2(runner, tmp)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, self.runner_bin)  # atomic: never a half-written binary in place
+        link_tmp = self.api_link.with_name(".api-src.two-sided")
+        if link_tmp.is_symlink():
+            link_tmp.unlink()
+        os.symlink(api_src, link_tmp)
+        os.replace(link_tmp, self.api_link)
+        self.services.start(RUNNER_SERVICE)
+        self.services.restart(API_SERVICE)
+
+    def activate(self, build: SideBuild) -> None:
+        try:
+            self._install(build.artifacts["runner"], build.artifacts["api"])
+        except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
+            # RuntimeError: lib.services.ServiceError (systemctl / supervisord said no)
+            raise BringUpError(f"swapping in {build.side} ({build.ref}): {exc}") from None
+        self.health()
+
+    def restore(self, snapshot: Snapshot) -> None:
+        backup = Path(snapshot.data["runner_backup"])
+        try:
+            self._install(backup, snapshot.data["api_src"])
+            self.health()
+        except (OSError, subprocess.SubprocessError, RuntimeError, DriverError) as exc:
+            raise RestoreError(
+                f"restoring the original stack failed ({exc}); the original runner is kept at "
+                f"{backup} and the API source was {snapshot.data['api_src']}"
+            ) from None
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def load_driver(spec: str, **kwargs: Any) -> StackDriver:
+    """A driver from `package.module:factory` or `/path/file.py:factory` (extension hook,
+    used by the self-tests to run the real orchestration against a fake stack)."""
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise DriverError(f"DRIVER={spec!r}: expected module:factory or file.py:factory")
+    if target.endswith(".py"):
+        module_spec = importlib.util.spec_from_file_location(Path(target).stem, target)
+        if module_spec is None or module_spec.loader is None:
+            raise DriverError(f"DRIVER={spec!r}: cannot load {target}")
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    return getattr(module, attr)(**kwargs)
+
+
+def make_driver(
+    stack: str, *, harness_root: Path, layout: Layout, env: Mapping[str, str], cache_dir: Path
+) -> StackDriver:
+    if stack == "standin":
+        return StandinDriver(BootstrapControl(harness_root, layout, env))
+    if stack == "cloud":
+        return CloudDriver(layout, cache_dir=cache_dir)
+    raise DriverError(f"unknown stack {stack!r} (standin or cloud)")

@@ -1,0 +1,510 @@
+"""two_sided: prove a regression case fails on MAIN_REF and passes on PR_REF, honestly.
+
+    two_sided.sh PR_REF=fix-563 [MAIN_REF=main] REPO=/path/to/boxlite \\
+        CASES='cases/test_p0_6_exec_stdout_race.py' [REPEAT=5] [STACK=standin|cloud]
+
+Every setting is a KEY=VALUE word or, failing that, an environment variable of the same
+name (STACK also as BOXLITE_E2E_STACK). The procedure, and why each step is there:
+
+1. Both refs are resolved in REPO first: a missing ref is exit 125 before anything is
+   touched. The user's checkout is recorded (HEAD, branch, status) and checked unchanged at
+   the end; each ref gets its own detached worktree (`lib.worktrees`), never a checkout.
+2. The stack driver (`lib.stack_driver`) snapshots what runs now, builds each side's
+   components from its worktree, and swaps them in with a health check. A build or
+   bring-up failure is exit 125 (git bisect's "skip").
+3. The selected cases run from *this* harness checkout, so the test code is the same on
+   both sides, interleaved main, pr, main, pr ... for REPEAT rounds so host drift hits both
+   sides alike. Each run writes its own JUnit XML, read raw by `lib.verdict`.
+4. `lib.verdict.decide` gives the verdict and exit code; the human table goes to stdout
+   and everything to `results/two_sided.json` (rewritten after every run, so an
+   interrupted run still leaves its evidence).
+5. On any exit -- verdict, error, SIGINT, SIGTERM, SIGHUP -- the original build is
+   restored and the worktrees removed, with further signals deferred until that is done,
+   and the exit code is the verdict's (upstream's EXIT trap replaced it with 0). An
+   interrupted run exits 128+signal; a failed restore exits 128 (the host needs care; a
+   bisection must stop), as does a usage error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lib import verdict as V
+from lib import worktrees as W
+from lib.layout import Layout
+from lib.stack_driver import (
+    BringUpError,
+    BuildError,
+    DriverError,
+    SideBuild,
+    Snapshot,
+    StackDriver,
+    load_driver,
+    make_driver,
+)
+
+HARNESS_ROOT = Path(__file__).resolve().parents[1]
+KEYS = {
+    "PR_REF": "the fix under test (required)",
+    "MAIN_REF": "the buggy baseline (default: main)",
+    "REPO": "git checkout holding both refs: BoxLite, or a stand-in fixture repo (required)",
+    "CASES": "pytest selection, run from this harness checkout (required), e.g. cases/test_x.py",
+    "REPEAT": "runs per side, interleaved main,pr,main,pr... (default: 1)",
+    "STACK": "standin or cloud (default: $BOXLITE_E2E_STACK, else standin)",
+    "DRIVER": "module:factory or file.py:factory instead of STACK (self-tests, extensions)",
+    "RESULTS_DIR": "where two_sided.json and per-run JUnit/logs go (default: results/)",
+    "WORK_DIR": "parent of the temporary worktrees (default: $TMPDIR)",
+    "CACHE_DIR": "build cache kept between runs (default: <state dir>/two-sided-cache)",
+    "PYTEST_ARGS": "extra pytest arguments for every run, shell-quoted",
+    "RUN_TIMEOUT": "seconds one pytest run may take before it is void (default: 1800)",
+}
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class UsageError(Exception):
+    pass
+
+
+class Interrupted(BaseException):
+    """A signal arrived. BaseException, so no `except Exception` on the way swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def usage() -> str:
+    lines = [
+        "usage: two_sided.sh PR_REF=ref REPO=path CASES='selection' [KEY=VALUE ...]",
+        "",
+        "Exit: 0 fails on main and passes on PR; 1 still fails on PR; 2 not detected on main;",
+        "      125 a side could not be built or brought up (git bisect: skip);",
+        "      128 usage or harness error, 128+N interrupted by signal N.",
+        "",
+        "Settings (KEY=VALUE words, else environment variables of the same name):",
+    ]
+    lines += [f"  {key:<12} {text}" for key, text in KEYS.items()]
+    return "\n".join(lines)
+
+
+@dataclass
+class Options:
+    pr_ref: str
+    main_ref: str
+    repo: Path
+    cases: list[str]
+    repeat: int
+    stack: str
+    driver: str
+    results_dir: Path
+    work_dir: Path | None
+    cache_dir: Path
+    pytest_args: list[str]
+    run_timeout: float
+    layout: Layout = field(default_factory=Layout.from_env)
+
+
+def parse_args(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> Options:
+    """KEY=VALUE words override environment variables of the same name."""
+    words: dict[str, str] = {}
+    for word in argv:
+        key, sep, value = word.partition("=")
+        if not sep:
+            raise UsageError(f"{word!r} is not KEY=VALUE")
+        if key not in KEYS:
+            raise UsageError(f"unknown setting {key!r}; known: {', '.join(KEYS)}")
+        words[key] = value
+
+    def get(key: str, default: str = "") -> str:
+        return (words.get(key) if key in words else env.get(key, default)) or default
+
+    missing = [k for k in ("PR_REF", "REPO", "CASES") if not get(k)]
+    if missing:
+        raise UsageError(f"{', '.join(missing)} required")
+    try:
+        repeat = int(get("REPEAT", "1"))
+        run_timeout = float(get("RUN_TIMEOUT", "1800"))
+    except ValueError as exc:
+        raise UsageError(f"REPEAT / RUN_TIMEOUT must be numbers: {exc}") from None
+    if repeat < 1:
+        raise UsageError(f"REPEAT must be >= 1, got {repeat}")
+    layout = Layout.from_env(env)
+    stack = get("STACK") or env.get("BOXLITE_E2E_STACK", "") or "standin"
+
+    def path(value: str) -> Path:
+        return (cwd / value).resolve() if value else Path()
+
+    return Options(
+        pr_ref=get("PR_REF"),
+        main_ref=get("MAIN_REF", "main"),
+        repo=path(get("REPO")),
+        cases=shlex.split(get("CASES")),
+        repeat=repeat,
+        stack=stack,
+        driver=get("DRIVER"),
+        results_dir=path(get("RESULTS_DIR")) if get("RESULTS_DIR") else HARNESS_ROOT / "results",
+        work_dir=path(get("WORK_DIR")) if get("WORK_DIR") else None,
+        cache_dir=path(get("CACHE_DIR"))
+        if get("CACHE_DIR")
+        else layout.state_dir / "two-sided-cache",
+        pytest_args=shlex.split(get("PYTEST_ARGS")),
+        run_timeout=run_timeout,
+        layout=layout,
+    )
+
+
+# --------------------------------------------------------------------------- signals
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """While inside: SIGINT/SIGTERM/SIGHUP raise Interrupted in the main thread."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise Interrupted(signum)
+
+    old = {s: signal.signal(s, handler) for s in INTERRUPT_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def signals_deferred(log) -> Iterator[list[int]]:
+    """While inside: signals are noted, not obeyed, so a second Ctrl-C cannot abort the
+    restore half-way. SIGKILL cannot be deferred; see the README for that case."""
+    seen: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        seen.append(signum)
+        log(f"{signal.Signals(signum).name} received: still restoring the original build")
+
+    old = {s: signal.signal(s, handler) for s in INTERRUPT_SIGNALS}
+    try:
+        yield seen
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM the run's process group, SIGKILL after a grace period, and reap it."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+class TwoSided:
+    def __init__(self, opts: Options, driver: StackDriver, out=print) -> None:
+        self.opts = opts
+        self.driver = driver
+        self.out = out
+        self.runs_dir = opts.results_dir / "two_sided"
+        self.json_path = opts.results_dir / "two_sided.json"
+        self.runs: list[V.RunResult] = []
+        self.report: dict = {
+            "schema": "boxlite-e2e/two-sided/1",
+            "stack": driver.name,
+            "repo": str(opts.repo),
+            "cases": opts.cases,
+            "pytest_args": opts.pytest_args,
+            "repeat": opts.repeat,
+            "started_at": _now(),
+            "order": [f"{r}:{s}" for r, s in V.interleaved_order(opts.repeat)],
+            "sides": {
+                "main": {"ref": opts.main_ref},
+                "pr": {"ref": opts.pr_ref},
+            },
+            "original": None,
+            "runs": [],
+            "timings": {"build_s": {}, "activate_s": []},
+            "verdict": None,
+            "exit_code": None,
+            "notes": [],
+            "cleanup": {},
+        }
+
+    def log(self, message: str) -> None:
+        self.out(f"[two-sided] {message}", flush=True)
+
+    def save(self) -> None:
+        for side in V.SIDES:
+            self.report["sides"][side].update(V.summarize(self.runs, side).to_json())
+        self.report["runs"] = [r.to_json() for r in self.runs]
+        _write_json(self.json_path, self.report)
+
+    # one pytest run ------------------------------------------------------------------
+
+    def run_cases(self, build: SideBuild, round_: int) -> V.RunResult:
+        stem = f"r{round_:03d}-{build.side}"
+        junit, log = self.runs_dir / f"{stem}.xml", self.runs_dir / f"{stem}.log"
+        junit.unlink(missing_ok=True)
+        argv = [sys.executable, "-m", "pytest", *self.opts.cases, f"--junitxml={junit}"]
+        argv += ["-p", "no:cacheprovider", *self.opts.pytest_args]
+        env = {
+            **os.environ,
+            **build.env,
+            "BOXLITE_E2E_TWO_SIDED_SIDE": build.side,
+            "BOXLITE_E2E_TWO_SIDED_ROUND": str(round_),
+            "BOXLITE_E2E_TWO_SIDED_REF": build.ref,
+            "BOXLITE_E2E_TWO_SIDED_SHA": build.sha,
+        }
+        start = time.monotonic()
+        note = ""
+        with open(log, "w") as fh:
+            fh.write(f"$ {shlex.join(argv)}\n")
+            fh.flush()
+            # Own session: a terminal Ctrl-C reaches only us; we stop the run ourselves.
+            proc = subprocess.Popen(
+                argv,
+                cwd=HARNESS_ROOT,
+                env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            try:
+                code: int | None = proc.wait(timeout=self.opts.run_timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                code, note = None, f"timed out after {self.opts.run_timeout:g}s"
+            except BaseException:
+                _kill_group(proc)
+                raise
+        text = junit.read_text() if junit.is_file() else None
+        result = V.run_from_junit(
+            round_, build.side, code, text, round(time.monotonic() - start, 3), str(junit), str(log)
+        )
+        if note:
+            result = V.RunResult(**{**result.__dict__, "note": note})
+        return result
+
+    def describe_run(self, r: V.RunResult, build: SideBuild) -> str:
+        what = r.outcome
+        if r.outcome == "fail" and r.counts:
+            ids = r.counts.failing_ids
+            what += f" ({', '.join(ids[:3])}{' ...' if len(ids) > 3 else ''})"
+        elif r.outcome == "invalid":
+            what += f" ({r.invalid_reason()})"
+        return (
+            f"round {r.round}/{self.opts.repeat} {r.side:<4} {build.ref} @ {build.sha[:8]}: "
+            f"{what} in {r.duration_s:.1f}s; log {r.log}"
+        )
+
+    # the procedure -------------------------------------------------------------------
+
+    def execute(self) -> V.Verdict:
+        opts = self.opts
+        repo = W.check_repo(opts.repo)
+        shas = {"main": W.resolve(repo, opts.main_ref), "pr": W.resolve(repo, opts.pr_ref)}
+        for side in V.SIDES:
+            self.report["sides"][side]["sha"] = shas[side]
+        for stale in W.reap_stale(repo):
+            self.log(f"removed a worktree left by a killed run: {stale}")
+        self.driver.preflight()
+
+        self.trees = W.Worktrees(repo, opts.work_dir)
+        self.snapshot: Snapshot | None = self.driver.snapshot()
+        self.report["original"] = self.snapshot.info
+        self.log(f"original {self.driver.name} build recorded: {self.snapshot.info}")
+
+        builds: dict[str, SideBuild] = {}
+        for side, ref in (("main", opts.main_ref), ("pr", opts.pr_ref)):
+            tree = self.trees.add(side, shas[side])
+            start = time.monotonic()
+            self.log(f"building {side}: {ref} @ {shas[side][:12]}")
+            builds[side] = self.driver.build(
+                side, ref, shas[side], tree, self.trees.base / f"{side}-out"
+            )
+            self.report["timings"]["build_s"][side] = round(time.monotonic() - start, 3)
+            self.report["sides"][side]["build"] = builds[side].info
+            self.save()
+
+        for round_, side in V.interleaved_order(opts.repeat):
+            start = time.monotonic()
+            self.driver.activate(builds[side])
+            self.report["timings"]["activate_s"].append(round(time.monotonic() - start, 3))
+            result = self.run_cases(builds[side], round_)
+            self.runs.append(result)
+            self.log(self.describe_run(result, builds[side]))
+            self.save()
+            if not result.valid:
+                break  # the comparison is void (125) whatever follows; stop spending time
+        return V.decide(self.runs, opts.repeat)
+
+    def cleanup(self) -> tuple[list[str], bool]:
+        """Restore the original build, remove worktrees; (problems, restore_failed)."""
+        problems: list[str] = []
+        restore_failed = False
+        snapshot = getattr(self, "snapshot", None)
+        if snapshot is not None:
+            self.log("restoring the original build")
+            try:
+                self.driver.restore(snapshot)
+                self.report["cleanup"]["restored"] = True
+            except (DriverError, OSError) as exc:
+                restore_failed = True
+                self.report["cleanup"]["restored"] = False
+                problems.append(f"restore failed: {exc}")
+        trees = getattr(self, "trees", None)
+        if trees is not None:
+            left = trees.remove_all()
+            self.report["cleanup"]["worktrees_removed"] = not left
+            problems += left
+        return problems, restore_failed
+
+    def run(self) -> int:
+        repo_before = None
+        with contextlib.suppress(W.RefError, W.WorktreeError):
+            repo_before = W.RepoState.of(W.check_repo(self.opts.repo))
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        for old in self.runs_dir.glob("r*-*.*"):
+            old.unlink()  # a previous comparison's runs must not be mistaken for this one's
+        code: int
+        verdict: V.Verdict | None = None
+        interrupted: Interrupted | None = None
+        t0 = time.monotonic()
+        try:
+            with signals_raise():
+                try:
+                    verdict = self.execute()
+                except (W.RefError, BuildError, BringUpError) as exc:
+                    verdict = V.cannot_test(str(exc))
+                except W.WorktreeError as exc:
+                    verdict = V.cannot_test(f"worktree: {exc}")
+        except Interrupted as exc:
+            interrupted = exc
+        except Exception:  # a harness bug: still restore, then say so
+            self.report["notes"].append("harness error:\n" + traceback.format_exc())
+            self.log(traceback.format_exc())
+        finally:
+            with signals_deferred(self.log) as late:
+                problems, restore_failed = self.cleanup()
+                if repo_before is not None and self.opts.repo.is_dir():
+                    after = W.RepoState.of(W.check_repo(self.opts.repo))
+                    unchanged = after == repo_before
+                    self.report["cleanup"]["checkout_unchanged"] = unchanged
+                    if not unchanged:
+                        problems.append(
+                            f"the checkout at {self.opts.repo} changed: {repo_before} -> {after}"
+                        )
+                if late:
+                    self.report["notes"].append(f"signals during cleanup: {late}")
+
+        if interrupted is not None:
+            code = 128 + interrupted.signum
+            label, summary = "INTERRUPTED", f"stopped by {interrupted}; no verdict"
+        elif verdict is not None:
+            code, label, summary = verdict.exit_code, verdict.label, verdict.summary
+        else:
+            code, label, summary = V.EXIT_HARNESS_ERROR, "HARNESS ERROR", "see notes"
+        if problems:
+            self.report["cleanup"]["problems"] = problems
+            for p in problems:
+                self.log(f"CLEANUP PROBLEM: {p}")
+            if restore_failed and code < 128:
+                # The verdict stands in the report, but the host is not as we found it: a
+                # bisection must stop here instead of testing the next commit on it.
+                code = V.EXIT_HARNESS_ERROR
+        self.report["verdict"] = (
+            verdict.to_json()
+            if verdict is not None and interrupted is None
+            else {"exit_code": code, "label": label, "summary": summary, "details": []}
+        )
+        self.report["exit_code"] = code
+        self.report["finished_at"] = _now()
+        self.report["wall_s"] = round(time.monotonic() - t0, 3)
+        self.save()
+        self.out(V.render_table(self.report), flush=True)
+        self.out(f"report: {self.json_path}", flush=True)
+        if code != self.report["verdict"]["exit_code"]:
+            self.out(
+                f"exit {code} (not {self.report['verdict']['exit_code']}): see CLEANUP PROBLEM",
+                flush=True,
+            )
+        return code
+
+
+# --------------------------------------------------------------------------- entry
+
+
+@contextlib.contextmanager
+def stack_lock(layout: Layout) -> Iterator[None]:
+    """One two-sided run per stack: a second one would swap builds under the first."""
+    path = layout.state_dir / "two-sided.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another two-sided run holds {path}") from None
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    env = os.environ if env is None else env
+    if argv and argv[0] in {"-h", "--help", "help"}:
+        print(usage())
+        return 0
+    try:
+        # two_sided.sh runs us from the harness root (so `-m lib...` cannot pick up a `lib`
+        # package from the caller's directory) and passes the caller's cwd for paths.
+        opts = parse_args(argv, env, Path(env.get("BOXLITE_E2E_CALLER_CWD") or Path.cwd()))
+        driver = (
+            load_driver(opts.driver)
+            if opts.driver
+            else make_driver(
+                opts.stack,
+                harness_root=HARNESS_ROOT,
+                layout=opts.layout,
+                env=env,
+                cache_dir=opts.cache_dir,
+            )
+        )
+        with stack_lock(opts.layout):
+            return TwoSided(opts, driver).run()
+    except (UsageError, DriverError) as exc:
+        print(f"two_sided: {exc}\n\n{usage()}", file=sys.stderr)
+        return V.EXIT_HARNESS_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
