@@ -16,9 +16,10 @@ from pathlib import Path
 DEFAULT_API_PORT = 3000
 DEFAULT_RUNNER_PORT = 8080
 DEFAULT_REGISTRY_PORT = 5000
-# The cloud stack's own Postgres and Redis (harness-owned instances, not the system ones).
-DEFAULT_POSTGRES_PORT = 5432
-DEFAULT_REDIS_PORT = 6379
+# The cloud stack's own Postgres and Redis: harness-owned instances, on ports that do not
+# collide with the system clusters Debian's postgresql and redis-server packages start.
+DEFAULT_POSTGRES_PORT = 15432
+DEFAULT_REDIS_PORT = 16379
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
