@@ -7,6 +7,7 @@ readonly DEBIAN_PACKAGES=(
   bubblewrap busybox-static docker-registry skopeo umoci supervisor util-linux tar git
   systemd-journal-remote libsystemd-dev pkg-config gcc python3-dev python3-venv shellcheck
   curl ca-certificates
+  postgresql redis-server
 )
 
 as_root() {
