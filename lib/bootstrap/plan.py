@@ -43,9 +43,8 @@ def summary(ctx: Context) -> None:
         layout.config_dir / "stack.json", json.dumps(record, indent=2) + "\n", "record the stack"
     )
     states = {n: ctx.manager.status(n) for n in names if ctx.manager.status(n) != "absent"}
-    ctx.note(
-        f"stack {stack} ({ctx.manager.kind}): " + ", ".join(f"{n} {s}" for n, s in states.items())
-    )
+    listed = ", ".join(f"{n} {s}" for n, s in states.items()) or "no services installed"
+    ctx.note(f"stack {stack} ({ctx.manager.kind}): {listed}")
     ctx.note(f"API {layout.api_url}   runner {layout.runner_url}   registry {layout.registry}")
     ctx.note(f"admin key: in {layout.secrets_file} (not printed)")
     logs = f"logs: {layout.api_log}, " + (
