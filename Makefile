@@ -21,3 +21,17 @@ lint: setup ## ruff + shellcheck
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	shellcheck $$(git ls-files '*.sh' .ci/run)
+
+# The e2e stack. STACK=standin|cloud (cloud needs REPO=PATH to a BoxLite checkout);
+# FAULT="a b=0.5" passes stand-in faults. Paths and ports follow BOXLITE_E2E_ROOT and
+# BOXLITE_E2E_*_PORT (lib/layout.py), so a second stack can be set up beside the first.
+STACK ?= standin
+.PHONY: test\:e2e\:setup test\:e2e\:standin
+test\:e2e\:setup: setup ## Bring STACK (standin|cloud, REPO= for cloud) up: bootstrap + fixture_setup
+	./bootstrap.sh --stack $(STACK) $(if $(REPO),--repo $(REPO)) $(foreach f,$(FAULT),--fault $(f))
+	$(PY) fixture_setup.py --stack $(STACK)
+
+test\:e2e\:standin: ## Set up the stand-in, then run cases/ on it with the path check on (results/)
+	@$(MAKE) --no-print-directory test:e2e:setup STACK=standin
+	BOXLITE_E2E_STACK=standin BOXLITE_E2E_SKIP_PATH_VERIFY=0 \
+	  BOXLITE_E2E_RESULTS_DIR=$(CURDIR)/results $(PYTEST) cases
