@@ -310,3 +310,53 @@ async def test_invalid_create_fields_are_invalid_argument(runner):
         unknown_route = http.get("/v1/nothing-here")
         assert unknown_route.status_code == 404
         assert unknown_route.json()["error"]["code"] == "not_found"
+
+
+def _host_has(path: str) -> bool:
+    return Path(path).exists()
+
+
+def _tar(*members: tuple[tarfile.TarInfo, bytes | None]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+
+def _member(name: str, data: bytes = b"x", **attrs) -> tuple[tarfile.TarInfo, bytes | None]:
+    info = tarfile.TarInfo(name)
+    for key, value in attrs.items():
+        setattr(info, key, value)
+    if info.isfile():
+        info.size = len(data)
+        return info, data
+    return info, None
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [_member("../evil")],
+        [_member("/abs")],
+        [
+            _member("d", type=tarfile.DIRTYPE, mode=0o755),
+            _member("d/link", type=tarfile.SYMTYPE, linkname="/"),
+            _member("d/link/tmp/written-through"),
+        ],
+    ],
+    ids=["dotdot", "absolute", "through-symlink"],
+)
+async def test_copy_in_refuses_archives_that_escape(runner, box, members):
+    with runner.http() as http:
+        response = http.put(
+            f"/v1/boxes/{box.id}/files",
+            params={"path": "/tmp/upload", "source_is_dir": "true"},
+            content=_tar(*members),
+            headers={"Content-Type": "application/x-tar"},
+        )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_argument"
+    leftovers = await run(box, "sh", "-c", "ls /tmp/written-through /evil /abs 2>&1; true")
+    assert "No such file" in leftovers.stdout
+    assert not _host_has("/tmp/written-through")  # and nothing landed on the host either
