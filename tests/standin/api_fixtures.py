@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import httpx
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -33,6 +39,7 @@ from standin.logfmt import EventLog
 ADMIN_KEY = "adm-7e3f19c2d4"
 RUNNER_KEY = "run-51aa0b9e8c"
 HUGE = 1024 * 1024
+REPO = Path(__file__).resolve().parents[2]
 
 
 def envelope(code: str, message: str, status: int) -> web.Response:
@@ -270,3 +277,137 @@ async def wait_for_log(path: Path, needle: str, timeout: float = 10.0) -> str:
 
 def _read(path: Path) -> str:
     return path.read_text() if path.exists() else ""
+
+
+# --------------------------------------------------------------------- real API subprocess
+
+LISTEN_RE = re.compile(r"event=listen url=(\S+) port=(\d+)")
+READY_TIMEOUT = 30.0
+
+
+@dataclass
+class ApiProcess:
+    proc: subprocess.Popen
+    url: str  # ends in /api: what the SDK is given
+    org_id: str
+    state_dir: Path
+    log_path: Path
+    stderr_path: Path
+    admin_key: str = field(repr=False)
+
+    def sdk(self, key: str | None = None, prefix: str | None = None):
+        """The real SDK, the way production uses it: url .../api, path_prefix = the org."""
+        import boxlite
+
+        credential = boxlite.ApiKeyCredential(self.admin_key if key is None else key)
+        return boxlite.Boxlite.rest(
+            boxlite.BoxliteRestOptions(
+                url=self.url,
+                credential=credential,
+                path_prefix=self.org_id if prefix is None else prefix,
+            )
+        )
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.admin_key}"}, timeout=30
+        )
+
+    def log_text(self) -> str:
+        return _read(self.log_path)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM, bounded wait, then SIGKILL; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_api(
+    state_dir: Path,
+    *,
+    runner_url: str,
+    runner_key: str,
+    org_id: str,
+    admin_key: str = ADMIN_KEY,
+    faults: list[str] = (),
+    ready_timeout: float = READY_TIMEOUT,
+) -> ApiProcess:
+    """`python -m standin api --port 0`; ready once its `listen` line is in the log."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log_path = state_dir.parent / f"{state_dir.name}.api.log"
+    stderr_path = state_dir.parent / f"{state_dir.name}.api.stderr"
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    argv = [sys.executable, "-m", "standin", "api", "--port", "0", "--runner-url", runner_url]
+    argv += ["--state-dir", str(state_dir), "--log-file", str(log_path), "--org-id", org_id]
+    for fault in faults:
+        argv += ["--fault", fault]
+    env = {**os.environ, "ADMIN_API_KEY": admin_key, "DEFAULT_RUNNER_API_KEY": runner_key}
+    with open(stderr_path, "ab") as err:
+        proc = subprocess.Popen(
+            argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=err
+        )
+    deadline = time.monotonic() + ready_timeout
+    while True:
+        with contextlib.suppress(FileNotFoundError), open(log_path) as log:
+            log.seek(offset)
+            match = LISTEN_RE.search(log.read())
+            if match:
+                return ApiProcess(
+                    proc, match.group(1), org_id, state_dir, log_path, stderr_path, admin_key
+                )
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"api exited with {proc.returncode} before listening: {_read(stderr_path).strip()}"
+            )
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"api did not log event=listen within {ready_timeout}s")
+        time.sleep(0.02)  # polling the log for the readiness line, bounded above
+
+
+def wait_ready(api: ApiProcess, timeout: float = 30.0) -> dict:
+    """Bounded wait for `/api/health/ready` (runner reachable, records reconciled)."""
+    deadline = time.monotonic() + timeout
+    with api.http() as http:
+        while True:
+            resp = http.get("/health/ready")
+            if resp.status_code == 200:
+                return resp.json()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"API not ready after {timeout}s: {resp.text}")
+            time.sleep(0.05)
+
+
+def fixture_setup(api: ApiProcess, image: str, timeout: float = 60.0) -> None:
+    """What fixture setup does on a fresh stack: raise the quota, register an active snapshot."""
+    with api.http() as http:
+        quota = {"maxCpuPerBox": 4, "maxMemoryPerBox": 8, "maxDiskPerBox": 20}
+        resp = http.patch(f"/admin/organizations/{api.org_id}/quota", json=quota)
+        assert resp.status_code == 200, resp.text
+        resp = http.post("/snapshots", json={"name": image, "imageName": image})
+        assert resp.status_code in (200, 409), resp.text
+        deadline = time.monotonic() + timeout
+        while True:
+            snap = http.get(f"/snapshots/{image.replace('/', '%2F')}").json()
+            if snap["state"] in ("active", "error"):
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"snapshot {image} still {snap['state']} after {timeout}s")
+            time.sleep(0.05)
+        assert snap["state"] == "active", snap
+
+
+@contextlib.contextmanager
+def api_process(state_dir: Path, **kwargs) -> Iterator[ApiProcess]:
+    api = start_api(state_dir, **kwargs)
+    try:
+        yield api
+    finally:
+        api.stop()
