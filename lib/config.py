@@ -21,6 +21,8 @@ Decisions (documented in docs/architecture.md's harness section as well):
   `RUNNER_UNIT`) > `RUNNER_UNIT` (system journal) > stack default (stand-in: the layout's
   runner log file; cloud: journal unit `boxlite-runner`). API: `API_LOG` > the layout's API
   log file.
+- `PATH_DEADLINE` (seconds, default 5): how long path verification waits for late log
+  lines; it returns as soon as every id is seen, so this only bounds a miss.
 - `SKIP_PATH_VERIFY` is true only for 1/true/yes/on (any case); anything else, `0`
   included, keeps the check on.
 
@@ -64,7 +66,9 @@ ENV_VARS = (
     "API_LOG",
     "STACK",
     "RESULTS_DIR",
+    "PATH_DEADLINE",
 )
+DEFAULT_PATH_DEADLINE = 5.0
 
 
 class ConfigError(RuntimeError):
@@ -99,6 +103,7 @@ class Config:
     image: str
     cli: str | None
     skip_path_verify: bool
+    path_deadline: float
     runner_log: RunnerLog
     api_log: Path
     results_dir: Path
@@ -123,6 +128,7 @@ class Config:
             "image": self.image,
             "cli": self.cli,
             "skip_path_verify": self.skip_path_verify,
+            "path_deadline": self.path_deadline,
             "runner_log": {
                 "kind": self.runner_log.kind,
                 "path": str(self.runner_log.path) if self.runner_log.path else None,
@@ -256,6 +262,7 @@ def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) ->
         image=image,
         cli=cli,
         skip_path_verify=truthy(env.get(ENV_PREFIX + "SKIP_PATH_VERIFY")),
+        path_deadline=_deadline(env),
         runner_log=runner_log,
         api_log=api_log,
         results_dir=results,
@@ -267,6 +274,19 @@ def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) ->
         versions=_versions(facts),
         principal=facts.me.body if isinstance(facts.me.body, dict) else {},
     )
+
+
+def _deadline(env: Mapping[str, str]) -> float:
+    raw = _env(env, "PATH_DEADLINE")
+    if raw is None:
+        return DEFAULT_PATH_DEADLINE
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"BOXLITE_E2E_PATH_DEADLINE={raw!r} is not a number of seconds") from None
+    if not 0 < value <= 300:
+        raise ConfigError(f"BOXLITE_E2E_PATH_DEADLINE={raw!r}: expected 0 < seconds <= 300")
+    return value
 
 
 def _env_raw(env: Mapping[str, str], key: str) -> str | None:

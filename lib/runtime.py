@@ -54,6 +54,11 @@ class BoxRecord:
     test: str | None
     created_at: float
     removed: bool = False
+    owner: str = "test"  # "fixture": box/box_factory own it, so leaving it is not a leak
+    removal_failed: bool = False  # a failed removal was already reported for this box
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"box_id": self.box_id, "name": self.name, "route": self.route}
 
 
 class BoxLedger:
@@ -80,6 +85,13 @@ class BoxLedger:
     def adopt(self, box_id: str, name: str | None = None, route: str = "adopted") -> BoxRecord:
         """Own a box created outside this process (CLI, subprocess SDK drivers)."""
         return self.record(box_id, name=name, route=route)
+
+    def claim(self, box_id: str) -> None:
+        """A fixture owns this box: removing it at teardown is the plan, not a leak."""
+        with self._lock:
+            for rec in self._records:
+                if rec.box_id == box_id:
+                    rec.owner = "fixture"
 
     def mark_removed(self, id_or_name: str) -> None:
         with self._lock:
@@ -245,6 +257,7 @@ async def remove_boxes(runtime: Any, records: Iterable[BoxRecord]) -> Cleanup:
             rec.removed = True
             gone.append(rec)
         except Exception as exc:  # reported by the caller: teardown error + summary
+            rec.removal_failed = True
             failed.append(RemovalFailure(rec, f"{type(exc).__name__}: {exc}"))
         else:
             rec.removed = True

@@ -48,8 +48,7 @@ class FakeStack:
         r.add_get("/api/health", self._health)
         r.add_get("/api/v1/me", self._me)
         r.add_get("/api/v1/config", self._config)
-        if self.standin:
-            r.add_get("/api/v1/_standin/faults", self._faults)
+        r.add_get("/api/v1/_standin/faults", self._faults)
         p = f"/api/v1/{self.prefix}"
         r.add_post(p + "/boxes", self._create)
         r.add_get(p + "/boxes", self._list)
@@ -91,6 +90,8 @@ class FakeStack:
         return web.json_response({"capabilities": {"clone_enabled": True}})
 
     async def _faults(self, _):
+        if not self.standin:
+            raise web.HTTPNotFound()
         return web.json_response({"component": "api", "faults": self.faults})
 
     def _new_box(self, body: dict) -> dict:

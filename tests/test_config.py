@@ -139,6 +139,15 @@ def test_skip_path_verify_truthiness(home, value, expected):
     assert c.skip_path_verify is expected
 
 
+def test_path_deadline(home):
+    write_p1(home)
+    assert cfg.load(base_env(home), probe=Probe(facts())).path_deadline == 5.0
+    assert cfg.load(base_env(home, PATH_DEADLINE="0.5"), probe=Probe(facts())).path_deadline == 0.5
+    for bad in ("soon", "0", "-1", "1000"):
+        with pytest.raises(cfg.ConfigError, match="PATH_DEADLINE"):
+            cfg.load(base_env(home, PATH_DEADLINE=bad), probe=Probe(facts()))
+
+
 def test_missing_profile_is_one_clear_error(home):
     with pytest.raises(cfg.ConfigError) as info:
         cfg.load(base_env(home), probe=Probe(facts()))

@@ -1,0 +1,269 @@
+"""What a run leaves behind under `results/`, and the summary printed at its end.
+
+Upstream's stack job produced no JUnit and no artifacts, skipped silently, and leaked boxes
+without a word (upstream-harness.md §12 "CI reality", "Silent green", "Leaks"). Here:
+
+- `junit.xml` comes from pytest's own `--junitxml` (the plugin defaults its path);
+- each failing test gets `failures/<test>/` with its report, its boxes and the runner and API
+  log lines naming those boxes, each slice capped (256 KiB), like Firecracker's per-test
+  `results_dir` and libkrun's capped summaries (anchors.md "What to absorb" 5);
+- `summary.json` plus a printed summary: stack, SDK version, stack faults and versions,
+  counts, known bugs still open (and those not active on this stack, which therefore had to
+  pass), not-applicable cases with their reasons, leaked boxes and failed removals.
+
+Per-test facts travel in `report.user_properties` (JSON strings) because that is what
+pytest-xdist ships from workers to the controller, which alone writes the summary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+FAILURES_DIR = "failures"
+SESSION_FILES = "session-*.json"
+SLICE_CAP = 256 * 1024
+REPORT_CAP = 256 * 1024
+
+# user_properties keys (values are JSON strings)
+PROP_KNOWN_BUG = "e2e_known_bug"  # {"issue":..., "active": bool}
+PROP_BOXES = "e2e_boxes"  # [{"box_id","name","route"}]
+PROP_LEAKED = "e2e_leaked"  # [{"box_id","name","route"}] removed by the harness
+PROP_REMOVAL_FAILED = "e2e_removal_failed"  # [{"box_id","name","error"}]
+PROP_PATH = "e2e_path"  # {"outcome","message"}
+
+
+def prepare(results_dir: Path) -> None:
+    """Create the results dir; drop the previous run's failure folders and session files."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(results_dir / FAILURES_DIR, ignore_errors=True)
+    for stale in results_dir.glob(SESSION_FILES):
+        stale.unlink(missing_ok=True)
+
+
+def safe_name(nodeid: str, limit: int = 120) -> str:
+    """A readable, unique, filesystem-safe folder name for a test id."""
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")
+    digest = hashlib.sha1(nodeid.encode()).hexdigest()[:8]
+    return f"{readable[:limit]}-{digest}"
+
+
+def _capped(text: str, cap: int) -> str:
+    data = text.encode("utf-8", errors="replace")
+    if len(data) <= cap:
+        return text
+    note = f"\n[... truncated: {len(data) - cap} more bytes ...]\n"
+    return data[: cap - len(note)].decode("utf-8", errors="ignore") + note
+
+
+def write_failure_dir(
+    results_dir: Path,
+    nodeid: str,
+    phases: Mapping[str, Any],
+    *,
+    boxes: Sequence[Mapping[str, Any]] = (),
+    slices: Mapping[str, Sequence[str]] | None = None,
+    truncated: Mapping[str, bool] | None = None,
+    cap: int = SLICE_CAP,
+) -> Path:
+    """Write `failures/<test>/`: report.txt, boxes.json, <hop>.log per hop (capped)."""
+    folder = results_dir / FAILURES_DIR / safe_name(nodeid)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [f"test: {nodeid}"]
+    for when in ("setup", "call", "teardown"):
+        rep = phases.get(when)
+        if rep is None:
+            continue
+        lines.append(f"\n=== {when}: {rep.outcome} ({getattr(rep, 'duration', 0):.3f} s)")
+        if rep.longrepr is not None and rep.outcome != "passed":
+            lines.append(str(rep.longreprtext if hasattr(rep, "longreprtext") else rep.longrepr))
+        for section, content in getattr(rep, "sections", []):
+            lines.append(f"--- {section} ---\n{content}")
+    (folder / "report.txt").write_text(_capped("\n".join(lines) + "\n", REPORT_CAP))
+    (folder / "boxes.json").write_text(json.dumps(list(boxes), indent=2) + "\n")
+    for hop, hop_lines in (slices or {}).items():
+        text = "\n".join(hop_lines) + ("\n" if hop_lines else "")
+        if truncated and truncated.get(hop):
+            text += "[... more lines named these boxes; slice capped ...]\n"
+        if not hop_lines:
+            text = f"(no {hop} log line named this test's boxes)\n"
+        (folder / f"{hop}.log").write_text(_capped(text, cap))
+    return folder
+
+
+def props(report: Any) -> dict[str, Any]:
+    """The e2e user_properties of a report, JSON-decoded."""
+    out: dict[str, Any] = {}
+    for key, value in getattr(report, "user_properties", ()):
+        if isinstance(key, str) and key.startswith("e2e_"):
+            try:
+                out[key] = json.loads(value) if isinstance(value, str) else value
+            except ValueError:
+                out[key] = value
+    return out
+
+
+def _skip_reason(report: Any) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+    else:
+        reason = str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return value
+
+
+COUNT_KEYS = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+
+
+def build_summary(
+    *,
+    stats: Mapping[str, Iterable[Any]],
+    config: Mapping[str, Any],
+    sdk_version: str,
+    run_id: str,
+    exit_status: int | None,
+    duration_s: float,
+    session_files: Iterable[Path] = (),
+) -> dict[str, Any]:
+    """The run summary as a JSON-ready dict, from pytest's own stats and our properties."""
+    # Passed setup/teardown reports sit under "" in pytest's stats; they carry teardown facts
+    # (leaks, path verdicts), so every category is scanned, but only COUNT_KEYS are counted.
+    reports = {
+        key: [r for r in reps if hasattr(r, "when") and hasattr(r, "nodeid")]
+        for key, reps in stats.items()
+    }
+    counts = {key: len(reports.get(key, [])) for key in COUNT_KEYS}
+
+    known_open, known_inactive, not_applicable = [], [], []
+    leaked, removal_failed, path_problems = [], [], []
+    seen_inactive: set[str] = set()
+    for key, reps in reports.items():
+        for rep in reps:
+            p = props(rep)
+            bug = p.get("e2e_known_bug")
+            if bug and key == "xfailed":
+                known_open.append({"test": rep.nodeid, "issue": bug.get("issue")})
+            elif bug and not bug.get("active") and rep.nodeid not in seen_inactive:
+                decisive = rep.when == "call" or key in ("error", "skipped")
+                if decisive:
+                    seen_inactive.add(rep.nodeid)
+                    known_inactive.append(
+                        {"test": rep.nodeid, "issue": bug.get("issue"), "outcome": key}
+                    )
+            if key == "skipped":
+                not_applicable.append({"test": rep.nodeid, "reason": _skip_reason(rep)})
+            for box in p.get(PROP_LEAKED, []):
+                leaked.append({"test": rep.nodeid, **box})
+            for box in p.get(PROP_REMOVAL_FAILED, []):
+                removal_failed.append({"test": rep.nodeid, **box})
+            path = p.get(PROP_PATH)
+            if path and path.get("outcome") != "ok":
+                path_problems.append({"test": rep.nodeid, **path})
+
+    for session_file in session_files:
+        try:
+            doc = json.loads(Path(session_file).read_text())
+        except (OSError, ValueError):
+            continue
+        for box in doc.get("leaked", []):
+            leaked.append({"test": "(session)", **box})
+        for box in doc.get("removal_failed", []):
+            removal_failed.append({"test": "(session)", **box})
+
+    return {
+        "stack": config.get("stack"),
+        "sdk": {"package": "boxlite", "version": sdk_version},
+        "run_id": run_id,
+        "api_url": config.get("api_url"),
+        "prefix": config.get("prefix"),
+        "image": config.get("image"),
+        "stack_faults": config.get("faults", []),
+        "stack_versions": config.get("versions", {}),
+        "path_verification": "skipped (BOXLITE_E2E_SKIP_PATH_VERIFY)"
+        if config.get("skip_path_verify")
+        else "on",
+        "runner_log": config.get("runner_log"),
+        "api_log": config.get("api_log"),
+        "counts": counts,
+        "exit_status": exit_status,
+        "duration_s": round(duration_s, 3),
+        "known_bugs_open": known_open,
+        "known_bugs_not_active": known_inactive,
+        "not_applicable": not_applicable,
+        "path_problems": path_problems,
+        "leaked_boxes": leaked,
+        "removal_failures": removal_failed,
+        "config_sources": config.get("sources", {}),
+    }
+
+
+def write_summary(results_dir: Path, summary: Mapping[str, Any]) -> Path:
+    path = results_dir / "summary.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, default=_jsonable) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def render(summary: Mapping[str, Any]) -> list[str]:
+    """Human lines for the terminal (no secrets: the summary never holds any)."""
+    counts = summary["counts"]
+    faults = summary.get("stack_faults") or []
+    fault_text = (
+        ", ".join(
+            f"{f['name']}({f.get('issue') or '-'}, p={f.get('probability', 1)})" for f in faults
+        )
+        or "none"
+    )
+    versions = summary.get("stack_versions") or {}
+    lines = [
+        f"stack: {summary['stack']}  api: {summary['api_url']}  prefix: {summary['prefix']!r}",
+        f"sdk: boxlite {summary['sdk']['version']}  run: {summary['run_id']}  "
+        f"image: {summary['image']}",
+        f"stack faults: {fault_text}",
+        "stack versions: " + (json.dumps(versions, sort_keys=True) if versions else "unknown"),
+        f"path verification: {summary['path_verification']}",
+        "counts: " + ", ".join(f"{k} {counts[k]}" for k in COUNT_KEYS),
+    ]
+
+    def section(title: str, items: list[Mapping[str, Any]], fmt) -> None:
+        lines.append(f"{title}: {len(items) if items else 'none'}")
+        lines.extend(f"  {fmt(item)}" for item in items)
+
+    section(
+        "known bugs still open", summary["known_bugs_open"], lambda i: f"{i['issue']}  {i['test']}"
+    )
+    section(
+        "known bugs not active on this stack (must pass)",
+        summary["known_bugs_not_active"],
+        lambda i: f"{i['issue']}  {i['test']}  -> {i['outcome']}",
+    )
+    section("not applicable", summary["not_applicable"], lambda i: f"{i['test']}: {i['reason']}")
+    section(
+        "path problems",
+        summary["path_problems"],
+        lambda i: f"{i['test']}: {i['message'].splitlines()[0]}",
+    )
+    section(
+        "leaked boxes (removed by the harness)",
+        summary["leaked_boxes"],
+        lambda i: f"{i['box_id']} ({i.get('name')}, via {i.get('route')}) in {i['test']}",
+    )
+    section(
+        "box removal failures",
+        summary["removal_failures"],
+        lambda i: f"{i['box_id']} ({i.get('name')}) in {i['test']}: {i.get('error')}",
+    )
+    return lines

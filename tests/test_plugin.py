@@ -1,0 +1,373 @@
+"""The pytest plugin and cases/conftest.py, run with pytester against a fake stack.
+
+Each test writes a small case file, runs it in-process with the real conftest, and asserts
+on pytest's outcomes, the printed summary and results/summary.json.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpcore  # noqa: F401
+import pytest
+
+# Import what the inner runs import *before* pytester snapshots sys.modules: in-process
+# runs drop modules first imported inside them, and a re-imported httpcore would no longer
+# match the exception classes httpx mapped lazily (ConnectError would escape unwrapped).
+import lib.plugin  # noqa: F401
+from tests.fakestack import FakeStack, FakeStackServer
+
+pytest_plugins = ["pytester"]
+
+CASES_CONFTEST = (Path(__file__).resolve().parents[1] / "cases" / "conftest.py").read_text()
+INI = """
+[tool.pytest]
+strict_markers = true
+strict_xfail = true
+asyncio_mode = "auto"
+asyncio_default_fixture_loop_scope = "function"
+addopts = ["-p", "no:cacheprovider"]
+"""
+ISSUE = "boxlite-ai/boxlite#563"
+
+
+@pytest.fixture
+def stack(tmp_path):
+    fake = FakeStack(api_log=tmp_path / "api.log", runner_log=tmp_path / "runner.log")
+    fake.api_log.write_text("")
+    fake.runner_log.write_text("component=runner event=start\n")
+    with FakeStackServer(fake) as running:
+        yield running
+
+
+@pytest.fixture
+def env(stack, tmp_path, monkeypatch):
+    """Point the harness at the fake stack through its real env interface."""
+    for key in list(__import__("os").environ):
+        if key.startswith("BOXLITE_E2E_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("BOXLITE_HOME", str(tmp_path / "bxhome"))
+    monkeypatch.setenv("BOXLITE_E2E_API_URL", stack.url)
+    monkeypatch.setenv("BOXLITE_E2E_API_KEY", stack.key)
+    monkeypatch.setenv("BOXLITE_E2E_RUNNER_LOG", str(stack.runner_log))
+    monkeypatch.setenv("BOXLITE_E2E_API_LOG", str(stack.api_log))
+    monkeypatch.setenv("BOXLITE_E2E_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("BOXLITE_E2E_CLI", "")
+    monkeypatch.setenv("BOXLITE_E2E_PATH_DEADLINE", "0.3")  # misses are expected here
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    return tmp_path / "results"
+
+
+@pytest.fixture
+def run(pytester, env):
+    pytester.makepyprojecttoml(INI)
+    pytester.makeconftest(CASES_CONFTEST)
+
+    def go(source: str, *args: str, subprocess: bool = False):
+        pytester.makepyfile(test_case=source)
+        # An exit during pytest_configure leaves in-process pytester without its recorder,
+        # so start-up failures run in a subprocess (which is also how users see them).
+        if subprocess:
+            return pytester.runpytest_subprocess(*args)
+        return pytester.runpytest(*args)
+
+    return go
+
+
+def summary(results: Path) -> dict:
+    return json.loads((results / "summary.json").read_text())
+
+
+def test_known_bug_active_fault_is_strict_xfail_and_listed_open(run, stack, env):
+    stack.faults = [{"name": "attach-no-replay", "issue": ISSUE, "component": "runner"}]
+    result = run(
+        f"""
+import pytest
+
+@pytest.mark.known_bug("{ISSUE}")
+def test_still_broken():
+    assert False, "bug present"
+
+@pytest.mark.known_bug("{ISSUE}")
+def test_fixed_now():
+    pass
+"""
+    )
+    result.assert_outcomes(xfailed=1, failed=1)
+    result.stdout.fnmatch_lines(["*XPASS(strict)*remove @known_bug('boxlite-ai/boxlite#563')*"])
+    s = summary(env)
+    assert s["known_bugs_open"] == [{"test": "test_case.py::test_still_broken", "issue": ISSUE}]
+    assert s["stack"] == "standin"
+    assert s["stack_faults"][0]["issue"] == ISSUE
+    result.stdout.fnmatch_lines(["*boxlite-e2e summary*", "known bugs still open: 1"])
+
+
+def test_known_bug_without_fault_on_standin_must_pass(run, stack, env):
+    stack.faults = []
+    result = run(
+        f"""
+import pytest
+
+@pytest.mark.known_bug("{ISSUE}")
+def test_passes():
+    pass
+
+@pytest.mark.known_bug("{ISSUE}")
+def test_regressed():
+    assert False
+"""
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    inactive = summary(env)["known_bugs_not_active"]
+    assert {(i["test"].split("::")[1], i["outcome"]) for i in inactive} == {
+        ("test_passes", "passed"),
+        ("test_regressed", "failed"),
+    }
+
+
+def test_known_bug_on_cloud_always_applies(run, stack):
+    stack.standin = False  # no faults endpoint: detected as the cloud stack
+    result = run(
+        f"""
+import pytest
+
+@pytest.mark.known_bug("{ISSUE}")
+def test_x():
+    assert False
+"""
+    )
+    result.assert_outcomes(xfailed=1)
+    result.stdout.fnmatch_lines(["*stack cloud*"])
+
+
+def test_racy_fault_gives_non_strict_xfail(run, stack):
+    stack.faults = [{"name": "exec-stdout-drop", "issue": ISSUE, "probability": 0.3}]
+    result = run(
+        f"""
+import pytest
+
+@pytest.mark.known_bug("{ISSUE}")
+def test_lucky():
+    pass
+"""
+    )
+    result.assert_outcomes(xpassed=1)
+
+
+def test_needs_skips_with_reason_in_summary(run, env):
+    result = run(
+        """
+import pytest
+
+@pytest.mark.needs("cli")
+def test_cli():
+    pass
+
+@pytest.mark.needs("standin")
+def test_standin_only():
+    pass
+"""
+    )
+    result.assert_outcomes(skipped=1, passed=1)
+    (item,) = summary(env)["not_applicable"]
+    assert item["test"].endswith("test_cli")
+    assert item["reason"].startswith("not applicable on stack standin: needs cli (no boxlite CLI")
+    result.stdout.fnmatch_lines(["not applicable: 1", "*test_cli: not applicable*"])
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        ('needs("gpu")', "unknown capability"),
+        ('known_bug("563")', "must name an issue"),
+        ("known_bug()", "exactly one string"),
+        ("no_such_marker", "not found in `markers`"),
+    ],
+)
+def test_marker_misuse_is_an_error_not_a_skip(run, marker, message):
+    result = run(
+        f"""
+import pytest
+
+@pytest.mark.{marker}
+def test_x():
+    pass
+"""
+    )
+    assert result.ret != 0
+    assert message in result.stdout.str() + result.stderr.str()
+    assert result.parseoutcomes().get("passed", 0) == 0  # nothing ran
+
+
+def test_missing_profile_stops_at_start_with_exit_2(run, monkeypatch):
+    monkeypatch.delenv("BOXLITE_E2E_API_KEY")
+    result = run("def test_a(): pass\ndef test_b(): pass\n", subprocess=True)
+    assert result.ret == 2
+    err = result.stderr.str()
+    assert err.count("boxlite-e2e cannot start") == 1
+    assert "profile 'p1' not found" in err
+    assert "test_a" not in result.stdout.str()  # stopped before collection: no per-case errors
+
+
+def test_unreachable_api_stops_at_start_with_exit_2(run, monkeypatch):
+    monkeypatch.setenv("BOXLITE_E2E_API_URL", "http://127.0.0.1:9/api")
+    result = run("def test_a(): pass\n", subprocess=True)
+    assert result.ret == 2
+    assert "API unreachable at http://127.0.0.1:9/api" in result.stderr.str()
+
+
+def test_box_path_ok_and_removed(run, stack, env):
+    result = run(
+        """
+async def test_box(box, rt, image):
+    assert image == "e2e/busybox:stable"
+    assert (await rt.get(box.id)).id == box.id
+"""
+    )
+    result.assert_outcomes(passed=1)
+    assert stack.boxes == {}
+    s = summary(env)
+    assert s["leaked_boxes"] == [] and s["path_problems"] == []
+    assert (env / "junit.xml").exists()
+
+
+def test_image_marker_overrides_default(run, stack):
+    result = run(
+        """
+import pytest
+
+@pytest.mark.image("other/img:1")
+async def test_img(image, box, e2e_config):
+    assert image == "other/img:1"
+    assert e2e_config.image == "e2e/busybox:stable"
+"""
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_bypassed_runner_fails_teardown_and_writes_slices(run, stack, env):
+    stack.log_runner = False
+    result = run(
+        """
+async def test_box(box):
+    pass
+"""
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*bypassed runner: box bx0001 (e2e-*) never appeared*within 0.3 s*"]
+    )
+    (folder,) = (env / "failures").iterdir()
+    assert "bx0001" in (folder / "api.log").read_text()
+    assert "no runner log line" in (folder / "runner.log").read_text()
+    assert json.loads((folder / "boxes.json").read_text())[0]["box_id"] == "bx0001"
+    assert "bypassed runner" in (folder / "report.txt").read_text()
+    assert summary(env)["path_problems"][0]["outcome"] == "bypassed"
+    assert stack.boxes == {}  # still removed
+
+
+def test_leaked_box_is_reported_and_removed(run, stack, env):
+    result = run(
+        """
+import boxlite
+
+async def test_leaky(rt, image):
+    await rt.create(boxlite.BoxOptions(image=image))
+
+async def test_tidy(rt, image):
+    b = await rt.create(boxlite.BoxOptions(image=image))
+    await rt.remove(b.id)
+"""
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*BoxLeakWarning*test_leaky left 1 box(es)*"])
+    (leak,) = summary(env)["leaked_boxes"]
+    assert leak["test"].endswith("test_leaky") and leak["route"] == "create"
+    assert stack.boxes == {}
+    result.stdout.fnmatch_lines(["leaked boxes (removed by the harness): 1"])
+
+
+def test_removal_failure_is_an_error_not_swallowed(run, stack, env):
+    stack.fail_delete.add("sticky")
+    result = run(
+        """
+async def test_sticky(box_factory):
+    await box_factory(name="sticky")
+"""
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*could not remove box(es)*sticky*delete exploded*"])
+    (item,) = summary(env)["removal_failures"]
+    assert item["name"] == "sticky"
+
+
+def test_raw_api_boxes_are_tracked(run, stack, env):
+    result = run(
+        """
+async def test_raw(api, e2e):
+    resp = await api.create_box({"image": "x"})
+    assert resp.status_code == 201
+"""
+    )
+    result.assert_outcomes(passed=1)
+    assert stack.boxes == {}
+    assert summary(env)["leaked_boxes"][0]["route"] == "raw-create"
+
+
+def test_local_runtime_refused_inside_cases(run):
+    result = run(
+        """
+import boxlite
+import pytest
+from boxlite import Boxlite
+
+def test_default():
+    with pytest.raises(RuntimeError, match="never goes through the REST API"):
+        boxlite.Boxlite.default()
+
+def test_early_import_ctor():
+    with pytest.raises(RuntimeError, match="never goes through the REST API"):
+        Boxlite(boxlite.Options())
+"""
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_skip_path_verify_only_for_truthy_values(run, stack, monkeypatch, env):
+    stack.log_runner = False
+    source = "async def test_box(box):\n    pass\n"
+    monkeypatch.setenv("BOXLITE_E2E_SKIP_PATH_VERIFY", "0")
+    run(source).assert_outcomes(passed=1, errors=1)
+    monkeypatch.setenv("BOXLITE_E2E_SKIP_PATH_VERIFY", "yes")
+    result = run(source)
+    result.assert_outcomes(passed=1)
+    assert summary(env)["path_verification"].startswith("skipped")
+
+
+def test_xdist_two_workers_unique_names(run, stack, env):
+    result = run(
+        """
+import pytest
+
+@pytest.mark.parametrize("i", range(4))
+async def test_box(box, i):
+    pass
+""",
+        "-n",
+        "2",
+    )
+    result.assert_outcomes(passed=4)
+    names = [json.loads(p["value"])[0]["name"] for p in _junit_props(env, "e2e_boxes")]
+    assert len(set(names)) == 4
+    workers = {n.split("-")[2] for n in names}
+    assert workers == {"gw0", "gw1"}
+    assert len({n.split("-")[1] for n in names}) == 1  # one run id across workers
+    assert stack.boxes == {}
+
+
+def _junit_props(results: Path, name: str) -> list[dict]:
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(results / "junit.xml").getroot()
+    return [p.attrib for p in root.iter("property") if p.attrib.get("name") == name]
