@@ -39,6 +39,7 @@ from lib.layout import Layout
 
 PREFIX = "boxlite-"
 CMD_TIMEOUT = 120
+SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
 
 
 class ServiceError(RuntimeError):
@@ -286,6 +287,11 @@ class SupervisorManager(ServiceManager):
             return False  # a stale socket of a dead supervisord
 
     def ensure_daemon(self, deadline: float = 30.0) -> None:
+        if len(os.fsencode(self.socket)) > SUN_PATH_MAX:
+            raise ServiceError(
+                f"supervisor socket path {self.socket} is longer than the {SUN_PATH_MAX} bytes "
+                "a unix socket allows: use a shorter BOXLITE_E2E_ROOT"
+            )
         for d in (self.layout.run_dir, self.layout.log_dir, self.programs_dir):
             d.mkdir(parents=True, exist_ok=True)
         main_changed = _write_if_changed(self.conf, self.render_main())

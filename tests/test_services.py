@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psutil
@@ -73,8 +75,22 @@ def test_manager_choice(tmp_path):
 
 
 @pytest.fixture
-def manager(tmp_path):
-    manager = SupervisorManager(Layout(root=tmp_path))
+def short_root():
+    # pytest's tmp paths (with xdist) can exceed the 107 bytes a unix socket path allows.
+    root = Path(tempfile.mkdtemp(prefix="bxe-svc-", dir="/tmp"))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_too_long_a_root_is_a_clear_error(tmp_path):
+    deep = tmp_path / ("d" * 120)
+    with pytest.raises(ServiceError, match="shorter BOXLITE_E2E_ROOT"):
+        SupervisorManager(Layout(root=deep)).ensure_daemon()
+
+
+@pytest.fixture
+def manager(short_root):
+    manager = SupervisorManager(Layout(root=short_root))
     try:
         yield manager
     finally:
@@ -118,10 +134,10 @@ def test_remove_and_shutdown_leave_no_process(manager):
     assert not manager.conf.exists()
 
 
-def test_cli_restart_and_status(manager, tmp_path):
+def test_cli_restart_and_status(manager, short_root):
     manager.sync([SLEEPER])
     pid = manager.pid("boxlite-sleeper")
-    env = {"BOXLITE_E2E_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = {"BOXLITE_E2E_ROOT": str(short_root), "PATH": "/usr/bin:/bin"}
     cli = [sys.executable, "-m", "lib.services"]
     done = subprocess.run(
         [*cli, "restart", "boxlite-sleeper"],
