@@ -244,6 +244,30 @@ async def test_attach_rejections_keep_their_sdk_class(api) -> None:
         await rt.remove(box.id, force=True)
 
 
+async def test_execution_control_through_the_proxy(api) -> None:
+    rt = api.sdk()
+    box = await rt.create(boxlite.BoxOptions(image=IMG))
+    try:
+        execution = await box.exec("sleep", ["30"])
+        await execution.signal(15)
+        assert (await asyncio.wait_for(execution.wait(), 30)).exit_code == 143
+        execution = await box.exec("sleep", ["30"])
+        await execution.kill()
+        assert (await asyncio.wait_for(execution.wait(), 30)).exit_code == 137
+        execution = await box.exec("sh", ["-c", "sleep 1; stty size"], tty=True)
+        await execution.resize_tty(40, 120)
+        result = await drain(execution)
+        assert (result.stdout.strip(), result.exit_code) == ("40 120", 0)
+        # The status probe the SDK falls back to, raw, through the same proxy.
+        with api.http() as http:
+            path = f"/v1/{api.org_id}/boxes/{box.id}/executions/{execution.id()}"
+            status = http.get(path).json()
+        assert (status["status"], status["exit_code"]) == ("completed", 0)
+        assert isinstance(await rt.metrics(), boxlite.RuntimeMetrics)
+    finally:
+        await rt.remove(box.id, force=True)
+
+
 async def test_runner_needs_its_own_token(api, runner, runner_token) -> None:
     """Bypassing the API on purpose needs the runner token; the admin key does not do it."""
     with pytest.raises(boxlite.ConfigError):
