@@ -15,7 +15,7 @@ import aiohttp
 import boxlite
 import pytest
 
-from tests.standin.runner_fixtures import drain, run
+from tests.standin.runner_fixtures import BUSYBOX_REF, drain, run
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -191,3 +191,59 @@ async def test_main_session_attach_runs_a_shell(box):
 async def test_unknown_execution_reattach_is_session_reaped(box):
     with pytest.raises(boxlite.SessionReapedError):
         await box.attach(execution_id="exdoesnotexist")
+
+
+async def test_in_band_resize_and_signal_frames_are_honoured(runner, box):
+    with runner.http() as http:
+        eid = http.post(
+            f"/v1/boxes/{box.id}/exec",
+            json={"command": "sh", "args": ["-c", "read go; stty size; sleep 30"], "tty": True},
+        ).json()["execution_id"]
+    headers = {"Authorization": f"Bearer {runner.token}"}
+    url = f"{runner.url}/v1/boxes/{box.id}/executions/{eid}/attach"
+    output = b""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, headers=headers) as ws,
+    ):
+        await ws.send_str(json.dumps({"type": "resize", "rows": 33, "cols": 99}))
+        await ws.send_bytes(b"go\n")
+        while b"33 99" not in output:
+            msg = await ws.receive(timeout=10)
+            assert msg.type == aiohttp.WSMsgType.BINARY, msg
+            output += msg.data[1:]
+        await ws.send_str(json.dumps({"type": "signal", "sig": 9}))  # not whitelisted
+        refused = await ws.receive(timeout=10)
+        assert json.loads(refused.data)["code"] == "invalid_argument"
+        await ws.send_str(json.dumps({"type": "signal", "sig": 2}))
+        while (msg := await ws.receive(timeout=10)).type == aiohttp.WSMsgType.BINARY:
+            pass
+        assert json.loads(msg.data) == {"type": "exit", "exit_code": 130}  # 128 + SIGINT
+        closing = await ws.receive(timeout=10)
+        assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 1000
+
+
+async def test_stopping_a_box_kills_its_executions(runner, box):
+    ex = await box.exec("sh", ["-c", "echo up; sleep 100"])
+    stdout = ex.stdout()
+    assert await asyncio.wait_for(anext(stdout), 10) == "up\n"
+    await box.stop()
+    assert (await asyncio.wait_for(ex.wait(), 20)).exit_code == 137
+    with runner.http() as http:
+        info = http.get(f"/v1/boxes/{box.id}/executions/{ex.id()}").json()
+    assert (info["status"], info["exit_code"]) == ("killed", 137)
+
+
+async def test_box_cmd_is_the_main_session(rt):
+    box = await rt.create(
+        boxlite.BoxOptions(image=BUSYBOX_REF, cmd=["sh", "-c", "echo from-cmd; exec cat"])
+    )
+    try:
+        session = await box.attach()
+        stdin = session.stdin()
+        await stdin.send_input(b"typed\n")
+        await stdin.close()
+        result = await drain(session)
+        assert (result.stdout, result.exit_code) == ("from-cmd\ntyped\n", 0)
+    finally:
+        await rt.remove(box.id, force=True)
