@@ -20,9 +20,9 @@ Cloud (a KVM host with the stack from `bootstrap.sh --stack cloud`): per ref, fr
 worktree, `libboxlite.a` (cargo, shared target dir so the second ref and re-runs are
 incremental), the Go runner (`CGO_ENABLED=1 go build ./cmd/runner` in `apps/runner`), the
 API's dependencies (it runs from source: ts-node in `apps/`) and the Python SDK wheel
-(maturin). The runner binary is swapped in `{bin}/boxlite-runner` (backup taken first), the
-API by re-pointing the `{state}/api-src` symlink (to a tree's `apps/`) that its service runs
-from (`WorkingDirectory`), and the SDK is not
+(maturin). The runner binary is swapped in `{bin}/boxlite-runner` and the API by pointing
+its service's working directory (systemd unit or supervisor program, as bootstrap wrote
+it) at the tree's `apps/`, both backed up first; the SDK is not
 installed anywhere shared: the wheel is unpacked into the side's output dir and put first
 on the cases' PYTHONPATH, so the harness venv never changes and needs no restore.
 """
@@ -214,7 +214,7 @@ class BootstrapControl:
 
     def restart(self, faults: list[str]) -> None:
         argv = [str(self.harness_root / "bootstrap.sh"), "--stack", "standin"]
-        argv += ["--only", "services"]
+        argv += ["--only", "services,health"]
         for fault in faults or ["none"]:
             argv += ["--fault", fault]
         proc = subprocess.run(
@@ -283,9 +283,39 @@ class Step:
 
 
 class ServiceControl(Protocol):
+    """The part of `lib.services.ServiceManager` the cloud driver uses."""
+
+    kind: str
+
+    def config_path(self, name: str) -> Path: ...
     def stop(self, name: str) -> None: ...
     def start(self, name: str) -> None: ...
-    def restart(self, name: str) -> None: ...
+    def _apply(self, written: list[str], changed: list[str]) -> None: ...
+
+
+def retarget_workdir(config: str, kind: str, new_dir: Path) -> str:
+    """The API service config with its working directory moved to `new_dir`.
+
+    bootstrap runs the cloud API with ts-node from `<checkout>/apps` (systemd
+    `WorkingDirectory=`, supervisor `directory=`); pointing that line at a worktree's `apps/`
+    is how a side's API is swapped in without touching the user's checkout.
+    """
+    key = "WorkingDirectory=" if kind == "systemd" else "directory="
+    value = str(new_dir) if kind == "systemd" else str(new_dir).replace("%", "%%")
+    lines = config.splitlines(keepends=True)
+    hits = [i for i, line in enumerate(lines) if line.startswith(key)]
+    if len(hits) != 1:
+        raise BringUpError(f"the API service config has {len(hits)} `{key}` lines, expected 1")
+    lines[hits[0]] = f"{key}{value}\n"
+    return "".join(lines)
+
+
+def tool_env() -> dict[str, str]:
+    """PATH with the toolchains `bootstrap.sh --stack cloud` installs, at the pinned versions."""
+    from lib.bootstrap.cloud import CARGO_BIN, GO_ROOT
+
+    path = f"{GO_ROOT / 'bin'}:{CARGO_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    return {"PATH": path, "GOTOOLCHAIN": "local"}
 
 
 def run_step(step: Step, log: Path) -> None:
@@ -298,7 +328,7 @@ def run_step(step: Step, log: Path) -> None:
             proc = subprocess.run(
                 step.argv,
                 cwd=step.cwd,
-                env={**os.environ, **dict(step.env)},
+                env={**os.environ, **tool_env(), **dict(step.env)},
                 stdout=fh,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -337,10 +367,6 @@ class CloudDriver(StackDriver):
     @property
     def runner_bin(self) -> Path:
         return self.layout.bin_dir / "boxlite-runner"
-
-    @property
-    def api_link(self) -> Path:
-        return self.layout.state_dir / "api-src"
 
     @property
     def backup_dir(self) -> Path:
@@ -460,67 +486,75 @@ class CloudDriver(StackDriver):
         )
 
     # swapping
+    @property
+    def api_config(self) -> Path:
+        return self.services.config_path(API_SERVICE)
+
     def preflight(self) -> None:
         record = self.backup_dir / "backup.json"
         if record.is_file():
             # An earlier run was killed before restoring: what runs now is one of its sides,
             # and backing that up as "the original" would lose the real original for good.
             raise BringUpError(
-                f"{record} exists: an earlier two-sided run did not restore the stack; put "
-                f"back what it names ({record.read_text().strip()}), restart boxlite-runner "
-                f"and boxlite-api, then delete {self.backup_dir}"
+                f"{record} exists: an earlier two-sided run did not restore the stack; run "
+                "./two_sided.sh --recover (or put back what it names by hand)"
             )
         if not self.runner_bin.is_file():
+            raise BringUpError(f"no runner at {self.runner_bin}: run ./bootstrap.sh --stack cloud")
+        if not self.api_config.is_file():
             raise BringUpError(
-                f"no runner at {self.runner_bin}: run ./bootstrap.sh --stack cloud first"
-            )
-        if not self.api_link.is_symlink():
-            raise BringUpError(
-                f"{self.api_link} is not a symlink: the API service must run from it "
-                "(./bootstrap.sh --stack cloud creates it)"
+                f"no API service at {self.api_config}: run ./bootstrap.sh --stack cloud"
             )
 
     def snapshot(self) -> Snapshot:
         self.backup_dir.mkdir(parents=True, exist_ok=True)
-        backup = self.backup_dir / "boxlite-runner"
-        shutil.copy2(self.runner_bin, backup)
-        api_target = os.readlink(self.api_link)
-        record = {"runner_backup": str(backup), "api_src": api_target, "pid": os.getpid()}
-        # On disk too: after a SIGKILL the operator (or the next run) can put it back by hand.
+        runner_backup = self.backup_dir / "boxlite-runner"
+        api_backup = self.backup_dir / self.api_config.name
+        shutil.copy2(self.runner_bin, runner_backup)
+        shutil.copy2(self.api_config, api_backup)
+        record = {
+            "runner": str(self.runner_bin),
+            "runner_backup": str(runner_backup),
+            "api_config": str(self.api_config),
+            "api_config_backup": str(api_backup),
+        }
+        # On disk too, written last: after a SIGKILL `--recover` (or a person) puts it back.
         (self.backup_dir / "backup.json").write_text(json.dumps(record, indent=2) + "\n")
         return Snapshot(info=record, data=record)
 
-    def _install(self, runner: Path, api_src: str | Path) -> None:
+    def _install(self, runner: Path, api_config_text: str) -> None:
         self.services.stop(RUNNER_SERVICE)
         tmp = self.runner_bin.with_name(".boxlite-runner.two-sided")
         shutil.copy2(runner, tmp)
         os.chmod(tmp, 0o755)
         os.replace(tmp, self.runner_bin)  # atomic: never a half-written binary in place
-        link_tmp = self.api_link.with_name(".api-src.two-sided")
-        if link_tmp.is_symlink():
-            link_tmp.unlink()
-        os.symlink(api_src, link_tmp)
-        os.replace(link_tmp, self.api_link)
         self.services.start(RUNNER_SERVICE)
-        self.services.restart(API_SERVICE)
+        if self.api_config.read_text() != api_config_text:
+            tmp = self.api_config.with_name(f".{self.api_config.name}.two-sided")
+            tmp.write_text(api_config_text)
+            os.replace(tmp, self.api_config)
+        # daemon-reload / supervisor update, and restart the API on its (new) source tree
+        self.services._apply([API_SERVICE], [API_SERVICE])
 
     def activate(self, build: SideBuild) -> None:
         try:
-            self._install(build.artifacts["runner"], build.artifacts["api"])
+            original = Path(self.backup_dir / self.api_config.name).read_text()
+            config = retarget_workdir(original, self.services.kind, build.artifacts["api"])
+            self._install(build.artifacts["runner"], config)
         except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
             # RuntimeError: lib.services.ServiceError (systemctl / supervisord said no)
             raise BringUpError(f"swapping in {build.side} ({build.ref}): {exc}") from None
         self.health()
 
     def restore(self, snapshot: Snapshot) -> None:
-        backup = Path(snapshot.data["runner_backup"])
+        data = snapshot.data
         try:
-            self._install(backup, snapshot.data["api_src"])
+            self._install(Path(data["runner_backup"]), Path(data["api_config_backup"]).read_text())
             self.health()
         except (OSError, subprocess.SubprocessError, RuntimeError, DriverError) as exc:
             raise RestoreError(
-                f"restoring the original stack failed ({exc}); the original runner is kept at "
-                f"{backup} and the API source was {snapshot.data['api_src']}"
+                f"restoring the original stack failed ({exc}); the originals are kept: "
+                f"runner {data['runner_backup']}, API service config {data['api_config_backup']}"
             ) from None
         shutil.rmtree(self.backup_dir, ignore_errors=True)
 

@@ -89,6 +89,7 @@ class Interrupted(BaseException):
 def usage() -> str:
     lines = [
         "usage: two_sided.sh PR_REF=ref REPO=path CASES='selection' [KEY=VALUE ...]",
+        "       two_sided.sh --recover   put back the build a killed (SIGKILL) run left swapped in",
         "",
         "Exit: 0 fails on main and passes on PR; 1 still fails on PR; 2 not detected on main;",
         "      125 a side could not be built or brought up (git bisect: skip);",
@@ -228,10 +229,17 @@ def _write_json(path: Path, doc: dict) -> None:
     os.replace(tmp, path)
 
 
+def inflight_path(layout: Layout) -> Path:
+    """Where a run records the original build until it is restored (see `--recover`)."""
+    return layout.state_dir / "two-sided-inflight.json"
+
+
 class TwoSided:
     def __init__(self, opts: Options, driver: StackDriver, out=print) -> None:
         self.opts = opts
         self.driver = driver
+        self.inflight = inflight_path(opts.layout)
+        self.inflight_doc: dict | None = None
         self.out = out
         self.runs_dir = opts.results_dir / "two_sided"
         self.json_path = opts.results_dir / "two_sided.json"
@@ -298,6 +306,9 @@ class TwoSided:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+            if self.inflight_doc is not None:
+                self.inflight_doc["run_pgid"] = proc.pid  # own session: pgid == pid
+                _write_json(self.inflight, self.inflight_doc)
             try:
                 code: int | None = proc.wait(timeout=self.opts.run_timeout)
             except subprocess.TimeoutExpired:
@@ -341,6 +352,16 @@ class TwoSided:
         self.trees = W.Worktrees(repo, opts.work_dir)
         self.snapshot: Snapshot | None = self.driver.snapshot()
         self.report["original"] = self.snapshot.info
+        # Survives a SIGKILL (which no handler sees): `two_sided.sh --recover` restores from it.
+        self.inflight_doc = {
+            "pid": os.getpid(),
+            "stack": self.opts.stack,
+            "driver": self.opts.driver,
+            "repo": str(repo),
+            "snapshot": {"info": self.snapshot.info, "data": self.snapshot.data},
+            "run_pgid": None,
+        }
+        _write_json(self.inflight, self.inflight_doc)
         self.log(f"original {self.driver.name} build recorded: {self.snapshot.info}")
 
         builds: dict[str, SideBuild] = {}
@@ -377,6 +398,7 @@ class TwoSided:
             try:
                 self.driver.restore(snapshot)
                 self.report["cleanup"]["restored"] = True
+                self.inflight.unlink(missing_ok=True)
             except (DriverError, OSError) as exc:
                 restore_failed = True
                 self.report["cleanup"]["restored"] = False
@@ -478,6 +500,47 @@ def stack_lock(layout: Layout) -> Iterator[None]:
         yield
 
 
+def build_driver(
+    stack: str, driver: str, layout: Layout, env: Mapping[str, str], cache_dir: Path
+) -> StackDriver:
+    if driver:
+        return load_driver(driver)
+    return make_driver(
+        stack, harness_root=HARNESS_ROOT, layout=layout, env=env, cache_dir=cache_dir
+    )
+
+
+def recover(env: Mapping[str, str]) -> int:
+    """Put back the original build a killed run (SIGKILL, power loss) left swapped out."""
+    layout = Layout.from_env(env)
+    path = inflight_path(layout)
+    with stack_lock(layout):
+        if not path.is_file():
+            print(f"two_sided --recover: nothing to recover ({path} does not exist)")
+            return 0
+        doc = json.loads(path.read_text())
+        print(f"two_sided --recover: run {doc['pid']} left {doc['snapshot']['info']} swapped out")
+        pgid = doc.get("run_pgid")
+        if pgid:
+            # Its last pytest run may still be going (its own session outlives the parent).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+        driver = build_driver(
+            doc["stack"], doc["driver"], layout, env, layout.state_dir / "two-sided-cache"
+        )
+        try:
+            driver.restore(Snapshot(info=doc["snapshot"]["info"], data=doc["snapshot"]["data"]))
+        except DriverError as exc:
+            print(f"two_sided --recover: restore failed: {exc}", file=sys.stderr)
+            return V.EXIT_HARNESS_ERROR
+        with contextlib.suppress(W.RefError, W.WorktreeError):
+            for tree in W.reap_stale(W.check_repo(Path(doc["repo"]))):
+                print(f"two_sided --recover: removed worktree {tree}")
+        path.unlink()
+        print("two_sided --recover: original build restored")
+        return 0
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     env = os.environ if env is None else env
@@ -485,21 +548,19 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         print(usage())
         return 0
     try:
+        if argv == ["--recover"]:
+            return recover(env)
         # two_sided.sh runs us from the harness root (so `-m lib...` cannot pick up a `lib`
         # package from the caller's directory) and passes the caller's cwd for paths.
         opts = parse_args(argv, env, Path(env.get("BOXLITE_E2E_CALLER_CWD") or Path.cwd()))
-        driver = (
-            load_driver(opts.driver)
-            if opts.driver
-            else make_driver(
-                opts.stack,
-                harness_root=HARNESS_ROOT,
-                layout=opts.layout,
-                env=env,
-                cache_dir=opts.cache_dir,
-            )
-        )
+        driver = build_driver(opts.stack, opts.driver, opts.layout, env, opts.cache_dir)
         with stack_lock(opts.layout):
+            if inflight_path(opts.layout).is_file():
+                # Swapping now would back up a side's build as "the original".
+                raise UsageError(
+                    f"{inflight_path(opts.layout)} exists: an earlier run was killed before "
+                    "it restored the original build; run ./two_sided.sh --recover first"
+                )
             return TwoSided(opts, driver).run()
     except (UsageError, DriverError) as exc:
         print(f"two_sided: {exc}\n\n{usage()}", file=sys.stderr)

@@ -316,3 +316,42 @@ def test_make_target_requires_pr_ref():
     )
     assert proc.returncode != 0
     assert "PR_REF is required" in proc.stderr
+
+
+def test_sigkill_leaves_a_record_that_recover_uses(tmp_path: Path):
+    """SIGKILL cannot be handled: the next run refuses to start, `--recover` restores."""
+    stack = Stack(tmp_path, {"main": "hang", "fix": "fixed", "old": "buggy"})
+    proc = subprocess.Popen(
+        stack.argv(PR_REF="fix"), env=stack.env, stdout=subprocess.PIPE, text=True
+    )
+    case_pid = int(wait_for(stack.started, proc))
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert stack.state.read_text() == "hang\n"  # the side's build is still swapped in
+    assert len(W.registered(stack.repo)) == 3
+
+    refused = stack.run(PR_REF="fix")
+    assert refused.returncode == 128
+    assert "--recover" in refused.stderr
+    assert stack.state.read_text() == "hang\n"  # refusing touched nothing
+
+    recovered = subprocess.run(
+        [str(SCRIPT), "--recover"], env=stack.env, capture_output=True, text=True, timeout=60
+    )
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert "original build restored" in recovered.stdout
+    assert not Path(f"/proc/{case_pid}").exists() or _zombie(case_pid)
+    stack.assert_left_as_found()
+    again = subprocess.run(
+        [str(SCRIPT), "--recover"], env=stack.env, capture_output=True, text=True, timeout=60
+    )
+    assert again.returncode == 0 and "nothing to recover" in again.stdout
+    # and the stack is usable again
+    assert stack.run(MAIN_REF="old", PR_REF="fix").returncode == 0
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True
