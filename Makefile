@@ -9,7 +9,9 @@ PYTEST := $(PY) -m pytest
 .PHONY: help setup test lint
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_\\:.-]+:.*## / {gsub(/\\/, "", $$1); printf "  %-24s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk '/^([a-zA-Z0-9_.-]|\\:)+:.*## / { match($$0, /^([a-zA-Z0-9_.-]|\\:)+:/); \
+	  name = substr($$0, 1, RLENGTH - 1); gsub(/\\/, "", name); \
+	  desc = $$0; sub(/^[^#]*## /, "", desc); printf "  %-24s %s\n", name, desc }' $(MAKEFILE_LIST)
 
 setup: ## Install Debian packages (sudo when not root) and the .venv; idempotent
 	@./scripts/setup-host.sh
@@ -17,10 +19,24 @@ setup: ## Install Debian packages (sudo when not root) and the .venv; idempotent
 test: setup ## Run the harness self-tests (unit, pytester, integration on the stand-in)
 	$(PYTEST) tests
 
-lint: setup ## ruff + shellcheck
+lint: setup ## ruff + shellcheck + actionlint (GitHub workflows)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	shellcheck $$(git ls-files '*.sh' .ci/run)
+	$(VENV)/bin/actionlint
+
+# Two-sided verification: the settings are passed through the environment (make exports
+# command-line variables), so `make test:e2e:two-sided PR_REF=x REPEAT=5` is the same as
+# `./two_sided.sh PR_REF=x REPEAT=5`. The guard runs before setup, so a missing PR_REF
+# fails at once with the reason.
+.PHONY: test\:e2e\:two-sided .require-pr-ref
+test\:e2e\:two-sided: .require-pr-ref setup ## Fails on MAIN_REF, passes on PR_REF? PR_REF= REPO= CASES= [REPEAT=N]
+	./two_sided.sh
+
+.require-pr-ref:
+	@[[ -n "$(PR_REF)" ]] || { echo "make test:e2e:two-sided: PR_REF is required, e.g." \
+	  "make test:e2e:two-sided PR_REF=fix-563 REPO=~/ws/boxlite" \
+	  "CASES=cases/test_p0_6_exec_stdout_race.py REPEAT=5 (see ./two_sided.sh --help)" >&2; exit 2; }
 
 # The e2e stack. STACK=standin|cloud (cloud needs REPO=PATH to a BoxLite checkout);
 # FAULT="a b=0.5" passes stand-in faults. Paths and ports follow BOXLITE_E2E_ROOT and
