@@ -235,6 +235,10 @@ async def resize_execution(request: web.Request) -> web.Response:
     for value in (rows, cols):
         if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
             raise ApiError("invalid_argument", "rows and cols must be integers in 1..65535")
+    if not ex.options.tty:
+        # Like the real guest, which rejects a resize of a process without a terminal
+        # (TtyResize::Rejected): a silent 204 would tell the caller a resize happened.
+        raise ApiError("invalid_argument", f"execution {ex.id} has no terminal (tty=false)")
     ex.resize(rows, cols)
     return web.Response(status=204)
 

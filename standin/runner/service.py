@@ -315,7 +315,7 @@ class RunnerService:
             raise ApiError("execution_failed", f"working directory {cwd} does not exist in box")
         if find_executable(box.rootfs, command, env.get("PATH", ""), cwd) is None:
             if "spawn-failed-500" in self.faults:
-                # Fault (#678): the spawn path returned ErrInternal `spawn_failed`.
+                # Fault (#1472): the spawn path returned ErrInternal `spawn_failed`.
                 raise ApiError("internal", f"spawn_failed: exec {command!r}: no such file")
             raise ApiError(
                 "execution_failed", f"cannot run {command!r}: executable file not found in box"
