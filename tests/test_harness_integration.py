@@ -1,0 +1,159 @@
+"""The harness end to end on the real stand-in stack (runner + API processes, real SDK).
+
+Each test copies the real `cases/conftest.py` (and the meta-test) into a pytester dir and
+runs pytest in a subprocess, configured only through the BOXLITE_E2E_* environment, the way
+a user runs `make test:e2e`. The claims: the meta-test passes; pointed straight at the
+runner it fails with "bypassed api"; with an unreadable runner log it fails with "cannot
+verify", not "bypassed"; a leaked box is reported and removed; `-n 2` passes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from pathlib import Path
+
+import pytest
+
+from tests.standin.api_fixtures import api_process, fixture_setup, wait_ready
+from tests.standin.runner_fixtures import BUSYBOX_REF, make_busybox_rootfs, runner_process
+
+pytest_plugins = ["pytester"]
+
+CASES = Path(__file__).resolve().parents[1] / "cases"
+INI = """
+[tool.pytest]
+strict_markers = true
+strict_xfail = true
+asyncio_mode = "auto"
+asyncio_default_fixture_loop_scope = "function"
+addopts = ["-p", "no:cacheprovider", "-ra"]
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stack")
+    rootfs = make_busybox_rootfs(root / "rootfs")
+    token = secrets.token_urlsafe(16)
+    with (
+        runner_process(root / "runner", token=token, image_dirs={BUSYBOX_REF: rootfs}) as runner,
+        api_process(
+            root / "api", runner_url=runner.url, runner_key=token, org_id="org-e2e/team-1"
+        ) as api,
+    ):
+        wait_ready(api)
+        fixture_setup(api, BUSYBOX_REF)
+        yield runner, api
+
+
+@pytest.fixture
+def e2e_env(stack, tmp_path, monkeypatch):
+    runner, api = stack
+    for key in list(__import__("os").environ):
+        if key.startswith("BOXLITE_E2E_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("BOXLITE_HOME", str(tmp_path / "bxhome"))  # no profile: env only
+    monkeypatch.setenv("BOXLITE_E2E_API_URL", api.url)
+    monkeypatch.setenv("BOXLITE_E2E_API_KEY", api.admin_key)
+    monkeypatch.setenv("BOXLITE_E2E_RUNNER_LOG", str(runner.log_path))
+    monkeypatch.setenv("BOXLITE_E2E_API_LOG", str(api.log_path))
+    monkeypatch.setenv("BOXLITE_E2E_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("BOXLITE_E2E_PATH_DEADLINE", "2")
+    return tmp_path / "results"
+
+
+@pytest.fixture
+def run_cases(pytester, e2e_env):
+    pytester.makepyprojecttoml(INI)
+    pytester.makeconftest((CASES / "conftest.py").read_text())
+    pytester.makepyfile(test_path_verification=(CASES / "test_path_verification.py").read_text())
+
+    def run(*args: str, extra: str | None = None):
+        if extra is not None:
+            pytester.makepyfile(test_extra=extra)
+        return pytester.runpytest_subprocess(*args, timeout=240)
+
+    return run
+
+
+def summary(results: Path) -> dict:
+    return json.loads((results / "summary.json").read_text())
+
+
+def box_exists(api, box_id: str) -> bool:
+    with api.http() as http:
+        return http.get(f"/v1/{api.org_id}/boxes/{box_id}").status_code == 200
+
+
+def test_meta_test_passes_through_api_and_runner(run_cases, e2e_env, stack):
+    result = run_cases("test_path_verification.py")
+    result.assert_outcomes(passed=2)
+    s = summary(e2e_env)
+    assert s["stack"] == "standin"
+    assert s["prefix"] == "org-e2e/team-1"  # discovered from /v1/me
+    assert s["path_problems"] == [] and s["leaked_boxes"] == []
+    assert s["sdk"]["version"] == "0.10.8"
+    result.stdout.fnmatch_lines(["*stack standin*prefix 'org-e2e/team-1'*"])
+
+
+def test_pointed_at_the_runner_fails_bypassed_api(run_cases, e2e_env, stack, monkeypatch):
+    runner, _ = stack
+    monkeypatch.setenv("BOXLITE_E2E_API_URL", runner.url)
+    monkeypatch.setenv("BOXLITE_E2E_API_KEY", runner.token)
+    monkeypatch.setenv("BOXLITE_E2E_PREFIX", "")
+    monkeypatch.setenv("BOXLITE_E2E_PATH_DEADLINE", "0.5")  # each miss waits this long
+    result = run_cases("test_path_verification.py")
+    out = result.stdout.str()
+    assert result.ret == 1
+    assert "bypassed api: box" in out
+    assert "bypassed runner" not in out and "cannot verify" not in out
+    problems = summary(e2e_env)["path_problems"]
+    assert problems and all(p["outcome"] == "bypassed" for p in problems)
+    with runner.http() as http:
+        names = [b.get("name") or "" for b in http.get("/v1/boxes").json()["boxes"]]
+    assert not [n for n in names if n.startswith("e2e-")]  # removed even though it failed
+
+
+@pytest.mark.parametrize("kind", ["directory", "missing"])
+def test_unreadable_runner_log_is_cannot_verify(run_cases, e2e_env, tmp_path, monkeypatch, kind):
+    target = tmp_path / "not-a-log"
+    if kind == "directory":
+        target.mkdir()
+    monkeypatch.setenv("BOXLITE_E2E_RUNNER_LOG", str(target))
+    result = run_cases("test_path_verification.py", "-k", "both_logs")
+    out = result.stdout.str()
+    assert result.ret == 1
+    assert "cannot verify: runner log unreadable" in out
+    assert "BOXLITE_E2E_RUNNER_LOG" in out
+    assert "bypassed" not in out
+    (problem,) = {p["outcome"] for p in summary(e2e_env)["path_problems"]}
+    assert problem == "cannot verify"
+
+
+LEAKY = """
+import boxlite
+
+async def test_leaks_on_purpose(rt, image):
+    box = await rt.create(boxlite.BoxOptions(image=image))
+    print("LEAKED", box.id)
+"""
+
+
+def test_leaked_box_is_reported_and_removed(run_cases, e2e_env, stack):
+    _, api = stack
+    result = run_cases("test_extra.py", "-s", extra=LEAKY)
+    result.assert_outcomes(passed=1)
+    (box_id,) = re.findall(r"LEAKED (\S+)", result.stdout.str())
+    (leak,) = summary(e2e_env)["leaked_boxes"]
+    assert leak["box_id"] == box_id and leak["route"] == "create"
+    assert leak["name"].startswith("e2e-")
+    result.stdout.fnmatch_lines(["*BoxLeakWarning*", "leaked boxes (removed by the harness): 1"])
+    assert not box_exists(api, box_id)
+
+
+def test_meta_test_passes_with_two_workers(run_cases, e2e_env):
+    result = run_cases("test_path_verification.py", "-n", "2", "-p", "xdist")
+    result.assert_outcomes(passed=2)
+    assert summary(e2e_env)["counts"]["passed"] == 2
