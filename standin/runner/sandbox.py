@@ -136,6 +136,11 @@ class Sandbox:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.returncode is None
 
+    async def wait(self) -> None:
+        """Until the sandbox is gone, for whatever reason."""
+        if self._proc is not None:
+            await self._proc.wait()
+
     async def stop(self) -> None:
         """Kill the box's pid 1 (the kernel then kills its whole pid namespace) and reap."""
         if self.init_pid is not None:

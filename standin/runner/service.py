@@ -59,6 +59,7 @@ class BoxRuntime:
     executions: dict[str, Execution] = field(default_factory=dict)
     main_exec_id: str | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    watcher: asyncio.Task | None = None
     commands_executed: int = 0
     exec_errors: int = 0
     timing: dict[str, int | None] = field(default_factory=dict)
@@ -224,9 +225,27 @@ class RunnerService:
         box.sandbox = sandbox
         record.touch("running")
         self.store.save(record)
+        box.watcher = asyncio.create_task(self._watch_sandbox(box, sandbox))
         if record.entrypoint or record.cmd:
             # A box created with a command runs it as its main process from the start.
             await self.main_session(box)
+
+    async def _watch_sandbox(self, box: BoxRuntime, sandbox: Sandbox) -> None:
+        """A box whose init dies without a stop (killed from outside, OOM) is stopped, not a
+        `running` record with nothing behind it."""
+        await sandbox.wait()
+        if box.sandbox is not sandbox or box.lock.locked():
+            return  # a stop (or restart) is handling it
+        async with box.lock:
+            if box.sandbox is not sandbox:
+                return
+            for ex in box.executions.values():
+                ex.kill("killed")
+            box.sandbox = None
+            box.record.touch("stopped")
+            self.store.save(box.record)
+        self.counters["boxes_failed_total"] += 1
+        self.log.event("box.died", box_id=box.id, name=box.record.name)
 
     async def start(self, box: BoxRuntime) -> None:
         async with box.lock:
@@ -287,7 +306,11 @@ class RunnerService:
         if current is not None and (not current.finished or current.attached):
             return current
         if not box.running:
-            raise ApiError("stopped", f"box {box.id} is stopped; start it before attach")
+            # 422, not 409: on a WebSocket upgrade the SDK turns any 409 into
+            # AlreadyExistsError, while 422 with code `stopped` gives StoppedError (§4.7).
+            raise ApiError(
+                "stopped", f"box {box.id} is stopped; start it before attach", status=422
+            )
         argv = [*(box.record.entrypoint or []), *(box.record.cmd or [])]
         argv = argv or box.defaults.args or ["/bin/sh"]
         req = {"command": argv[0], "args": argv[1:], "tty": box.record.tty}

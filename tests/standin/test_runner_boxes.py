@@ -10,10 +10,13 @@ import asyncio
 import io
 import os
 import re
+import signal
 import tarfile
+import time
 from pathlib import Path
 
 import boxlite
+import psutil
 import pytest
 
 from tests.standin.runner_fixtures import BUSYBOX_REF, run
@@ -360,3 +363,39 @@ async def test_copy_in_refuses_archives_that_escape(runner, box, members):
     leftovers = await run(box, "sh", "-c", "ls /tmp/written-through /evil /abs 2>&1; true")
     assert "No such file" in leftovers.stdout
     assert not _host_has("/tmp/written-through")  # and nothing landed on the host either
+
+
+async def _gone(pid: int, timeout: float = 10.0) -> bool:
+    """Bounded wait for a pid to disappear."""
+    deadline = time.monotonic() + timeout
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def test_a_killed_runner_leaves_no_box_processes(runner_factory):
+    crashing = runner_factory()
+    box = await crashing.sdk().create(boxlite.BoxOptions(image=BUSYBOX_REF))
+    pid = (await box.info()).state.pid
+    assert pid and psutil.pid_exists(pid)
+    crashing.proc.kill()  # SIGKILL: no shutdown code runs, only --die-with-parent
+    crashing.proc.wait(10)
+    assert await _gone(pid)
+
+
+async def test_a_box_whose_init_dies_becomes_stopped(rt, box):
+    pid = (await box.info()).state.pid
+    os.kill(pid, signal.SIGKILL)
+    assert await _gone(pid)
+    deadline = time.monotonic() + 10
+    while (await rt.get_info(box.id)).state.status != "stopped":
+        assert time.monotonic() < deadline, "box still reported running"
+        await asyncio.sleep(0.05)
+    with pytest.raises(boxlite.StoppedError):
+        await box.exec("true", [])
+    with pytest.raises(boxlite.StoppedError):
+        await box.attach()
+    await box.start()
+    assert (await run(box, "echo", "back")).stdout == "back\n"
