@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lib.bootstrap import cloud, common, standin
+from lib.bootstrap import cloud, cloud_data, common, standin
 from lib.bootstrap.context import Context, StepError
 from lib.health import HealthError
 from lib.services import ServiceError
@@ -28,7 +28,7 @@ def summary(ctx: Context) -> None:
     layout, stack = ctx.layout, ctx.options.stack
     names = [common.API, common.RUNNER, common.REGISTRY]
     if stack == "cloud":
-        names += [cloud.POSTGRES, cloud.REDIS]
+        names += [cloud_data.POSTGRES, cloud_data.REDIS]
     record = {
         "stack": stack,
         "api_url": layout.api_url,
@@ -77,8 +77,8 @@ STEPS: dict[str, list[tuple[str, Step]]] = {
         ("secrets", common.secrets),
         ("env", common.env),
         ("registry", common.registry),
-        ("postgres", cloud.postgres),
-        ("redis", cloud.redis),
+        ("postgres", cloud_data.postgres),
+        ("redis", cloud_data.redis),
         ("node", cloud.node),
         ("rust", cloud.rust),
         ("go", cloud.go),
