@@ -1,0 +1,55 @@
+"""Attaching to executions over REST: bogus ids are typed errors, re-attach replays output.
+
+Ported from upstream's `test_exec_attach.py` (upstream-harness.md §7), where the replay case
+was a *non-strict* xfail that could never turn red. Pins boxlite-ai/boxlite#627: a re-attach
+to an execution (`box.attach(execution_id=...)`, the same WebSocket the SDK reconnects with,
+rest-protocol.md §4.1) must replay the output backlog, or everything printed before the
+re-attach is silently lost. PR #627, which made the client re-attach and drain the backlog,
+was closed unmerged, and the guest's attach stayed single-consumer (PR #1022's review), so it
+is a strict known bug on the real stack. The stand-in models it with the fault
+`attach-no-replay` (a re-attach starts at the live end).
+
+The other cases pin what must hold either way: attaching to an id that never existed is a
+typed error naming the session (never a 500), and a second client on an attached execution
+is refused (one client at a time, rest-protocol.md §4.2) without disturbing the first.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import boxlite
+import pytest
+
+from lib.case_helpers import assert_typed, drain
+
+
+async def test_attach_to_a_bogus_execution_is_a_typed_error(box):
+    bogus = "ex-e2e-" + secrets.token_hex(6)
+    with pytest.raises(boxlite.BoxliteError) as caught:
+        await drain(await box.attach(execution_id=bogus))
+    assert_typed(caught.value, boxlite.SessionReapedError, boxlite.NotFoundError)
+    assert bogus in str(caught.value), caught.value
+
+
+@pytest.mark.known_bug("boxlite-ai/boxlite#627")
+async def test_reattach_after_completion_replays_the_output(box):
+    first = await box.exec("sh", ["-c", "echo one; echo two >&2; echo three; exit 5"])
+    execution_id = first.id()
+    original = await drain(first)
+    assert (original.stdout, original.stderr, original.exit_code) == ("one\nthree\n", "two\n", 5)
+
+    again = await drain(await box.attach(execution_id=execution_id))
+    assert again.exit_code == 5, again
+    assert (again.stdout, again.stderr) == ("one\nthree\n", "two\n"), again
+
+
+async def test_second_attach_while_attached_is_refused(box):
+    # The exec's own stream holds the slot until `read` returns.
+    execution = await box.exec("sh", ["-c", "read go; echo done"])
+    with pytest.raises(boxlite.BoxliteError) as caught:
+        await drain(await box.attach(execution_id=execution.id()))
+    assert_typed(caught.value, boxlite.AlreadyExistsError, boxlite.InvalidStateError)
+    await execution.stdin().send_input(b"go\n")
+    out = await drain(execution)
+    assert (out.exit_code, out.stdout) == (0, "done\n"), out
