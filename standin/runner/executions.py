@@ -119,7 +119,7 @@ class Execution:
         self._stdin: asyncio.StreamWriter | None = None
         self._master: int | None = None
         self._end_reason: str | None = None  # killed | timed_out, when the runner ended it
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task] = []  # strong refs: the loop keeps only weak ones
         self._client: object | None = None  # the attached client (one at a time)
 
     # ------------------------------------------------------------------ attach claim

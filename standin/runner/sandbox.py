@@ -117,7 +117,7 @@ class Sandbox:
         # so the init's appearance is the signal that the box can be entered.
         loop = asyncio.get_running_loop()
         deadline = loop.time() + READY_TIMEOUT
-        while not _children(self.init_pid):
+        while not children(self.init_pid):
             if self._proc.returncode is not None or loop.time() > deadline:
                 err = await self._stderr()
                 await self.stop()
@@ -224,14 +224,10 @@ async def _read_all(fd: int) -> str:
         loop.remove_reader(fd)
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (empty when it is gone)."""
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     except OSError:
         return []
     return [int(p) for p in text.split()]
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of `pid` (empty when it is gone)."""
-    return _children(pid)
