@@ -10,29 +10,45 @@ was resized) and never a 500. The refused resize must not harm the execution eit
 
 from __future__ import annotations
 
+import asyncio
+
 import boxlite
 import pytest
 
-from lib.case_helpers import assert_typed, drain
+from lib.case_helpers import DRAIN_TIMEOUT_S, assert_typed, drain
 
 
 def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.replace("\r", "").splitlines() if line.strip()]
 
 
+async def _read_until(stream, seen: list[str], needle: str) -> None:
+    """Consume stdout until `needle` has arrived (bounded), keeping what was read."""
+
+    async def scan() -> None:
+        while needle not in "".join(seen).replace("\r", ""):
+            seen.append(await anext(stream))
+
+    await asyncio.wait_for(scan(), DRAIN_TIMEOUT_S)
+
+
 async def test_resize_reaches_the_terminal(box):
-    # `read` blocks until told to go, so both resizes land before `stty size` runs.
-    script = "stty size; read go; stty size; read go; stty size"
+    # Each `read` blocks until the case has seen the previous size, so every resize lands
+    # (HTTP) before the `stty size` (after stdin over the WebSocket) that must show it.
+    script = "echo READY; read go; stty size; read go; stty size; echo END"
     execution = await box.exec("sh", ["-c", script], tty=True)
-    stdin = execution.stdin()
+    stdin, stdout, seen = execution.stdin(), execution.stdout(), []
+    await _read_until(stdout, seen, "READY")
     await execution.resize_tty(40, 120)
     await stdin.send_input(b"go\n")
+    await _read_until(stdout, seen, "40 120")
     await execution.resize_tty(33, 77)
     await stdin.send_input(b"go\n")
-    out = await drain(execution)
-    assert out.exit_code == 0, out
-    sizes = [line for line in _lines(out.stdout) if line != "go"]
-    assert sizes[-2:] == ["40 120", "33 77"], out
+    await _read_until(stdout, seen, "END")
+    result = await asyncio.wait_for(execution.wait(), DRAIN_TIMEOUT_S)
+    assert result.exit_code == 0
+    sizes = [line for line in _lines("".join(seen)) if line not in ("go", "END", "READY")]
+    assert sizes[-2:] == ["40 120", "33 77"], seen
 
 
 async def test_resize_of_a_non_tty_exec_is_refused(box):
