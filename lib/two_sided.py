@@ -33,6 +33,7 @@ import fcntl
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,7 +66,7 @@ KEYS = {
     "REPEAT": "runs per side, interleaved main,pr,main,pr... (default: 1)",
     "STACK": "standin or cloud (default: $BOXLITE_E2E_STACK, else standin)",
     "DRIVER": "module:factory or file.py:factory instead of STACK (self-tests, extensions)",
-    "RESULTS_DIR": "where two_sided.json and per-run JUnit/logs go (default: results/)",
+    "RESULTS_DIR": "two_sided.json and per-run JUnit/logs/reports (default: results/)",
     "WORK_DIR": "parent of the temporary worktrees (default: $TMPDIR)",
     "CACHE_DIR": "build cache kept between runs (default: <state dir>/two-sided-cache)",
     "PYTEST_ARGS": "extra pytest arguments for every run, shell-quoted",
@@ -156,7 +157,9 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> Option
         repeat=repeat,
         stack=stack,
         driver=get("DRIVER"),
-        results_dir=path(get("RESULTS_DIR")) if get("RESULTS_DIR") else HARNESS_ROOT / "results",
+        results_dir=path(get("RESULTS_DIR") or env.get("BOXLITE_E2E_RESULTS_DIR", ""))
+        if get("RESULTS_DIR") or env.get("BOXLITE_E2E_RESULTS_DIR")
+        else HARNESS_ROOT / "results",
         work_dir=path(get("WORK_DIR")) if get("WORK_DIR") else None,
         cache_dir=path(get("CACHE_DIR"))
         if get("CACHE_DIR")
@@ -290,6 +293,9 @@ class TwoSided:
             "BOXLITE_E2E_TWO_SIDED_ROUND": str(round_),
             "BOXLITE_E2E_TWO_SIDED_REF": build.ref,
             "BOXLITE_E2E_TWO_SIDED_SHA": build.sha,
+            # The cases' own report (summary, failure folders with log slices) per run, so
+            # the next run does not overwrite the evidence of this one.
+            "BOXLITE_E2E_RESULTS_DIR": str(self.runs_dir / stem),
         }
         start = time.monotonic()
         note = ""
@@ -415,8 +421,12 @@ class TwoSided:
         with contextlib.suppress(W.RefError, W.WorktreeError):
             repo_before = W.RepoState.of(W.check_repo(self.opts.repo))
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        for old in self.runs_dir.glob("r*-*.*"):
-            old.unlink()  # a previous comparison's runs must not be mistaken for this one's
+        for old in self.runs_dir.glob("r*-*"):
+            # a previous comparison's runs must not be mistaken for this one's
+            if old.is_dir():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
         code: int
         verdict: V.Verdict | None = None
         interrupted: Interrupted | None = None

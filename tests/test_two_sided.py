@@ -5,7 +5,6 @@ seconds; tests/test_two_sided_standin.py does the same on the real stand-in stac
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -17,13 +16,11 @@ import pytest
 
 from lib import two_sided as T
 from lib import worktrees as W
+from tests import two_sided_fake as fake
 
 HARNESS = Path(__file__).resolve().parents[1]
 SCRIPT = HARNESS / "two_sided.sh"
 FAKE_PATH = Path(__file__).with_name("two_sided_fake.py")
-_spec = importlib.util.spec_from_file_location("two_sided_fake", FAKE_PATH)
-fake = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fake)
 
 # Settings a developer may have exported; a test must not inherit them.
 CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in T.KEYS and k != "BOXLITE_E2E_STACK"}
