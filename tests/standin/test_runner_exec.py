@@ -247,3 +247,11 @@ async def test_box_cmd_is_the_main_session(rt):
         assert (result.stdout, result.exit_code) == ("from-cmd\ntyped\n", 0)
     finally:
         await rt.remove(box.id, force=True)
+
+
+async def test_resize_without_a_tty_is_invalid_argument(box):
+    ex = await box.exec("sleep", ["30"])
+    with pytest.raises(boxlite.InvalidArgumentError):
+        await ex.resize_tty(40, 120)
+    await ex.kill()
+    assert (await asyncio.wait_for(ex.wait(), 20)).exit_code == 137
