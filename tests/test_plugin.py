@@ -371,3 +371,32 @@ def _junit_props(results: Path, name: str) -> list[dict]:
 
     root = ET.parse(results / "junit.xml").getroot()
     return [p.attrib for p in root.iter("property") if p.attrib.get("name") == name]
+
+
+def test_session_scoped_leak_is_reported_in_summary(run, stack, env):
+    result = run(
+        """
+import boxlite
+import pytest_asyncio
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def shared(rt, e2e_config):
+    return await rt.create(boxlite.BoxOptions(image=e2e_config.image))  # never removed
+
+async def test_uses_shared(shared):
+    assert shared.id
+"""
+    )
+    result.assert_outcomes(passed=1)
+    (leak,) = summary(env)["leaked_boxes"]
+    assert leak["test"] == "(session)" and leak["route"] == "create"
+    assert stack.boxes == {}
+
+
+def test_plain_failure_gets_a_report_folder(run, env):
+    result = run("def test_fails():\n    assert 1 == 2, 'plainly wrong'\n")
+    result.assert_outcomes(failed=1)
+    (folder,) = (env / "failures").iterdir()
+    report = (folder / "report.txt").read_text()
+    assert "plainly wrong" in report and "=== call: failed" in report
+    assert json.loads((folder / "boxes.json").read_text()) == []
