@@ -137,7 +137,13 @@ class Api:
                 f"{resp.request.method} {resp.request.url.path} answered {resp.status_code}: "
                 f"{resp.text[:300]}"
             )
-        return resp.json() if resp.content else {}
+        try:
+            return resp.json() if resp.content else {}
+        except ValueError:
+            raise SetupError(
+                f"{resp.request.method} {resp.request.url.path} answered {resp.status_code} "
+                f"with a body that is not JSON: {resp.text[:200]}"
+            ) from None
 
     # -- calls ----------------------------------------------------------------------------------
     def me(self) -> dict:

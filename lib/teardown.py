@@ -23,6 +23,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from lib.bootstrap import lock
 from lib.layout import Layout
 from lib.services import PREFIX, ServiceError, SupervisorManager, manager_for
 
@@ -88,7 +89,11 @@ def main(argv: list[str]) -> int:
         print(f"teardown: {line}")
 
     try:
-        teardown(layout, mode, emit)
+        with lock.exclusive(layout):
+            teardown(layout, mode, emit)
+    except lock.Busy as exc:
+        print(f"teardown: {exc}", file=sys.stderr)
+        return 1
     except (ServiceError, OSError) as exc:
         print(f"teardown: failed: {exc}", file=sys.stderr)
         return 1

@@ -164,3 +164,23 @@ def test_shell_scripts_are_shellcheck_clean():
         timeout=60,
     )
     assert done.returncode == 0, done.stdout
+
+
+def test_a_second_bootstrap_of_the_same_root_is_refused(tmp_path):
+    from lib.bootstrap import lock
+
+    layout = Layout(root=tmp_path)
+    env = {"BOXLITE_E2E_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    with lock.exclusive(layout):
+        for argv in (["bootstrap.sh", "--stack", "standin", "--only", "secrets"], ["teardown.sh"]):
+            done = subprocess.run(
+                [str(REPO / argv[0]), *argv[1:]],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=60,
+            )
+            assert done.returncode == 1 and "another bootstrap or teardown" in done.stderr
+    assert not layout.secrets_file.exists()
+    with lock.exclusive(layout):  # released: free again
+        pass

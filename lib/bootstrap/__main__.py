@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from lib.bootstrap import plan
+from lib.bootstrap import lock, plan
 from lib.bootstrap.context import Context, Options
 from lib.layout import Layout
 from lib.services import ServiceError, manager_for
@@ -80,7 +80,14 @@ def main(argv: list[str]) -> int:
         return 2
     repo = args.repo.resolve() if args.repo else None
     options = Options(args.stack, repo, args.dry_run, args.fault, args.sdk_from_pypi)
-    return plan.run(Context(layout, options, manager), only)
+    if args.dry_run:
+        return plan.run(Context(layout, options, manager), only)
+    try:
+        with lock.exclusive(layout):
+            return plan.run(Context(layout, options, manager), only)
+    except lock.Busy as exc:
+        print(f"bootstrap: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

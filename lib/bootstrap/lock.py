@@ -1,0 +1,38 @@
+"""One bootstrap or teardown at a time per layout root.
+
+Why this exists: two bootstraps of the same root (a developer's shell and `make
+test:e2e:setup`, or two CI steps) would interleave config writes and service restarts. An
+advisory lock makes the second one fail at once with a clear message instead; different
+roots never contend. The lock file sits beside the run dir, not in it: teardown removes that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+
+from lib.layout import Layout
+
+
+class Busy(RuntimeError):
+    """Another bootstrap or teardown holds this root."""
+
+
+@contextlib.contextmanager
+def exclusive(layout: Layout) -> Iterator[None]:
+    layout.run_dir.parent.mkdir(parents=True, exist_ok=True)
+    path = layout.run_dir.parent / "boxlite-e2e.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Busy(
+                f"another bootstrap or teardown is running for root {layout.root} "
+                f"(lock {path}); wait for it to finish"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
