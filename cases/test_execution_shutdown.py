@@ -15,20 +15,30 @@ exit (killed), instead of hanging on a WebSocket nobody will ever close.
 
 from __future__ import annotations
 
+import asyncio
+
 import boxlite
 import pytest
 
-from lib.case_helpers import assert_typed, drain, sh
+from lib.case_helpers import DRAIN_TIMEOUT_S, assert_typed, drain, sh
 
 STOPPED_ERRORS = (boxlite.StoppedError, boxlite.InvalidStateError)
 
 
 async def test_wait_resolves_after_stop(box):
     running = await box.exec("sh", ["-c", "echo started; sleep 300"])
+    stdout = running.stdout()
+    # Stop only once the command provably runs (its first line arrived), not after a sleep.
+    first = await asyncio.wait_for(anext(stdout), DRAIN_TIMEOUT_S)
+    assert first == "started\n"
     await box.stop()
-    out = await drain(running, timeout=60)
-    assert out.exit_code != 0, f"a command killed by stop reported success: {out}"
-    assert out.stdout == "started\n", out  # what it printed before the stop is kept
+
+    async def rest() -> str:
+        return "".join([chunk async for chunk in stdout])
+
+    assert await asyncio.wait_for(rest(), DRAIN_TIMEOUT_S) == ""
+    result = await asyncio.wait_for(running.wait(), DRAIN_TIMEOUT_S)
+    assert result.exit_code != 0, "a command killed by stop reported success"
 
 
 async def test_exec_on_stopped_box_is_a_typed_error(box):
