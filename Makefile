@@ -51,3 +51,10 @@ test\:e2e\:standin: ## Set up the stand-in, then run cases/ on it with the path 
 	@$(MAKE) --no-print-directory test:e2e:setup STACK=standin
 	BOXLITE_E2E_STACK=standin BOXLITE_E2E_SKIP_PATH_VERIFY=0 \
 	  BOXLITE_E2E_RESULTS_DIR=$(CURDIR)/results $(PYTEST) cases
+
+# The suite against whatever stack is up (make test:e2e:setup first). STACK is passed on
+# only when given (command line or environment); otherwise lib/config resolves the stack.
+.PHONY: test\:e2e
+test\:e2e: setup ## Run cases/ on the stack that is up (path check on); results/ (JUnit, summary)
+	$(if $(filter-out file,$(origin STACK)),BOXLITE_E2E_STACK=$(STACK)) \
+	  BOXLITE_E2E_RESULTS_DIR=$(CURDIR)/results $(PYTEST) cases
