@@ -1,0 +1,560 @@
+"""The mutation matrix: proof that the case catalogue catches each modelled production bug.
+
+A regression case is only worth something if it fails on the bug and passes without it. The
+stand-in can inject each bug by name (standin/faults.py), so this module runs the catalogue
+(`cases/`) against ONE private stand-in stack:
+
+- once clean: every case must pass (or be not applicable, with its reason); no xfail, no
+  xpass, because on the stand-in a `known_bug` only applies while its fault is injected;
+- once per fault, after restarting the stand-in with exactly that fault through bootstrap's
+  own `services,health` steps (lib.stack_driver.BootstrapControl, the same restart
+  two_sided.sh uses): the cases pinned to the fault (`PINS`) must fail, or xfail where a
+  `known_bug` applies, and every other case must pass. A case that fails but is not pinned is
+  a false alarm, a pinned case that passes is a miss; either fails the matrix. The one
+  exception is a *broad* fault: `exec-stdout-drop` drops the tail of every exec's stdout, so
+  any case that reads stdout may legitimately catch it; such catches are listed as
+  collateral, never hidden;
+- for racy faults, the pinned cases again over K runs per probability, giving a detection
+  rate with a Wilson 95 % interval (anchors.md "Measurable goals" D).
+
+After every run the stack's box list (through the API) must be empty: zero boxes left.
+Per-case outcomes come from each run's JUnit XML, read raw (an xfail is "caught", an
+XPASS(strict) is "passed" and then a false alarm of the marker).
+
+`python -m lib.mutation_matrix --help`; `make mutation-matrix` runs the full matrix with
+repetitions; the self-test (tests/test_mutation_matrix.py) runs a reduced one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from lib.case_helpers import wilson_interval
+from standin.faults import SPECS
+
+REPO = Path(__file__).resolve().parents[1]
+P06 = "cases/test_p0_6_exec_stdout_race.py::test_exec_stdout_is_complete_before_exit"
+
+# fault -> the cases that must catch it. Keep in step with the cases' docstrings.
+PINS: dict[str, tuple[str, ...]] = {
+    "exec-stdout-drop": (P06,),
+    "attach-no-replay": (
+        "cases/test_exec_attach.py::test_reattach_after_completion_replays_the_output",
+    ),
+    "exec-on-stopped-500": (
+        "cases/test_execution_shutdown.py::test_exec_on_stopped_box_is_a_typed_error",
+        "cases/test_execution_shutdown.py::test_box_runs_again_after_a_refused_exec",
+        "cases/test_error_code_mapping.py::test_exec_on_stopped_box_is_409_stopped",
+    ),
+    "spawn-failed-500": (
+        "cases/test_errors.py::test_missing_binary_is_a_typed_error",
+        "cases/test_error_code_mapping.py::test_exec_of_missing_binary_is_422_execution_failed",
+    ),
+    "quota-clamp": (
+        "cases/test_error_code_mapping.py::test_cpus_zero_is_400_invalid_argument",
+        "cases/test_error_code_mapping.py::test_negative_memory_is_400_invalid_argument",
+        "cases/test_error_code_mapping.py::test_cpus_far_over_quota_is_refused",
+        "cases/test_quota_enforcement.py::test_absurd_sizes_are_refused[cpus]",
+        "cases/test_quota_enforcement.py::test_absurd_sizes_are_refused[memory_mib]",
+        "cases/test_quota_enforcement.py::test_absurd_sizes_are_refused[disk_size_gb]",
+        "cases/test_quota_enforcement.py::test_zero_sizes_are_refused[cpus]",
+        "cases/test_quota_enforcement.py::test_zero_sizes_are_refused[memory_mib]",
+        "cases/test_quota_enforcement.py::test_zero_sizes_are_refused[disk_size_gb]",
+        "cases/test_quota_enforcement.py::test_one_over_the_org_limit_is_refused",
+        "cases/test_quota_enforcement.py::test_refused_creates_leave_no_box",
+    ),
+    "validation-coerce": (
+        "cases/test_error_code_mapping.py::test_cpus_zero_is_400_invalid_argument",
+        "cases/test_quota_enforcement.py::test_zero_sizes_are_refused[cpus]",
+        "cases/test_quota_enforcement.py::test_zero_sizes_are_refused[memory_mib]",
+        "cases/test_quota_enforcement.py::test_zero_sizes_are_refused[disk_size_gb]",
+        "cases/test_quota_enforcement.py::test_refused_creates_leave_no_box",
+    ),
+}
+# Faults whose effect every stdout-reading case can see: other catches are collateral.
+BROAD = frozenset({"exec-stdout-drop"})
+# The probability a racy fault runs at in its full-catalogue row.
+ROW_PROBABILITY = {"exec-stdout-drop": 0.2}
+DEFAULT_PROBABILITIES = (0.05, 0.2)
+
+CAUGHT = frozenset({"failed", "error", "xfailed"})
+OK = frozenset({"passed"})
+
+
+# --------------------------------------------------------------------------- JUnit
+
+
+def case_id(classname: str, name: str) -> str:
+    """`cases.test_x` + `test_y[p]` -> `cases/test_x.py::test_y[p]` (pytest's node id)."""
+    module, _, klass = classname.partition(".test_")
+    path = module.replace(".", "/") + "/test_" + klass.split(".")[0] + ".py"
+    inner = klass.split(".")[1:]  # a test class, if any
+    return "::".join([path, *inner, name])
+
+
+def outcomes_from_junit(xml_text: str) -> dict[str, str]:
+    """Per case: passed | failed | error | skipped | xfailed | xpassed (raw, see module doc)."""
+    root = ET.fromstring(xml_text)
+    out: dict[str, str] = {}
+    for case in root.iter("testcase"):
+        cid = case_id(case.get("classname", ""), case.get("name", ""))
+        failure, error, skipped = case.find("failure"), case.find("error"), case.find("skipped")
+        if failure is not None:
+            message = failure.get("message") or ""
+            outcome = "xpassed" if message.startswith("[XPASS(strict)]") else "failed"
+        elif error is not None:
+            outcome = "error"
+        elif skipped is not None:
+            outcome = "xfailed" if skipped.get("type") == "pytest.xfail" else "skipped"
+        else:
+            outcome = "passed"
+        # A teardown error after a failure yields two elements for one case: keep the worst.
+        if out.get(cid) not in ("failed", "error"):
+            out[cid] = outcome
+    return out
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class Row:
+    """One run of the catalogue (or part of it) with a given fault set."""
+
+    label: str  # "clean" or the fault as applied, e.g. "exec-stdout-drop=0.2"
+    fault: str | None
+    outcomes: dict[str, str]
+    boxes_left: int | None = None
+    seconds: float = 0.0
+    pinned_only: bool = False
+
+    @property
+    def caught(self) -> list[str]:
+        return sorted(c for c, o in self.outcomes.items() if o in CAUGHT)
+
+    def problems(self) -> list[str]:
+        """Why this row breaks the matrix's promise (empty: it holds)."""
+        found: list[str] = []
+        if self.boxes_left:
+            found.append(f"{self.boxes_left} box(es) left on the stack after the run")
+        if not self.outcomes:
+            return [*found, "no case ran (empty JUnit)"]
+        if self.fault is None:
+            bad = {c: o for c, o in self.outcomes.items() if o not in OK | {"skipped"}}
+            found += [f"clean run: {c} {o}" for c, o in sorted(bad.items())]
+            return found
+        pins = set(PINS.get(self.fault, ()))
+        if not pins:
+            found.append(f"fault {self.fault} has no pinned case")
+        for case in sorted(pins):
+            outcome = self.outcomes.get(case)
+            if outcome is None:
+                found.append(f"pinned case did not run: {case}")
+            elif outcome not in CAUGHT:
+                found.append(f"missed: {case} {outcome} under {self.label}")
+        for case, outcome in sorted(self.outcomes.items()):
+            if case in pins:
+                continue
+            if outcome == "xpassed" or (outcome in CAUGHT and self.fault not in BROAD):
+                found.append(f"false alarm: {case} {outcome} under {self.label}")
+        return found
+
+    def collateral(self) -> list[str]:
+        pins = set(PINS.get(self.fault or "", ()))
+        return [c for c in self.caught if c not in pins]
+
+    def to_json(self) -> dict:
+        return {
+            "label": self.label,
+            "fault": self.fault,
+            "issue": SPECS[self.fault].issue if self.fault else None,
+            "pinned_only": self.pinned_only,
+            "caught": self.caught,
+            "collateral": self.collateral(),
+            "counts": _counts(self.outcomes),
+            "boxes_left": self.boxes_left,
+            "seconds": round(self.seconds, 1),
+            "problems": self.problems(),
+        }
+
+
+@dataclass
+class Detection:
+    """A racy fault at one probability, its pinned cases over K runs."""
+
+    fault: str
+    probability: float
+    runs: int = 0
+    detected: int = 0
+    boxes_left: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def rate(self) -> tuple[float, float, float]:
+        low, high = wilson_interval(self.detected, self.runs)
+        return (self.detected / self.runs if self.runs else 0.0), low, high
+
+    def to_json(self) -> dict:
+        rate, low, high = self.rate()
+        return {
+            "fault": self.fault,
+            "probability": self.probability,
+            "runs": self.runs,
+            "detected": self.detected,
+            "rate": rate,
+            "wilson95": [low, high],
+            "boxes_left": self.boxes_left,
+            "problems": self.problems,
+        }
+
+
+def _counts(outcomes: Mapping[str, str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for outcome in outcomes.values():
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _short(case: str) -> str:
+    return case.removeprefix("cases/").replace(".py::", "::")
+
+
+def render(rows: Sequence[Row], detections: Sequence[Detection], markdown: bool = False) -> str:
+    """The matrix as a table: fault -> cases that caught it; then the detection rates."""
+    lines: list[str] = []
+    if markdown:
+        lines += ["| fault | issue | caught by | verdict |", "|---|---|---|---|"]
+    for row in rows:
+        issue = SPECS[row.fault].issue if row.fault else "-"
+        if row.fault is None:
+            c = _counts(row.outcomes)
+            caught = f"nothing ({c.get('passed', 0)} passed, {c.get('skipped', 0)} n/a)"
+        else:
+            pins = set(PINS.get(row.fault, ()))
+            caught = ", ".join(_short(c) for c in row.caught if c in pins) or "NOTHING"
+            extra = row.collateral()
+            if extra:
+                caught += f" (+{len(extra)} collateral)"
+        scope = " (pinned cases)" if row.pinned_only else ""
+        verdict = "ok" if not row.problems() else f"BROKEN: {len(row.problems())} problem(s)"
+        left = "" if row.boxes_left is None else f"; boxes left {row.boxes_left}"
+        if markdown:
+            lines.append(f"| `{row.label}`{scope} | {issue} | {caught} | {verdict}{left} |")
+        else:
+            lines.append(f"{row.label + scope:<36} {issue:<24} {verdict}{left}")
+            lines.append(f"    caught by: {caught}")
+    if detections:
+        lines.append("")
+        head = "detection rate of the pinned case(s) over repeated runs"
+        lines.append(f"**{head}**" if markdown else head + ":")
+        if markdown:
+            lines += ["", "| fault | P per exec | runs | detected | rate (Wilson 95 %) |"]
+            lines.append("|---|---|---|---|---|")
+        for d in detections:
+            rate, low, high = d.rate()
+            text = f"{rate:.0%} [{low:.0%}, {high:.0%}]"
+            if markdown:
+                lines.append(
+                    f"| `{d.fault}` | {d.probability:g} | {d.runs} | {d.detected} | {text} |"
+                )
+            else:
+                lines.append(
+                    f"  {d.fault}={d.probability:g}: {d.detected}/{d.runs} runs caught it, {text}"
+                )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the stack
+
+
+def free_ports(count: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+class StackError(RuntimeError):
+    """The private stand-in could not be brought up, restarted or asked."""
+
+
+class MatrixStack:
+    """One private stand-in stack in a temporary root on free loopback ports."""
+
+    def __init__(self, root: Path | None = None, log: Callable[[str], None] = print):
+        # Under /tmp with 0755: the stack's service users must be able to enter the root.
+        self.root = root or Path(tempfile.mkdtemp(prefix="boxlite-e2e-matrix-", dir="/tmp"))
+        self.root.chmod(0o755)
+        self.log = log
+        api, runner, registry, pg, redis = free_ports(5)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("BOXLITE_E2E_", "BOXLITE_HOME", "PYTEST_", "BOXLITE_REST_"))
+        }
+        env |= {
+            "BOXLITE_E2E_ROOT": str(self.root),
+            "BOXLITE_E2E_API_PORT": str(api),
+            "BOXLITE_E2E_RUNNER_PORT": str(runner),
+            "BOXLITE_E2E_REGISTRY_PORT": str(registry),
+            "BOXLITE_E2E_POSTGRES_PORT": str(pg),
+            "BOXLITE_E2E_REDIS_PORT": str(redis),
+            "BOXLITE_HOME": str(self.root / "home/.boxlite"),
+            "BOXLITE_E2E_SERVICES": "supervisor",  # never the host's systemd
+        }
+        self.env = env
+        from lib.layout import Layout
+        from lib.stack_driver import BootstrapControl
+
+        self.layout = Layout.from_env(env)
+        self.control = BootstrapControl(REPO, self.layout, env)
+
+    def _run(self, *argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            list(argv),
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def up(self) -> None:
+        for argv in (
+            (str(REPO / "bootstrap.sh"), "--stack", "standin", "--fault", "none"),
+            (sys.executable, str(REPO / "fixture_setup.py")),
+        ):
+            proc = self._run(*argv)
+            if proc.returncode != 0:
+                tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
+                raise StackError(f"{' '.join(argv)} exited {proc.returncode}:\n{tail}")
+        self.log(f"matrix: stand-in up in {self.root} (API {self.layout.api_url})")
+
+    def use(self, faults: list[str], settle: float = 30.0) -> None:
+        """Restart with exactly `faults` (bootstrap's services,health steps) and wait until
+        the stack reports them: a run must never start on the previous fault set."""
+        from lib.stack_driver import DriverError, canonical_faults
+
+        try:
+            wanted = canonical_faults(faults)
+            self.control.restart(wanted)
+            deadline = time.monotonic() + settle
+            while (now := self.control.current_faults()) != wanted:
+                if time.monotonic() > deadline:
+                    raise StackError(f"the stand-in reports faults {now}, expected {wanted}")
+                time.sleep(0.1)
+        except DriverError as exc:
+            raise StackError(str(exc)) from None
+
+    def boxes(self) -> list[dict]:
+        """Every box the API lists for the org (the stack is private: all of them)."""
+        from lib import secrets
+
+        key = secrets.load(self.layout.secrets_file)["ADMIN_API_KEY"]
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=self.layout.api_url, headers=headers, timeout=30) as client:
+            prefix = client.get("/v1/me").json()["path_prefix"]
+            resp = client.get(f"/v1/{prefix}/boxes" if prefix else "/v1/boxes")
+        if resp.status_code != 200:
+            raise StackError(f"listing boxes: HTTP {resp.status_code} {resp.text[:200]}")
+        return list(resp.json().get("boxes", []))
+
+    def pytest(
+        self, selection: Sequence[str], results: Path, workers: int = 0
+    ) -> tuple[dict[str, str], float]:
+        """Run cases; per-case outcomes from the JUnit XML, and the wall time."""
+        results.mkdir(parents=True, exist_ok=True)
+        junit = results / "junit.xml"
+        argv = [sys.executable, "-m", "pytest", *selection, "-q", "-p", "no:cacheprovider"]
+        argv += [f"--junitxml={junit}", "-o", "junit_family=xunit2"]
+        if workers > 1:
+            argv += ["-n", str(workers)]
+        env = self.env | {"BOXLITE_E2E_RESULTS_DIR": str(results)}
+        started = time.monotonic()
+        proc = subprocess.run(
+            argv,
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            stdin=subprocess.DEVNULL,
+        )
+        took = time.monotonic() - started
+        (results / "pytest.out").write_text(proc.stdout + proc.stderr)
+        if proc.returncode not in (0, 1) or not junit.is_file():
+            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
+            raise StackError(f"pytest exited {proc.returncode} (not a test verdict):\n{tail}")
+        return outcomes_from_junit(junit.read_text()), took
+
+    def close(self) -> None:
+        pidfile = self.layout.run_dir / "supervisord.pid"
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            pid = None
+        self._run(str(REPO / "teardown.sh"), "--full", timeout=120)
+        if pid is not None:  # teardown failed: stop our own supervisord (and its children)
+            import psutil
+
+            if psutil.pid_exists(pid):
+                proc = psutil.Process(pid)
+                for p in [*proc.children(recursive=True), proc]:
+                    p.kill()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- the matrix
+
+
+@dataclass
+class Plan:
+    faults: list[str]
+    repeat: int = 0  # K runs per probability for racy faults (0: none)
+    probabilities: tuple[float, ...] = DEFAULT_PROBABILITIES
+    pinned_only: bool = False  # fault rows run only their pinned cases (the reduced matrix)
+    workers: int = 2
+
+
+def _fault_arg(fault: str) -> str:
+    p = ROW_PROBABILITY.get(fault)
+    return f"{fault}={p:g}" if p is not None else fault
+
+
+def run_matrix(stack: MatrixStack, plan: Plan, workdir: Path) -> tuple[list[Row], list[Detection]]:
+    rows: list[Row] = []
+    log = stack.log
+
+    def one(label: str, fault: str | None, selection: Sequence[str], pinned: bool) -> Row:
+        outcomes, took = stack.pytest(selection, workdir / label.replace("=", "-"), plan.workers)
+        row = Row(label, fault, outcomes, len(stack.boxes()), took, pinned)
+        status = "ok" if not row.problems() else "; ".join(row.problems()[:5])
+        log(f"matrix: {label:<28} {took:6.1f}s  caught {len(row.caught):3d}  {status}")
+        return row
+
+    stack.use([])
+    rows.append(one("clean", None, ["cases"], False))
+    for fault in plan.faults:
+        applied = _fault_arg(fault)
+        stack.use([applied])
+        selection = sorted({c.split("::")[0] for c in PINS[fault]}) if plan.pinned_only else []
+        # Pinned-only rows select whole files of the pinned cases: cheap, and a false alarm
+        # inside those files still shows.
+        rows.append(one(applied, fault, selection or ["cases"], plan.pinned_only))
+    detections: list[Detection] = []
+    racy = [f for f in plan.faults if SPECS[f].probabilistic]
+    for fault in racy if plan.repeat else ():
+        for p in plan.probabilities:
+            d = Detection(fault, p)
+            stack.use([f"{fault}={p:g}"])
+            for k in range(plan.repeat):
+                label = f"{fault}-{p:g}-run{k}"
+                outcomes, _ = stack.pytest(list(PINS[fault]), workdir / label, 0)
+                d.runs += 1
+                d.detected += any(outcomes.get(c) in CAUGHT for c in PINS[fault])
+                left = len(stack.boxes())
+                d.boxes_left += left
+                missing = [c for c in PINS[fault] if c not in outcomes]
+                d.problems += [f"{label}: pinned case did not run: {c}" for c in missing]
+                if left:
+                    d.problems.append(f"{label}: {left} box(es) left on the stack")
+            rate, low, high = d.rate()
+            interval = f"[{low:.0%}, {high:.0%}]"
+            log(f"matrix: {fault}={p:g}: {d.detected}/{d.runs} ({rate:.0%}, {interval})")
+            detections.append(d)
+    stack.use([])
+    return rows, detections
+
+
+def problems(rows: Iterable[Row], detections: Iterable[Detection]) -> list[str]:
+    found = [p for r in rows for p in r.problems()]
+    return found + [p for d in detections for p in d.problems]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m lib.mutation_matrix",
+        description="Run the case catalogue clean and once per stand-in fault; print the matrix.",
+    )
+    ap.add_argument("--faults", default="all", help="comma list of faults (default: all)")
+    ap.add_argument(
+        "--repeat", type=int, default=20, help="K runs per probability for racy faults (0: none)"
+    )
+    ap.add_argument(
+        "--probabilities",
+        default=",".join(f"{p:g}" for p in DEFAULT_PROBABILITIES),
+        help="racy fault probabilities for the repeated runs",
+    )
+    ap.add_argument("--pinned-only", action="store_true", help="fault rows run pinned files only")
+    ap.add_argument("--workers", type=int, default=2, help="pytest-xdist workers (0/1: serial)")
+    ap.add_argument("--json", type=Path, help="write the matrix as JSON here")
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--keep", action="store_true", help="keep the work dir (JUnit, outputs)")
+    args = ap.parse_args(argv)
+    faults = list(PINS) if args.faults == "all" else [f.strip() for f in args.faults.split(",")]
+    unknown = [f for f in faults if f not in PINS]
+    if unknown:
+        print(
+            f"mutation matrix: unknown fault(s) {unknown}; known: {sorted(PINS)}", file=sys.stderr
+        )
+        return 2
+    plan = Plan(
+        faults=faults,
+        repeat=max(0, args.repeat),
+        probabilities=tuple(float(p) for p in args.probabilities.split(",") if p.strip()),
+        pinned_only=args.pinned_only,
+        workers=args.workers,
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="boxlite-e2e-matrix-work-"))
+    stack = MatrixStack()
+    started = time.monotonic()
+    try:
+        stack.up()
+        rows, detections = run_matrix(stack, plan, workdir)
+    except StackError as exc:
+        print(f"mutation matrix: cannot run: {exc}", file=sys.stderr)
+        return 125
+    finally:
+        stack.close()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    found = problems(rows, detections)
+    print(f"\nmutation matrix (stack: standin, {time.monotonic() - started:.0f} s)")
+    print(render(rows, detections, markdown=args.markdown))
+    if args.keep:
+        print(f"work dir: {workdir}")
+    if args.json:
+        doc = {
+            "rows": [r.to_json() for r in rows],
+            "detections": [d.to_json() for d in detections],
+            "problems": found,
+        }
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    for problem in found:
+        print(f"PROBLEM: {problem}")
+    print("mutation matrix: " + ("complete, no misses, no false alarms" if not found else "BROKEN"))
+    return 0 if not found else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
