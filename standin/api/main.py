@@ -17,11 +17,17 @@ from standin.api.config import ApiConfig, ConfigError, resolve
 from standin.api.store import Store
 from standin.logfmt import EventLog
 
+SHUTDOWN_TIMEOUT = 5.0
+
 
 async def serve(config: ApiConfig, log: EventLog) -> None:
     store = Store.open(config.state_dir, config.org_id)
     app = build_app(config, store, log)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # Bounded shutdown: an attach session left open by a client must not hold a restart
+    # for aiohttp's default 60 s.
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, config.host, config.port)
