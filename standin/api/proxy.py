@@ -117,9 +117,11 @@ async def _splice(downstream: web.WebSocketResponse, upstream) -> None:
     to_runner = asyncio.create_task(_pump(downstream, upstream))
     try:
         done, _ = await asyncio.wait({to_client, to_runner}, return_when=asyncio.FIRST_COMPLETED)
-        # The first leg to end already closed the other side; let the other leg drain.
+        # The first leg to end already closed the other side; let the other leg drain. A leg
+        # that failed (peer reset mid-write) just ends the session: the upgrade is long sent,
+        # so there is no status left to report it with.
         other = to_runner if to_client in done else to_client
-        with contextlib.suppress(asyncio.TimeoutError):
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.shield(other), timeout=5)
     finally:
         for task in (to_client, to_runner):
