@@ -224,6 +224,9 @@ class BootstrapControl:
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
+            # Out of the terminal's process group: a second Ctrl-C while two_sided restores
+            # must not kill the restoring bootstrap (two_sided defers signals for itself).
+            start_new_session=True,
         )
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
