@@ -20,9 +20,9 @@ Cloud (a KVM host with the stack from `bootstrap.sh --stack cloud`): per ref, fr
 worktree, `libboxlite.a` (cargo, shared target dir so the second ref and re-runs are
 incremental), the Go runner (`CGO_ENABLED=1 go build ./cmd/runner` in `apps/runner`), the
 API's dependencies (it runs from source: ts-node in `apps/`) and the Python SDK wheel
-(maturin). The runner binary is swapped in `{bin}/boxlite-runner` and the API by pointing
-its service's working directory (systemd unit or supervisor program, as bootstrap wrote
-it) at the tree's `apps/`, both backed up first; the SDK is not
+(maturin, through pip). The runner binary is swapped in `{bin}/boxlite-runner` and the API
+by pointing its service's working directory (systemd unit or supervisor program, as
+bootstrap wrote it) at the tree's `apps/`, both backed up first; the SDK is not
 installed anywhere shared: the wheel is unpacked into the side's output dir and put first
 on the cases' PYTHONPATH, so the harness venv never changes and needs no restore.
 """
@@ -429,8 +429,20 @@ class CloudDriver(StackDriver):
             Step("api dependencies", ("yarn", "install", "--frozen-lockfile"), apps),
             Step("api workspace self-link", ("ln", "-sfn", ".", "apps"), apps),
             Step(
+                # pip drives the checkout's own build backend (maturin), as bootstrap does;
+                # no maturin CLI needed on PATH.
                 "python sdk wheel",
-                ("maturin", "build", "--release", "--out", str(out_dir / "wheels")),
+                (
+                    self.python,
+                    "-m",
+                    "pip",
+                    "wheel",
+                    "-q",
+                    "--no-deps",
+                    "-w",
+                    str(out_dir / "wheels"),
+                    ".",
+                ),
                 tree / "sdks/python",
                 (("CARGO_TARGET_DIR", str(target)),),
             ),

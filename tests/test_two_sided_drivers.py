@@ -182,8 +182,8 @@ class FakeBuilder:
         argv = list(step.argv)
         if argv[:2] == ["go", "build"]:
             Path(argv[argv.index("-o") + 1]).write_text(f"runner built in {step.cwd}\n")
-        elif argv[0] == "maturin":
-            out = Path(argv[argv.index("--out") + 1])
+        elif argv[1:4] == ["-m", "pip", "wheel"]:
+            out = Path(argv[argv.index("-w") + 1])
             out.mkdir(parents=True, exist_ok=True)
             (out / "boxlite-0.10.9-cp311-abi3-linux_x86_64.whl").write_text("wheel")
 
@@ -237,6 +237,7 @@ def test_cloud_build_plan(cloud: D.CloudDriver, tmp_path: Path):
     assert dict(by["runner"].env) == {"CGO_ENABLED": "1"}
     assert by["api dependencies"].cwd == tree / "apps"
     assert by["python sdk wheel"].cwd == tree / "sdks/python"
+    assert by["python sdk wheel"].argv[:4] == ("/venv/bin/python", "-m", "pip", "wheel")
     unpack = by["python sdk unpack"].argv
     assert unpack[:3] == ("/venv/bin/python", "-m", "pip") and "--target" in unpack
     # everything from the worktree, nothing from anywhere else
