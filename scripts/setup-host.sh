@@ -26,15 +26,26 @@ install_packages() {
   fi
   echo "setup: installing ${missing[*]}"
   as_root apt-get update -qq
-  # Keep package post-install scripts from starting services (registry, redis):
-  # the harness starts what it needs itself, on loopback only.
-  as_root env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Keep package post-install scripts from starting services: Debian's docker-registry
+  # would listen on *:5000 and redis on 6379. The harness starts what it needs itself, on
+  # loopback only. policy-rc.d exit 101 = "action forbidden" for invoke-rc.d and
+  # deb-systemd-invoke; we only add it when the host has none, and always remove ours.
+  local policy=/usr/sbin/policy-rc.d ours=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 0755 "$policy"
+    ours=1
+  fi
+  local rc=0
+  as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+  ((ours)) && as_root rm -f "$policy"
+  return "$rc"
 }
 
 make_venv() {
-  local venv=$1 python=${PYTHON:-python3}
-  local stamp="$venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+  local venv=$1 python=${PYTHON:-python3} stamp
+  stamp="$venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
   if [[ -f $stamp ]]; then
     echo "setup: $venv up to date"
     return
