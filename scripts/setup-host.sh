@@ -35,6 +35,8 @@ install_packages() {
     printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
     as_root chmod 0755 "$policy"
     ours=1
+    # shellcheck disable=SC2064  # expand now: the path is fixed
+    trap "as_root rm -f '$policy'" EXIT
   fi
   local rc=0
   as_root env DEBIAN_FRONTEND=noninteractive \
