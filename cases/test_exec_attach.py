@@ -16,12 +16,13 @@ is refused (one client at a time, rest-protocol.md §4.2) without disturbing the
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import boxlite
 import pytest
 
-from lib.case_helpers import assert_typed, drain
+from lib.case_helpers import DRAIN_TIMEOUT_S, assert_typed, drain
 
 
 async def test_attach_to_a_bogus_execution_is_a_typed_error(box):
@@ -45,11 +46,20 @@ async def test_reattach_after_completion_replays_the_output(box):
 
 
 async def test_second_attach_while_attached_is_refused(box):
-    # The exec's own stream holds the slot until `read` returns.
-    execution = await box.exec("sh", ["-c", "read go; echo done"])
+    execution = await box.exec("sh", ["-c", "echo ready; read go; echo done"])
+    stdout = execution.stdout()
+    # The exec's own stream is attached once its first line arrives (it connects in the
+    # background after `exec()` returns, rest-protocol.md §4.2); only then is the slot taken.
+    assert await asyncio.wait_for(anext(stdout), DRAIN_TIMEOUT_S) == "ready\n"
     with pytest.raises(boxlite.BoxliteError) as caught:
-        await drain(await box.attach(execution_id=execution.id()))
+        # Short bound: if the attach wrongly succeeds, it would wait on `read` forever.
+        await drain(await box.attach(execution_id=execution.id()), timeout=15)
     assert_typed(caught.value, boxlite.AlreadyExistsError, boxlite.InvalidStateError)
     await execution.stdin().send_input(b"go\n")
-    out = await drain(execution)
-    assert (out.exit_code, out.stdout) == (0, "done\n"), out
+
+    async def rest() -> str:
+        return "".join([chunk async for chunk in stdout])
+
+    assert await asyncio.wait_for(rest(), DRAIN_TIMEOUT_S) == "done\n"
+    result = await asyncio.wait_for(execution.wait(), DRAIN_TIMEOUT_S)
+    assert result.exit_code == 0
