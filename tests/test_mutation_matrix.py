@@ -1,0 +1,149 @@
+"""The mutation matrix: its pure parts, the pins against the catalogue, and a reduced run.
+
+The reduced run (`test_reduced_matrix_on_a_private_stand_in`) is what `make test` affords:
+the whole catalogue once on a clean private stand-in, then, per fault, only the files of the
+cases pinned to it (a false alarm inside those files still shows), with the racy fault at
+P=0.2 once. The full matrix, every fault against every case plus the repeated runs for the
+detection rates, is `make mutation-matrix`.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from lib import mutation_matrix as mm
+from standin.faults import SPECS
+
+CASES = Path(__file__).resolve().parents[1] / "cases"
+
+CASE = '<testcase classname="{}" name="{}" time="0.1">{}</testcase>'
+JUNIT = (
+    '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">'
+    + CASE.format("cases.test_a", "test_ok", "")
+    + CASE.format("cases.test_a", "test_bad[x]", '<failure message="assert 0"/>')
+    + CASE.format("cases.test_b", "test_err", '<error message="boom"/>')
+    + CASE.format("cases.test_b", "test_na", '<skipped type="pytest.skip" message="n/a"/>')
+    + CASE.format("cases.test_b", "test_known", '<skipped type="pytest.xfail" message="bug"/>')
+    + CASE.format("cases.test_b", "test_fixed", '<failure message="[XPASS(strict)] bug"/>')
+    + CASE.format("cases.test_c.TestK", "test_m", '<failure message="f"/>')
+    + CASE.format("cases.test_c.TestK", "test_m", '<error message="teardown"/>')
+    + "</testsuite></testsuites>"
+)
+
+
+def test_outcomes_are_read_raw_per_case():
+    assert mm.outcomes_from_junit(JUNIT) == {
+        "cases/test_a.py::test_ok": "passed",
+        "cases/test_a.py::test_bad[x]": "failed",
+        "cases/test_b.py::test_err": "error",
+        "cases/test_b.py::test_na": "skipped",
+        "cases/test_b.py::test_known": "xfailed",
+        "cases/test_b.py::test_fixed": "xpassed",
+        "cases/test_c.py::TestK::test_m": "failed",  # the teardown error does not mask it
+    }
+
+
+def _row(fault, outcomes, **kw):
+    return mm.Row(fault or "clean", fault, outcomes, **kw)
+
+
+def test_clean_row_allows_only_pass_and_not_applicable():
+    ok = _row(None, {"a": "passed", "b": "skipped"}, boxes_left=0)
+    assert ok.problems() == []
+    for outcome in ("failed", "error", "xfailed", "xpassed"):
+        assert _row(None, {"a": outcome}).problems(), outcome
+    assert _row(None, {"a": "passed"}, boxes_left=2).problems() == [
+        "2 box(es) left on the stack after the run"
+    ]
+    assert _row(None, {}).problems() == ["no case ran (empty JUnit)"]
+
+
+def test_fault_row_needs_every_pin_caught_and_nothing_else():
+    pins = mm.PINS["spawn-failed-500"]
+    caught = dict.fromkeys(pins, "xfailed") | {"other": "passed"}
+    assert _row("spawn-failed-500", caught).problems() == []
+    missed = caught | {pins[0]: "passed"}
+    assert any(p.startswith("missed:") for p in _row("spawn-failed-500", missed).problems())
+    alarm = caught | {"other": "failed"}
+    assert any(p.startswith("false alarm:") for p in _row("spawn-failed-500", alarm).problems())
+    xpass = caught | {"other": "xpassed"}
+    assert any(p.startswith("false alarm:") for p in _row("spawn-failed-500", xpass).problems())
+    absent = {pins[0]: "xfailed"}
+    assert any("did not run" in p for p in _row("spawn-failed-500", absent).problems())
+
+
+def test_broad_fault_lists_collateral_without_calling_it_a_false_alarm():
+    row = _row("exec-stdout-drop", {mm.P06: "failed", "x": "failed", "y": "passed"})
+    assert row.problems() == [] and row.collateral() == ["x"]
+    assert "(+1 collateral)" in mm.render([row], [])
+
+
+def test_detection_rate_and_table():
+    d = mm.Detection("exec-stdout-drop", 0.05, runs=20, detected=20)
+    rate, low, high = d.rate()
+    assert rate == 1.0 and 0.83 < low < 0.84 and high == 1.0
+    text = mm.render([_row(None, {"a": "passed"}, boxes_left=0)], [d], markdown=True)
+    assert "| `exec-stdout-drop` | 0.05 | 20 | 20 | 100% [84%, 100%] |" in text
+    assert "| `clean` | - | nothing (1 passed, 0 n/a) | ok; boxes left 0 |" in text
+
+
+def _case_functions() -> dict[str, ast.AsyncFunctionDef | ast.FunctionDef]:
+    found = {}
+    for path in sorted(CASES.glob("test_*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found[f"cases/{path.name}::{node.name}"] = node
+    return found
+
+
+def _known_bugs(node) -> list[str]:
+    issues = []
+    for deco in node.decorator_list:
+        if (
+            isinstance(deco, ast.Call)
+            and isinstance(deco.func, ast.Attribute)
+            and deco.func.attr == "known_bug"
+        ):
+            issues.append(ast.literal_eval(deco.args[0]))
+    return issues
+
+
+def test_every_fault_is_pinned_to_cases_that_exist():
+    assert set(mm.PINS) == set(SPECS), "each stand-in fault needs pinned cases, and only those"
+    functions = _case_functions()
+    for fault, cases in mm.PINS.items():
+        assert cases, fault
+        for case in cases:
+            assert case.split("[")[0] in functions, f"{fault}: no such case {case}"
+
+
+def test_known_bug_markers_on_pinned_cases_name_their_faults_issue():
+    # Otherwise the marker never applies on the stand-in and the pinned case fails instead of
+    # xfailing there, or (worse) applies under another fault and XPASSes.
+    functions = _case_functions()
+    for fault, cases in mm.PINS.items():
+        for case in cases:
+            for issue in _known_bugs(functions[case.split("[")[0]]):
+                assert issue == SPECS[fault].issue, (case, issue, fault)
+
+
+@pytest.mark.timeout(1200)
+def test_reduced_matrix_on_a_private_stand_in(tmp_path):
+    lines: list[str] = []
+    stack = mm.MatrixStack(log=lines.append)
+    try:
+        stack.up()
+        plan = mm.Plan(faults=list(mm.PINS), pinned_only=True, workers=2)
+        rows, detections = mm.run_matrix(stack, plan, tmp_path)
+        assert stack.boxes() == []
+    finally:
+        stack.close()
+    print("\n".join(lines))
+    print(mm.render(rows, detections))
+    assert [r.fault for r in rows] == [None, *mm.PINS]
+    assert len(rows[0].outcomes) >= 90, "the clean row must run the whole catalogue"
+    assert mm.problems(rows, detections) == []
+    assert all(r.boxes_left == 0 for r in rows)
