@@ -355,6 +355,53 @@ def _write_failure(e2e: E2ESession, item: pytest.Item, phases: dict) -> None:
     )
 
 
+STACK_BOXES_KEY = pytest.StashKey[dict]()
+
+
+def stack_leftovers(e2e: E2ESession, timeout: float = 30.0) -> dict[str, Any]:
+    """Ask the API which boxes of this run are still listed (names `e2e-<run id>...`).
+
+    The ledger can only remove what it saw; this is the independent check that a full run
+    left zero boxes on the stack (raw REST, CLI and subprocess boxes included). A stack that
+    cannot be asked is reported as "not checked", never as zero.
+    """
+    import httpx
+
+    from lib.api import v1_path
+
+    cfg = e2e.config
+    mine = f"e2e-{e2e.run_id}"
+    try:
+        resp = httpx.get(
+            cfg.api_url.rstrip("/") + v1_path("/boxes", cfg.prefix),
+            headers={"Authorization": f"Bearer {cfg.api_key}"},
+            timeout=timeout,
+        )
+        boxes = resp.json()["boxes"] if resp.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        return {"checked": False, "error": f"{type(exc).__name__}: {exc}", "left": []}
+    if not isinstance(boxes, list):
+        return {"checked": False, "error": f"HTTP {resp.status_code} listing boxes", "left": []}
+    left = [
+        {"box_id": b.get("box_id"), "name": b.get("name"), "status": b.get("status")}
+        for b in boxes
+        if isinstance(b, dict) and str(b.get("name") or "").startswith(mine)
+    ]
+    return {"checked": True, "listed": len(boxes), "left": left, "error": None}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After every worker's teardown: no box of this run may still be on the stack."""
+    config = session.config
+    e2e = config.stash.get(SESSION_KEY, None)
+    if e2e is None or _xdist_worker(config) is not None or config.option.collectonly:
+        return
+    found = stack_leftovers(e2e)
+    config.stash[STACK_BOXES_KEY] = found
+    if found["left"] and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config):
     e2e = config.stash.get(SESSION_KEY, None)
     if e2e is None or _xdist_worker(config) is not None:
@@ -369,6 +416,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         exit_status=int(exitstatus),
         duration_s=time.monotonic() - e2e.started,
         session_files=session_files,
+        stack_boxes=config.stash.get(STACK_BOXES_KEY, None),
     )
     path = reports.write_summary(results, summary)
     terminalreporter.write_sep("=", "boxlite-e2e summary")

@@ -136,8 +136,13 @@ def build_summary(
     exit_status: int | None,
     duration_s: float,
     session_files: Iterable[Path] = (),
+    stack_boxes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The run summary as a JSON-ready dict, from pytest's own stats and our properties."""
+    """The run summary as a JSON-ready dict, from pytest's own stats and our properties.
+
+    `stack_boxes`: what the API lists after the run (`{"checked", "left", "listed",
+    "error"}`, see lib.plugin.stack_leftovers); None when it was not asked.
+    """
     # Passed setup/teardown reports sit under "" in pytest's stats; they carry teardown facts
     # (leaks, path verdicts), so every category is scanned, but only COUNT_KEYS are counted.
     reports = {
@@ -205,6 +210,7 @@ def build_summary(
         "path_problems": path_problems,
         "leaked_boxes": leaked,
         "removal_failures": removal_failed,
+        "stack_boxes_left": dict(stack_boxes) if stack_boxes is not None else None,
         "config_sources": config.get("sources", {}),
     }
 
@@ -261,6 +267,18 @@ def render(summary: Mapping[str, Any]) -> list[str]:
         summary["leaked_boxes"],
         lambda i: f"{i['box_id']} ({i.get('name')}, via {i.get('route')}) in {i['test']}",
     )
+    stack = summary.get("stack_boxes_left")
+    if stack is None:
+        lines.append("boxes left on the stack by this run: not checked")
+    elif not stack.get("checked"):
+        lines.append(f"boxes left on the stack by this run: not checked ({stack.get('error')})")
+    else:
+        left = stack.get("left") or []
+        lines.append(
+            f"boxes left on the stack by this run: {len(left)} "
+            f"(API list after the run: {stack.get('listed')} box(es) in the org)"
+        )
+        lines.extend(f"  {b.get('box_id')} ({b.get('name')}, {b.get('status')})" for b in left)
     section(
         "box removal failures",
         summary["removal_failures"],
