@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-import tomllib
+
+from lib.tomlcompat import tomllib
 
 MANAGED_KEY = "managed_by"
 MANAGED_VALUE = "boxlite-e2e"

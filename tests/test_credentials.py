@@ -7,9 +7,9 @@ import threading
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from lib import credentials as cr
+from lib.tomlcompat import tomllib
 
 
 def test_path_prefers_boxlite_home(tmp_path):

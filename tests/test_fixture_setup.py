@@ -7,10 +7,10 @@ import stat
 
 import httpx
 import pytest
-import tomllib
 
 from lib import credentials, secrets
 from lib import fixture_setup as fs
+from lib.tomlcompat import tomllib
 from tests.stack_helpers import TempStack, free_ports
 
 pytestmark = pytest.mark.timeout(300)

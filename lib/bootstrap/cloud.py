@@ -26,12 +26,11 @@ import re
 import shutil
 from pathlib import Path
 
-import tomllib
-
 from lib.bootstrap.cloud_data import POSTGRES, REDIS
 from lib.bootstrap.common import API, RUNNER, fingerprint, port_conflict
 from lib.bootstrap.context import HARNESS_DIR, Context
 from lib.services import Service
+from lib.tomlcompat import tomllib
 
 NODE_MAJOR = 22
 GO_ROOT = Path("/usr/local/go")
