@@ -18,9 +18,10 @@ Decisions (documented in docs/architecture.md's harness section as well):
   before 40 cases fail one by one. A server without `/v1/me` (a bare runner) is accepted only
   when the prefix is given.
 - **Logs**: runner: `RUNNER_LOG` (a file) > `RUNNER_JOURNAL` (a journal dir/file, with
-  `RUNNER_UNIT`) > `RUNNER_UNIT` (system journal) > stack default (stand-in: the layout's
-  runner log file; cloud: journal unit `boxlite-runner`). API: `API_LOG` > the layout's API
-  log file.
+  `RUNNER_UNIT`) > `RUNNER_UNIT` (system journal) > bootstrap's record (`stack.json`:
+  journal unit `boxlite-runner` under systemd, the layout's runner log file under
+  supervisor) > stack default (stand-in: the file; cloud: the journal unit).
+  API: `API_LOG` > the layout's API log file.
 - `PATH_DEADLINE` (seconds, default 5): how long path verification waits for late log
   lines; it returns as soon as every id is seen, so this only bounds a miss.
 - `SKIP_PATH_VERIFY` is true only for 1/true/yes/on (any case); anything else, `0`
@@ -32,6 +33,7 @@ Errors are `ConfigError` with one message meant for a human; the plugin turns it
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable, Mapping
@@ -370,7 +372,25 @@ def _runner_log(
     if unit:
         sources["runner_log"] = "env RUNNER_UNIT"
         return RunnerLog("journal", unit=unit)
+    # Where bootstrap put the runner's log depends on the service manager it used: journald
+    # under systemd, the layout's log file under supervisor. Its record says which.
+    services = _recorded_services(layout)
+    if services:
+        sources["runner_log"] = f"bootstrap record ({services})"
+        if services == "systemd":
+            return RunnerLog("journal", unit=DEFAULT_RUNNER_UNIT)
+        return RunnerLog("file", path=layout.runner_log)
     sources["runner_log"] = f"{stack} default"
     if stack == "standin":
         return RunnerLog("file", path=layout.runner_log)
     return RunnerLog("journal", unit=DEFAULT_RUNNER_UNIT)
+
+
+def _recorded_services(layout: Layout) -> str | None:
+    """The service manager recorded by bootstrap in `stack.json`, if there is a record."""
+    try:
+        record = json.loads((layout.config_dir / "stack.json").read_text())
+    except (OSError, ValueError):
+        return None
+    services = record.get("services") if isinstance(record, dict) else None
+    return services if services in ("systemd", "supervisor") else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -235,3 +236,25 @@ def test_probe_stack_over_http():
         "/api/health",
     }
     assert all(auth == "Bearer k" for _, auth in seen)
+
+
+@pytest.mark.parametrize(
+    ("services", "expected"),
+    [
+        ("systemd", cfg.RunnerLog("journal", unit="boxlite-runner")),
+        ("supervisor", cfg.RunnerLog("file", path=Path("var/log/boxlite-runner.log"))),
+    ],
+)
+def test_runner_log_follows_the_service_manager_bootstrap_recorded(home, services, expected):
+    # Under systemd bootstrap sends the runner's log to journald, under supervisor to a file;
+    # a stand-in on a systemd host must be verified from the journal, not an absent file.
+    root = home.parent / "root"
+    record = root / "etc/boxlite-e2e/stack.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"stack": "standin", "services": services}))
+    write_p1(home)
+    c = cfg.load(base_env(home), probe=Probe(facts()))
+    if expected.path is not None:
+        expected = cfg.RunnerLog("file", path=root / expected.path)
+    assert c.runner_log == expected
+    assert c.sources["runner_log"] == f"bootstrap record ({services})"
