@@ -8,14 +8,20 @@ and a 503 names the reason, so a failed bring-up says what is wrong.
 
 from __future__ import annotations
 
+import os
+
 from aiohttp import web
 
 from standin.api.context import ctx_of
 from standin.api.runner_client import RunnerUnavailable
 
+# The source fingerprint bootstrap starts the services with (`lib.bootstrap.standin`), so a
+# run summary can say which stand-in build it ran against.
+_BUILD = os.environ.get("BOXLITE_E2E_BUILD") or "unknown (not started by bootstrap)"
+
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return web.json_response({"status": "ok", "version": "standin", "build": _BUILD})
 
 
 async def ready(request: web.Request) -> web.Response:
