@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import tomli_w
 
 from lib.tomlcompat import tomllib
+from standin import atomicfile
 
 MANAGED_KEY = "managed_by"
 MANAGED_VALUE = "boxlite-e2e"
@@ -96,24 +96,9 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    # mkstemp creates the file 0600, so the secret is never readable by others, even briefly.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), FILE_MODE)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
+    # 0600 from the first byte, so the secret is never readable by others, even briefly;
+    # the directory is fsynced too, so the rename itself is durable.
+    atomicfile.write_private(path, data, sync_dir=True)
 
 
 def write_profile(

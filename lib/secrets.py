@@ -11,11 +11,11 @@ functions return key *names* for reports.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets as _random
-import tempfile
 from pathlib import Path
+
+from standin import atomicfile
 
 FILE_MODE = 0o600
 # name -> random bytes (hex-encoded, so twice as many characters). Sizes follow upstream.
@@ -68,17 +68,7 @@ def write_private(path: Path, text: str) -> None:
     """Replace `path` atomically with a file that is 0600 from its first byte."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp: 0600
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomicfile.write_private(path, text)
 
 
 def plan(path: Path) -> tuple[dict[str, str], list[str], bool]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
 import secrets
-import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from standin import atomicfile
 
 SCHEMA = 1
 STATE_FILE = "api-state.json"
@@ -124,16 +124,7 @@ class Store:
             "boxes": [asdict(b) for b in self.boxes.values()],
             "snapshots": [asdict(s) for s in self.snapshots.values()],
         }
-        fd, tmp = tempfile.mkstemp(prefix=".api-state.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(doc, fh, indent=1, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomicfile.write_private(self.path, json.dumps(doc, indent=1, sort_keys=True))
 
     # orgs ---------------------------------------------------------------------------------
     @property

@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from standin import atomicfile
 from standin.errors import ApiError
 
 BOX_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -223,11 +223,7 @@ class BoxStore:
 
     def save(self, record: BoxRecord) -> None:
         path = self.box_dir(record.id) / "box.json"
-        tmp = path.with_name(".box.json.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(dataclasses.asdict(record), out, indent=1)
-        os.replace(tmp, path)
+        atomicfile.write_private(path, json.dumps(dataclasses.asdict(record), indent=1))
 
     def load_all(self) -> list[BoxRecord]:
         records = []

@@ -49,7 +49,7 @@ def test_save_is_atomic(tmp_path: Path, monkeypatch) -> None:
     def boom(*_a, **_k):
         raise OSError("disk full")
 
-    monkeypatch.setattr("standin.api.store.os.replace", boom)
+    monkeypatch.setattr("standin.atomicfile.os.replace", boom)
     record(store, "bx000000000002", "rb2")
     try:
         store.save()

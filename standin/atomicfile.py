@@ -1,0 +1,48 @@
+"""Replace a file atomically: a reader sees the old content or the new, never a torn write.
+
+One helper for every such write in both trees: the harness's credentials, secrets and env
+files (`lib/credentials.py`, `lib/secrets.py`, `lib/envfile.py`), the stand-in API's
+record store and the runner's box records.
+
+It lives in `standin/`, not `lib/`, and imports only the standard library: `lib` already
+depends on `standin` (faults, images, registry), while the stand-in must run without the
+harness library's heavier modules. So the arrow stays lib → standin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+PRIVATE_MODE = 0o600
+
+
+def write_private(path: Path, data: str | bytes, *, sync_dir: bool = False) -> None:
+    """Replace `path` with `data` in a file that is 0600 from its first byte.
+
+    The temp file sits in the same directory (so the rename is atomic); mkstemp creates it
+    0600 and fchmod pins that against an odd umask; it is flushed and fsynced before
+    `os.replace`, and removed again on any failure. `sync_dir` also fsyncs the directory, so
+    the rename itself survives a crash. The parent directory must exist.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as fh:
+            os.fchmod(fh.fileno(), PRIVATE_MODE)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    if sync_dir:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # make the rename itself durable
+        finally:
+            os.close(dir_fd)
