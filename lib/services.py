@@ -36,6 +36,7 @@ from pathlib import Path
 import psutil
 
 from lib.layout import Layout
+from standin import atomicfile
 
 PREFIX = "boxlite-"
 CMD_TIMEOUT = 120
@@ -79,16 +80,6 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def _write_if_changed(path: Path, text: str) -> bool:
-    if path.is_file() and path.read_text() == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return True
 
 
 class ServiceManager(ABC):
@@ -154,7 +145,9 @@ class ServiceManager(ABC):
         services = list(services)
         existed = {s.name: self.config_path(s.name).is_file() for s in services}
         changed = [
-            s.name for s in services if _write_if_changed(self.config_path(s.name), self.render(s))
+            s.name
+            for s in services
+            if atomicfile.write_if_changed(self.config_path(s.name), self.render(s))
         ]
         self._apply([s.name for s in services], [n for n in changed if existed[n]])
         actions = {}
@@ -294,7 +287,7 @@ class SupervisorManager(ServiceManager):
             )
         for d in (self.layout.run_dir, self.layout.log_dir, self.programs_dir):
             d.mkdir(parents=True, exist_ok=True)
-        main_changed = _write_if_changed(self.conf, self.render_main())
+        main_changed = atomicfile.write_if_changed(self.conf, self.render_main())
         if self.daemon_running():
             if not main_changed:
                 return

@@ -2,7 +2,8 @@
 
 One helper for every such write in both trees: the harness's credentials, secrets and env
 files (`lib/credentials.py`, `lib/secrets.py`, `lib/envfile.py`), the stand-in API's
-record store and the runner's box records.
+record store and the runner's box records (`write_private`); the service-manager configs
+(`lib/services.py`) and the registry config (`standin/registry.py`) (`write_if_changed`).
 
 It lives in `standin/`, not `lib/`, and imports only the standard library: `lib` already
 depends on `standin` (faults, images, registry), while the stand-in must run without the
@@ -46,3 +47,20 @@ def write_private(path: Path, data: str | bytes, *, sync_dir: bool = False) -> N
             os.fsync(dir_fd)  # make the rename itself durable
         finally:
             os.close(dir_fd)
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Replace `path` with `text` unless it already holds exactly that; True when written.
+
+    For config files other programs read (unit files, supervisor and registry configs): the
+    new file gets the ordinary creation mode (umask applies), written to `.NAME.tmp` next to
+    it and renamed over it. The parent directory is created when missing.
+    """
+    path = Path(path)
+    if path.is_file() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return True

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import httpx
 
+from standin import atomicfile
+
 REGISTRY_BIN = "/usr/bin/docker-registry"
 HOST = "127.0.0.1"
 
@@ -58,14 +60,7 @@ def write_config(port: int, root: Path, out: Path) -> bool:
     """Write the config (and the storage dir); return True when the file changed."""
     text = render_config(port, root)
     (Path(root) / "data").mkdir(parents=True, exist_ok=True)
-    out = Path(out)
-    if out.is_file() and out.read_text() == text:
-        return False
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, out)
-    return True
+    return atomicfile.write_if_changed(Path(out), text)
 
 
 def health_url(port: int) -> str:

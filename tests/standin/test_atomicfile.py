@@ -37,3 +37,12 @@ def test_write_private_failure_keeps_the_old_file(tmp_path: Path, monkeypatch) -
         atomicfile.write_private(path, "new")
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["f"]  # no temp file left behind
+
+
+def test_write_if_changed_writes_only_a_difference(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "unit.conf"
+    assert atomicfile.write_if_changed(path, "a\n") is True  # parent created
+    assert atomicfile.write_if_changed(path, "a\n") is False
+    assert atomicfile.write_if_changed(path, "b\n") is True
+    assert path.read_text() == "b\n"
+    assert [p.name for p in path.parent.iterdir()] == ["unit.conf"]
