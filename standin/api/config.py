@@ -9,7 +9,6 @@ test fixture and must never be reachable from the network.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -18,7 +17,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from standin.faults import ActiveFault, FaultError, parse_faults
+from standin.faults import ActiveFault
+from standin.startcheck import ConfigError, check_loopback, check_port, side_faults
 
 ADMIN_KEY_VAR = "ADMIN_API_KEY"
 RUNNER_KEY_VAR = "DEFAULT_RUNNER_API_KEY"
@@ -26,10 +26,6 @@ RUNNER_KEY_VAR = "DEFAULT_RUNNER_API_KEY"
 # One or more path-safe segments joined by "/": the SDK inserts the prefix verbatim into
 # `/v1/{prefix}/boxes`, so a multi-segment prefix like `org-123/team-a` is legal there.
 ORG_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
-
-
-class ConfigError(ValueError):
-    """A command line or secrets problem that stops start-up with a clear message."""
 
 
 @dataclass(frozen=True)
@@ -51,15 +47,6 @@ def load_env_file(path: Path) -> dict[str, str]:
     if not path.is_file():
         raise ConfigError(f"--env-file {path}: no such file")
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
-
-
-def check_loopback(host: str) -> None:
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback:
-        raise ConfigError(f"refusing to bind {host!r}: the stand-in API binds loopback only")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,9 +74,8 @@ def resolve(argv: list[str], environ: Mapping[str, str] | None = None) -> ApiCon
     """Parse argv and resolve secrets; raises ConfigError (argparse exits on bad syntax)."""
     args = build_parser().parse_args(argv)
     environ = os.environ if environ is None else environ
-    check_loopback(args.host)
-    if not 0 <= args.port < 65536:
-        raise ConfigError(f"--port {args.port} is out of range 0..65535")
+    check_loopback(args.host, "api")
+    check_port(args.port)
     if args.org_id is not None and not ORG_ID_RE.match(args.org_id):
         raise ConfigError(f"--org-id {args.org_id!r}: use [A-Za-z0-9_.-] segments joined by /")
     # The env file gives defaults; the process environment wins (dotenv semantics).
@@ -98,14 +84,7 @@ def resolve(argv: list[str], environ: Mapping[str, str] | None = None) -> ApiCon
     missing = [k for k in (ADMIN_KEY_VAR, RUNNER_KEY_VAR) if not values.get(k)]
     if missing:
         raise ConfigError(f"missing secret(s) {', '.join(missing)}: set them in env or --env-file")
-    try:
-        faults = parse_faults(args.fault)
-    except FaultError as exc:
-        raise ConfigError(str(exc)) from None
-    # A runner fault given to the API would be silently inert; say so instead.
-    foreign = sorted(name for name, f in faults.items() if f.spec.side != "api")
-    if foreign:
-        raise ConfigError(f"fault(s) {', '.join(foreign)} belong to the runner, not the API")
+    faults = side_faults(args.fault, "api")
     return ApiConfig(
         host=args.host,
         port=args.port,

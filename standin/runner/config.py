@@ -9,7 +9,6 @@ boxes as root: it must never be reachable from the network), or with an unknown 
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import shutil
 from collections.abc import Mapping
@@ -19,15 +18,12 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from lib.layout import Layout
-from standin.faults import ActiveFault, FaultError, parse_faults
+from standin.faults import ActiveFault
+from standin.startcheck import ConfigError, check_loopback, check_port, side_faults
 
 TOKEN_VAR = "DEFAULT_RUNNER_API_KEY"
 # Host tools a box needs; checked at start-up so a missing package is one clear message.
 REQUIRED_TOOLS = ("bwrap", "nsenter", "setsid", "taskset", "cp")
-
-
-class ConfigError(ValueError):
-    """A command line, secret or host problem that stops start-up with a clear message."""
 
 
 @dataclass(frozen=True)
@@ -83,15 +79,6 @@ def build_parser(layout: Layout) -> argparse.ArgumentParser:
     return parser
 
 
-def check_loopback(host: str) -> None:
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback:
-        raise ConfigError(f"refusing to bind {host!r}: the stand-in runner binds loopback only")
-
-
 def parse_image_dirs(values: list[str]) -> dict[str, Path]:
     dirs: dict[str, Path] = {}
     for value in values:
@@ -119,19 +106,11 @@ def resolve(argv: list[str], environ: Mapping[str, str] | None = None) -> Runner
     """Parse argv and resolve the token; raises ConfigError (argparse exits on bad syntax)."""
     environ = os.environ if environ is None else environ
     args = build_parser(Layout.from_env(environ)).parse_args(argv)
-    check_loopback(args.host)
-    if not 0 <= args.port < 65536:
-        raise ConfigError(f"--port {args.port} is out of range 0..65535")
+    check_loopback(args.host, "runner")
+    check_port(args.port)
     if args.kill_grace <= 0:
         raise ConfigError("--kill-grace must be positive")
-    try:
-        faults = parse_faults(args.fault)
-    except FaultError as exc:
-        raise ConfigError(str(exc)) from None
-    # An API fault given to the runner would be silently inert; say so instead.
-    foreign = sorted(name for name, f in faults.items() if f.spec.side != "runner")
-    if foreign:
-        raise ConfigError(f"fault(s) {', '.join(foreign)} belong to the API, not the runner")
+    faults = side_faults(args.fault, "runner")
     token = load_token(args.env_file, environ)
     if not token:
         raise ConfigError(f"no token: set {TOKEN_VAR} in the environment or in --env-file")
