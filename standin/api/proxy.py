@@ -112,24 +112,39 @@ def _content_type(headers) -> str:
 
 
 async def _splice(downstream: web.WebSocketResponse, upstream) -> None:
-    """Pump frames both ways until either side closes, then close the other with its code."""
+    """Pump frames both ways until either side closes, then close the other with its code.
+
+    A leg that sees its source close returns that Close instead of closing its sink itself:
+    the sink is still being read by the other leg, and aiohttp's close() with a reader parked
+    in receive() drops the transport at once. A peer frame still unread then (the SDK pings
+    right after the first frame) turns the close into a TCP RST that discards what was
+    queued, the exit frame included. So the other leg is stopped first, and close() drains
+    the peer's frames itself (until its Close, EOF or the close timeout): the socket ends
+    with a FIN after everything was delivered (found by cases/test_p0_6 under load).
+    """
     to_client = asyncio.create_task(_pump(upstream, downstream))
     to_runner = asyncio.create_task(_pump(downstream, upstream))
     try:
         done, _ = await asyncio.wait({to_client, to_runner}, return_when=asyncio.FIRST_COMPLETED)
-        # The first leg to end already closed the other side; let the other leg drain. A leg
-        # that failed (peer reset mid-write) just ends the session: the upgrade is long sent,
-        # so there is no status left to report it with.
-        other = to_runner if to_client in done else to_client
+        first = to_client if to_client in done else to_runner
+        other = to_runner if first is to_client else to_client
+        sink = downstream if first is to_client else upstream
+        other.cancel()
+        await asyncio.gather(other, return_exceptions=True)
+        # A leg that failed (peer reset mid-write) just ends the session: the upgrade is long
+        # sent, so there is no status left to report it with.
+        close = None if first.cancelled() or first.exception() else first.result()
+        code, message = close or (1000, b"")
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.shield(other), timeout=5)
+            await sink.close(code=code, message=message)
     finally:
         for task in (to_client, to_runner):
             task.cancel()
         await asyncio.gather(to_client, to_runner, return_exceptions=True)
 
 
-async def _pump(source, sink) -> None:
+async def _pump(source, sink) -> tuple[int, bytes] | None:
+    """Forward frames until the source closes; return its Close (None: it just went away)."""
     while True:
         msg = await source.receive()
         if msg.type == WSMsgType.BINARY:
@@ -142,8 +157,6 @@ async def _pump(source, sink) -> None:
             await sink.pong(msg.data)
         elif msg.type == WSMsgType.CLOSE:
             code = msg.data if msg.data not in _UNSENDABLE_CLOSE else 1000
-            await sink.close(code=code, message=(msg.extra or "").encode())
-            return
+            return code, (msg.extra or "").encode()
         else:  # CLOSING / CLOSED / ERROR: the peer went away without a Close frame
-            await sink.close()
-            return
+            return None

@@ -77,6 +77,16 @@ class _Session:
                 await self.ws.send_str(
                     json.dumps({"type": "exit", "exit_code": self.execution.exit_code})
                 )
+                # Stop reading before closing: with a reader task parked in receive(),
+                # aiohttp's close() drops the transport at once, and a client frame still
+                # unread (the SDK's Ping after the first frame) turns the close into a TCP
+                # RST that discards the exit frame still queued: the client then sees the
+                # stream end without it (found by cases/test_p0_6, ~1 exec in 300 under
+                # load). Without a concurrent reader, close() reads the client's frames
+                # until its Close or EOF (CLOSE_TIMEOUT), so the socket ends with a FIN.
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
                 await self._close(1000)
         except ConnectionError:
             pass  # the client went away; the execution carries on and can be re-attached
