@@ -7,32 +7,22 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
-
-from aiohttp import web
 
 from standin.api.app import build_app
 from standin.api.config import ApiConfig, ConfigError, resolve
 from standin.api.store import Store
 from standin.logfmt import EventLog
-
-SHUTDOWN_TIMEOUT = 5.0
+from standin.serving import app_runner, start_site, wait_for_stop
 
 
 async def serve(config: ApiConfig, log: EventLog) -> None:
     store = Store.open(config.state_dir, config.org_id)
     app = build_app(config, store, log)
-    # Bounded shutdown: an attach session left open by a client must not hold a restart
-    # for aiohttp's default 60 s.
-    runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
-    )
+    runner = app_runner(app)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, config.host, config.port)
-        await site.start()
-        port = runner.addresses[0][1]
+        port = await start_site(runner, config.host, config.port)
         log.event(
             "listen",
             url=f"http://{config.host}:{port}/api",
@@ -41,11 +31,7 @@ async def serve(config: ApiConfig, log: EventLog) -> None:
             org_id=store.admin_org_id,
             faults=",".join(sorted(config.faults)) or "none",
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await wait_for_stop()
         log.event("shutdown")
     finally:
         await runner.cleanup()

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
-
-from aiohttp import web
 
 from standin.logfmt import EventLog
 from standin.runner.app import build_app
 from standin.runner.config import ConfigError, RunnerConfig, resolve
 from standin.runner.service import RunnerService
-
-SHUTDOWN_TIMEOUT = 5.0
+from standin.serving import app_runner, start_site, wait_for_stop
 
 
 async def serve(config: RunnerConfig) -> None:
@@ -28,14 +24,10 @@ async def serve(config: RunnerConfig) -> None:
     log = EventLog("runner", str(config.log_file) if config.log_file else None)
     service = RunnerService(config, log)
     service.load()
-    runner = web.AppRunner(
-        build_app(service), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
-    )
+    runner = app_runner(build_app(service))
     await runner.setup()
     try:
-        site = web.TCPSite(runner, config.host, config.port)
-        await site.start()
-        port = runner.addresses[0][1]
+        port = await start_site(runner, config.host, config.port)
         log.event(
             "listen",
             url=f"http://{config.host}:{port}",
@@ -45,11 +37,7 @@ async def serve(config: RunnerConfig) -> None:
             boxes=len(service.boxes),
             faults=",".join(sorted(service.faults)) or None,
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
+        await wait_for_stop()
         log.event("shutdown", boxes=len(service.boxes))
     finally:
         await service.shutdown()
