@@ -8,39 +8,19 @@ the query string, so the bearer token cannot reach the log.
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from aiohttp import web
 
 from standin.logfmt import EventLog
+from standin.reqlog import request_log_middleware
 
 BOX_ID_KEY = web.RequestKey("box_id", str)
 
 
 def make_request_log_middleware(log: EventLog):
-    @web.middleware
-    async def request_log_middleware(request: web.Request, handler):
-        started = time.monotonic()
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        except asyncio.CancelledError:
-            status = 499  # the client went away mid-request (nginx's convention)
-            raise
-        finally:
-            log.event(
-                "request",
-                method=request.method,
-                path=request.path,
-                status=status,
-                box_id=request.get(BOX_ID_KEY),
-                ms=f"{(time.monotonic() - started) * 1000:.1f}",
-            )
-
-    return request_log_middleware
+    return request_log_middleware(
+        log,
+        event="request",
+        box_id=lambda request: request.get(BOX_ID_KEY),
+        ms=lambda seconds: f"{seconds * 1000:.1f}",
+        cancelled_status=499,  # the client went away mid-request (nginx's convention)
+    )

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hmac
 import json
-import time
 
 from aiohttp import web
 
 from standin.errors import ApiError, error_middleware
+from standin.reqlog import request_log_middleware
 from standin.runner import files
 from standin.runner.attach import serve_attach
 from standin.runner.executions import ALLOWED_SIGNALS
@@ -26,7 +26,12 @@ SERVICE: web.AppKey[RunnerService] = web.AppKey("service", RunnerService)
 
 def build_app(service: RunnerService) -> web.Application:
     app = web.Application(
-        middlewares=[_request_log, error_middleware, _route_errors, _auth(service.config.token)],
+        middlewares=[
+            _request_log(service),
+            error_middleware,
+            _route_errors,
+            _auth(service.config.token),
+        ],
         client_max_size=1 << 20,
     )
     app[SERVICE] = service
@@ -82,26 +87,13 @@ async def _route_errors(request: web.Request, handler):
         ) from None
 
 
-@web.middleware
-async def _request_log(request: web.Request, handler):
-    started = time.monotonic()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        request.app[SERVICE].log.event(
-            "http",
-            method=request.method,
-            path=request.path,
-            status=status,
-            box_id=request.match_info.get("box"),
-            ms=int((time.monotonic() - started) * 1000),
-        )
+def _request_log(service: RunnerService):
+    return request_log_middleware(
+        service.log,
+        event="http",
+        box_id=lambda request: request.match_info.get("box"),
+        ms=lambda seconds: int(seconds * 1000),
+    )
 
 
 # --------------------------------------------------------------------------- helpers
