@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import secrets
 import subprocess
 import sys
@@ -26,9 +25,9 @@ import boxlite
 import httpx
 
 from standin import images
-from standin.runner.bench import exec_round_trip, percentile, start_runner, summary
+from standin.benchutil import percentile, summary, wait_listening
+from standin.runner.bench import exec_round_trip, start_runner
 
-LISTEN_RE = re.compile(r"event=listen url=(\S+)")
 ORG = "org-bench/team-a"  # multi-segment, like the self-tests
 
 
@@ -40,14 +39,7 @@ def start_api(work: Path, runner_url: str, runner_key: str, admin_key: str):
         env={**os.environ, "ADMIN_API_KEY": admin_key, "DEFAULT_RUNNER_API_KEY": runner_key},
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        match = LISTEN_RE.search(log.read_text()) if log.exists() else None
-        if match:
-            return proc, match.group(1)
-        time.sleep(0.02)  # polling the log for the readiness line, bounded above
-    proc.kill()
-    raise SystemExit("bench: the API did not start (see its stderr above)")
+    return proc, wait_listening(proc, log, "API")
 
 
 def setup_api(url: str, admin_key: str) -> None:

@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import secrets
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,24 +26,7 @@ from pathlib import Path
 import boxlite
 
 from standin import images
-
-LISTEN_RE = re.compile(r"event=listen url=(\S+)")
-
-
-def percentile(samples: list[float], pct: float) -> float:
-    """Nearest-rank percentile (no interpolation: every reported value was measured)."""
-    ordered = sorted(samples)
-    rank = max(1, -(-len(ordered) * pct // 100))  # ceil without floats
-    return ordered[int(rank) - 1]
-
-
-def summary(name: str, samples_s: list[float]) -> str:
-    ms = [s * 1000 for s in samples_s]
-    return (
-        f"{name:<18} n={len(ms):<4} p50={percentile(ms, 50):7.1f} ms  "
-        f"p95={percentile(ms, 95):7.1f} ms  mean={statistics.fmean(ms):7.1f} ms  "
-        f"max={max(ms):7.1f} ms"
-    )
+from standin.benchutil import summary, wait_listening
 
 
 def start_runner(work: Path, token: str) -> tuple[subprocess.Popen, str]:
@@ -71,14 +52,7 @@ def start_runner(work: Path, token: str) -> tuple[subprocess.Popen, str]:
         env={**os.environ, "DEFAULT_RUNNER_API_KEY": token},
         stdin=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        match = LISTEN_RE.search(log.read_text()) if log.exists() else None
-        if match:
-            return proc, match.group(1)
-        time.sleep(0.02)  # polling the log for the readiness line, bounded above
-    proc.kill()
-    raise SystemExit("bench: the runner did not start (see its stderr above)")
+    return proc, wait_listening(proc, log, "runner")
 
 
 async def exec_round_trip(box: boxlite.Box) -> float:
