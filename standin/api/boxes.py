@@ -119,6 +119,19 @@ def _refresh(ctx: ApiContext, rec: BoxRecord, runner_box: dict | None) -> None:
         ctx.store.save()
 
 
+def _settle(ctx: ApiContext, rec: BoxRecord, ident: str, reply: RunnerReply) -> web.Response | None:
+    """After a runner call about `rec`: a 404 means the box vanished (record dropped,
+    `not_found` raised); another error is returned to pass through; on success the record
+    takes the runner's status and None is returned."""
+    if reply.status == 404:
+        _vanished(ctx, rec)
+        raise ApiError("not_found", f"box not found: {ident}")
+    if not reply.ok:
+        return passthrough(reply)
+    _refresh(ctx, rec, reply.json())
+    return None
+
+
 async def read_json(request: web.Request) -> object:
     if not request.body_exists:
         return None
@@ -233,12 +246,8 @@ async def get_box(request: web.Request, org: Org, ident: str) -> web.Response:
     if rec.runner_id is None:
         return web.json_response(box_json(rec))
     reply = await _call(ctx, "GET", runner_box_path(rec))
-    if reply.status == 404:
-        _vanished(ctx, rec)
-        raise ApiError("not_found", f"box not found: {ident}")
-    if not reply.ok:
-        return passthrough(reply)
-    _refresh(ctx, rec, reply.json())
+    if (error := _settle(ctx, rec, ident, reply)) is not None:
+        return error
     return web.json_response(box_json(rec, reply.json()))
 
 
@@ -246,12 +255,8 @@ async def box_action(request: web.Request, org: Org, ident: str, action: str) ->
     ctx = ctx_of(request)
     rec = resolve_live(ctx, request, org, ident)
     reply = await _call(ctx, "POST", runner_box_path(rec, [action]))
-    if reply.status == 404:
-        _vanished(ctx, rec)
-        raise ApiError("not_found", f"box not found: {ident}")
-    if not reply.ok:
-        return passthrough(reply)
-    _refresh(ctx, rec, reply.json())
+    if (error := _settle(ctx, rec, ident, reply)) is not None:
+        return error
     ctx.log.event(f"box.{action}", box_id=rec.id, runner_box_id=rec.runner_id, status=rec.status)
     return web.json_response(box_json(rec, reply.json()))
 
