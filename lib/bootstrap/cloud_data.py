@@ -82,25 +82,15 @@ def postgres_service(ctx: Context, bindir: Path) -> Service:
     )
 
 
-def _psql(ctx: Context, sql: str) -> str:
+def _psql_argv(ctx: Context, *options: str) -> list[str]:
+    """psql as the cluster's superuser, over its unix socket, on database `postgres`."""
     sock = ctx.layout.run_dir / "postgres"
-    done = ctx.probe(
-        [
-            "runuser",
-            "-u",
-            "postgres",
-            "--",
-            "psql",
-            "-h",
-            str(sock),
-            "-p",
-            str(ctx.layout.postgres_port),
-            "-d",
-            "postgres",
-            "-tAc",
-            sql,
-        ]
-    )
+    return ["runuser", "-u", "postgres", "--", "psql", *options,
+            "-h", str(sock), "-p", str(ctx.layout.postgres_port), "-d", "postgres"]  # fmt: skip
+
+
+def _psql(ctx: Context, sql: str) -> str:
+    done = ctx.probe(_psql_argv(ctx, "-tAc", sql))
     return done.stdout.strip() if done.returncode == 0 else f"ERROR {done.stderr.strip()}"
 
 
@@ -186,24 +176,8 @@ def postgres(ctx: Context) -> None:
 
 
 def _psql_stdin(ctx: Context, sql: str, why: str) -> None:
-    sock = ctx.layout.run_dir / "postgres"
     ctx.run(
-        [
-            "runuser",
-            "-u",
-            "postgres",
-            "--",
-            "psql",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            str(sock),
-            "-p",
-            str(ctx.layout.postgres_port),
-            "-d",
-            "postgres",
-        ],
+        _psql_argv(ctx, "-q", "-v", "ON_ERROR_STOP=1"),
         why,
         stdin=sql,
         show=f"psql <<< {why}",
