@@ -61,6 +61,9 @@ async def test_exec_env_overrides_box_env(box_factory):
 
 
 async def test_working_dir_is_the_default_cwd(box_factory):
-    box = await box_factory(working_dir="/srv/e2e-work")
+    # /tmp exists in every image, so this tests the default cwd, not directory creation.
+    box = await box_factory(working_dir="/tmp")
     out = await sh(box, "pwd")
-    assert (out.exit_code, out.stdout) == (0, "/srv/e2e-work\n"), out
+    assert (out.exit_code, out.stdout) == (0, "/tmp\n"), out
+    explicit = await sh(box, "pwd", cwd="/")
+    assert explicit.stdout == "/\n", explicit  # an exec's own cwd still wins
