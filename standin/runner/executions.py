@@ -35,10 +35,17 @@ READ_SIZE = 64 * 1024
 # replays only the newest output). boxlite serve keeps 256 KiB; more here makes the
 # "1 MiB arrives byte-exact" and "reattach replays everything" properties hold with room.
 BACKLOG_LIMIT = 32 * 1024 * 1024
-# After the process exits, output still buffered in the pipe is drained until EOF. A
-# background child that inherited stdout can hold the pipe open forever, so the drain is
-# bounded; the exit frame then goes out without its output.
-DRAIN_AFTER_EXIT = 2.0
+# Output ends at EOF on every pipe, not at the process's exit: what the command wrote sits
+# in the pipe when it exits, and a starved runner may be scheduled (and read 64 KiB a turn)
+# long after, so no deadline counted from the exit is safe. Background children of the
+# command are in its process group and hold the same pipes (`sh -c "work &"`): while any of
+# them lives it may still write, so the exit frame waits for them (as `docker exec` does;
+# a timeout or kill takes the group). Only a holder outside the group (a daemon that left
+# it with setsid) can keep a pipe open for ever: once the group is gone, the drain ends
+# after ORPHAN_GRACE seconds without new output, then reads what the pipes still hold.
+# Nothing the group wrote can be lost that way, only what such a daemon writes later.
+ORPHAN_GRACE = 5.0
+GROUP_POLL = 0.05  # how often the group is looked at while its output is still open
 VEOF = b"\x04"  # what "end of input" means on a terminal: the line discipline's EOF key
 # In-band and HTTP signal whitelist of boxlite serve (rest-protocol §2 and §7.1).
 ALLOWED_SIGNALS = frozenset({1, 2, 3, 6, 10, 12, 15, 28})
@@ -112,8 +119,10 @@ class Execution:
         self._backlog_bytes = 0
         self._pending: dict[int, bytes] = {STDOUT: b"", STDERR: b""}
         self._open_fds: dict[int, int] = {}  # read fd -> channel
+        self._last_output = 0.0  # loop time of the newest chunk
         self._eof = asyncio.Event()
         self._exited_event = asyncio.Event()
+        self._finished_event = asyncio.Event()
         self._changed = asyncio.Event()
         self._proc: asyncio.subprocess.Process | None = None
         self._stdin: asyncio.StreamWriter | None = None
@@ -235,6 +244,7 @@ class Execution:
         if not data:
             return
         self._chunks.append(Chunk(channel, data))
+        self._last_output = asyncio.get_running_loop().time()
         self.bytes_out += len(data)
         self._backlog_bytes += len(data)
         while self._backlog_bytes > BACKLOG_LIMIT and len(self._chunks) > 1:
@@ -277,11 +287,7 @@ class Execution:
                 os.killpg(self._proc.pid, signal.SIGKILL)
         self._exited_event.set()
         self._notify()
-        try:
-            await asyncio.wait_for(self._eof.wait(), DRAIN_AFTER_EXIT)
-        except asyncio.TimeoutError:
-            for fd in list(self._open_fds):
-                self._close_reader(fd)
+        await self._drain_output()
         if self._master is not None:
             os.close(self._master)
             self._master = None
@@ -289,16 +295,52 @@ class Execution:
         self.status = self._end_reason or "completed"
         self.finished = True
         self.finished_at = time.time()
+        self._finished_event.set()
         self._notify()
         if self.on_finish is not None:
             self.on_finish(self)
 
+    async def _drain_output(self) -> None:
+        """Until EOF on every output fd (see ORPHAN_GRACE for the one bound)."""
+        assert self._proc is not None
+        pgid = self._proc.pid  # its own group: start_new_session, or setsid for a tty
+        while not self._eof.is_set() and _group_alive(pgid):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._eof.wait(), GROUP_POLL)
+        loop = asyncio.get_running_loop()
+        group_gone = loop.time()
+        while not self._eof.is_set():
+            idle = loop.time() - max(self._last_output, group_gone)
+            if idle >= ORPHAN_GRACE:
+                break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._eof.wait(), ORPHAN_GRACE - idle)
+        for fd in list(self._open_fds):
+            self._read_rest(fd)
+            self._close_reader(fd)
+
+    def _read_rest(self, fd: int) -> None:
+        """Whatever `fd` holds right now (bounded), before it is closed with a holder left."""
+        for _ in range(BACKLOG_LIMIT // READ_SIZE):
+            try:
+                data = os.read(fd, READ_SIZE)
+            except (BlockingIOError, OSError):
+                return
+            if not data:
+                return
+            self._append(self._open_fds[fd], data)
+
     async def _enforce_timeout(self, timeout: float) -> None:
         try:
-            await asyncio.wait_for(self._exited_event.wait(), timeout)
+            await asyncio.wait_for(self._finished_event.wait(), timeout)
             return
         except asyncio.TimeoutError:
             pass
+        if self.exited:
+            # The command ended in time; a background child of its group still holds the
+            # output open. Take the group so the exit frame (with the command's code) goes.
+            self._kill_group()
+            return
         self._end_reason = "timed_out"
         await self.signal(signal.SIGTERM)
         try:
@@ -307,16 +349,20 @@ class Execution:
             self._kill_group()
 
     def _kill_group(self) -> None:
-        if self._proc is None or self.exited:
+        if self._proc is None or self.finished:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, signal.SIGKILL)
 
     def kill(self, reason: str = "killed") -> None:
-        """SIGKILL the command and its process group; the exit frame then says 137."""
-        if self.exited:
+        """SIGKILL the command and its process group; the exit frame then says 137.
+
+        After the command exited, only background children holding its output are left:
+        they go, and the exit frame keeps the command's own code."""
+        if self.finished:
             return
-        self._end_reason = self._end_reason or reason
+        if not self.exited:
+            self._end_reason = self._end_reason or reason
         self._kill_group()
 
     async def wait_finished(self, timeout: float | None = None) -> None:
@@ -377,6 +423,17 @@ class Execution:
             "exit_code": self.exit_code if self.finished else None,
             "error_message": None,
         }
+
+
+def _group_alive(pgid: int) -> bool:
+    """Some process of group `pgid` still exists (a zombie counts until it is reaped)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _set_winsize(fd: int, rows: int, cols: int) -> None:
