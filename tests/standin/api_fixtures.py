@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
-import signal
 import subprocess
 import sys
 import time
@@ -35,11 +33,11 @@ from standin.api.context import CTX
 from standin.api.store import Store
 from standin.faults import parse_faults
 from standin.logfmt import EventLog
+from tests.standin.process_fixtures import READY_TIMEOUT, spawn_listening, stop_process
 
 ADMIN_KEY = "adm-7e3f19c2d4"
 RUNNER_KEY = "run-51aa0b9e8c"
 HUGE = 1024 * 1024
-REPO = Path(__file__).resolve().parents[2]
 
 
 def envelope(code: str, message: str, status: int) -> web.Response:
@@ -281,9 +279,6 @@ def _read(path: Path) -> str:
 
 # --------------------------------------------------------------------- real API subprocess
 
-LISTEN_RE = re.compile(r"event=listen url=(\S+) port=(\d+)")
-READY_TIMEOUT = 30.0
-
 
 @dataclass
 class ApiProcess:
@@ -318,14 +313,7 @@ class ApiProcess:
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM, bounded wait, then SIGKILL; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, timeout)
 
 
 def start_api(
@@ -342,34 +330,20 @@ def start_api(
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir.parent / f"{state_dir.name}.api.log"
     stderr_path = state_dir.parent / f"{state_dir.name}.api.stderr"
-    offset = log_path.stat().st_size if log_path.exists() else 0
     argv = [sys.executable, "-m", "standin", "api", "--port", "0", "--runner-url", runner_url]
     argv += ["--state-dir", str(state_dir), "--log-file", str(log_path), "--org-id", org_id]
     for fault in faults:
         argv += ["--fault", fault]
     env = {**os.environ, "ADMIN_API_KEY": admin_key, "DEFAULT_RUNNER_API_KEY": runner_key}
-    with open(stderr_path, "ab") as err:
-        proc = subprocess.Popen(
-            argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=err
-        )
-    deadline = time.monotonic() + ready_timeout
-    while True:
-        with contextlib.suppress(FileNotFoundError), open(log_path) as log:
-            log.seek(offset)
-            match = LISTEN_RE.search(log.read())
-            if match:
-                return ApiProcess(
-                    proc, match.group(1), org_id, state_dir, log_path, stderr_path, admin_key
-                )
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"api exited with {proc.returncode} before listening: {_read(stderr_path).strip()}"
-            )
-        if time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            raise RuntimeError(f"api did not log event=listen within {ready_timeout}s")
-        time.sleep(0.02)  # polling the log for the readiness line, bounded above
+    proc, url = spawn_listening(
+        argv,
+        env=env,
+        log_path=log_path,
+        stderr_path=stderr_path,
+        what="api",
+        ready_timeout=ready_timeout,
+    )
+    return ApiProcess(proc, url, org_id, state_dir, log_path, stderr_path, admin_key)
 
 
 def wait_ready(api: ApiProcess, timeout: float = 30.0) -> dict:

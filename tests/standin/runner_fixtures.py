@@ -20,25 +20,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boxlite
 import httpx
 
 from standin import images
+from tests.standin.process_fixtures import READY_TIMEOUT, spawn_listening, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 BUSYBOX_REF = images.IMAGE_REF  # the name the stand-in image is published under
 TOKEN_VAR = "DEFAULT_RUNNER_API_KEY"
-READY_TIMEOUT = 30.0
-LISTEN_RE = re.compile(r"event=listen url=(\S+) port=(\d+)")
 
 
 def make_busybox_rootfs(dest: Path) -> Path:
@@ -77,14 +74,7 @@ class RunnerProcess:
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM, bounded wait, then SIGKILL; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, timeout)
 
 
 def runner_argv(
@@ -122,46 +112,28 @@ def start_runner(
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir.parent / f"{state_dir.name}.runner.log"
     stderr_path = state_dir.parent / f"{state_dir.name}.runner.stderr"
-    offset = log_path.stat().st_size if log_path.exists() else 0
     child_env = {k: v for k, v in os.environ.items() if k != TOKEN_VAR}
     child_env.update(env or {})
     if token:
         child_env[TOKEN_VAR] = token
-    with open(stderr_path, "ab") as err:
-        proc = subprocess.Popen(
-            runner_argv(
-                state_dir,
-                log_path,
-                image_dirs=image_dirs,
-                faults=faults,
-                registry=registry,
-                extra_args=extra_args,
-            ),
-            cwd=REPO,
-            env=child_env,
-            stdin=subprocess.DEVNULL,
-            stdout=err,
-            stderr=err,
-        )
-    deadline = time.monotonic() + ready_timeout
-    while True:
-        if log_path.exists():
-            with open(log_path) as log:
-                log.seek(offset)
-                match = LISTEN_RE.search(log.read())
-            if match:
-                url, port = match.group(1), int(match.group(2))
-                return RunnerProcess(proc, url, port, token, state_dir, log_path, stderr_path)
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"runner exited with {proc.returncode} before listening: "
-                f"{stderr_path.read_text().strip()}"
-            )
-        if time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            raise RuntimeError(f"runner did not log event=listen within {ready_timeout}s")
-        time.sleep(0.02)  # polling the log file for the readiness line, bounded above
+    argv = runner_argv(
+        state_dir,
+        log_path,
+        image_dirs=image_dirs,
+        faults=faults,
+        registry=registry,
+        extra_args=extra_args,
+    )
+    proc, url = spawn_listening(
+        argv,
+        env=child_env,
+        log_path=log_path,
+        stderr_path=stderr_path,
+        what="runner",
+        ready_timeout=ready_timeout,
+    )
+    port = urlsplit(url).port
+    return RunnerProcess(proc, url, port, token, state_dir, log_path, stderr_path)
 
 
 @contextlib.contextmanager
