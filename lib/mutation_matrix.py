@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +42,7 @@ from pathlib import Path
 import httpx
 
 from lib.case_helpers import wilson_interval
+from lib.private_stack import PrivateStack
 from standin.faults import SPECS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -280,19 +279,6 @@ def render(rows: Sequence[Row], detections: Sequence[Detection], markdown: bool 
 # --------------------------------------------------------------------------- the stack
 
 
-def free_ports(count: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            socks.append(sock)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
 class StackError(RuntimeError):
     """The private stand-in could not be brought up, restarted or asked."""
 
@@ -301,32 +287,14 @@ class MatrixStack:
     """One private stand-in stack in a temporary root on free loopback ports."""
 
     def __init__(self, root: Path | None = None, log: Callable[[str], None] = print):
-        # Under /tmp with 0755: the stack's service users must be able to enter the root.
-        self.root = root or Path(tempfile.mkdtemp(prefix="boxlite-e2e-matrix-", dir="/tmp"))
-        self.root.chmod(0o755)
+        self.private = PrivateStack.create(
+            "boxlite-e2e-matrix-", root=root, strip=("PYTEST_", "BOXLITE_REST_")
+        )
+        self.root, self.env, self.layout = self.private.root, self.private.env, self.private.layout
         self.log = log
-        api, runner, registry, pg, redis = free_ports(5)
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("BOXLITE_E2E_", "BOXLITE_HOME", "PYTEST_", "BOXLITE_REST_"))
-        }
-        env |= {
-            "BOXLITE_E2E_ROOT": str(self.root),
-            "BOXLITE_E2E_API_PORT": str(api),
-            "BOXLITE_E2E_RUNNER_PORT": str(runner),
-            "BOXLITE_E2E_REGISTRY_PORT": str(registry),
-            "BOXLITE_E2E_POSTGRES_PORT": str(pg),
-            "BOXLITE_E2E_REDIS_PORT": str(redis),
-            "BOXLITE_HOME": str(self.root / "home/.boxlite"),
-            "BOXLITE_E2E_SERVICES": "supervisor",  # never the host's systemd
-        }
-        self.env = env
-        from lib.layout import Layout
         from lib.stack_driver import BootstrapControl
 
-        self.layout = Layout.from_env(env)
-        self.control = BootstrapControl(REPO, self.layout, env)
+        self.control = BootstrapControl(REPO, self.layout, self.env)
 
     def _run(self, *argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -408,20 +376,7 @@ class MatrixStack:
         return outcomes_from_junit(junit.read_text()), took
 
     def close(self) -> None:
-        pidfile = self.layout.run_dir / "supervisord.pid"
-        try:
-            pid = int(pidfile.read_text().strip())
-        except (OSError, ValueError):
-            pid = None
-        self._run(str(REPO / "teardown.sh"), "--full", timeout=120)
-        if pid is not None:  # teardown failed: stop our own supervisord (and its children)
-            import psutil
-
-            if psutil.pid_exists(pid):
-                proc = psutil.Process(pid)
-                for p in [*proc.children(recursive=True), proc]:
-                    p.kill()
-        shutil.rmtree(self.root, ignore_errors=True)
+        self.private.close()
 
 
 # --------------------------------------------------------------------------- the matrix

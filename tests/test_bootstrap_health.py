@@ -13,8 +13,8 @@ from lib import health
 from lib.bootstrap import common
 from lib.bootstrap.context import Context, Options, StepError
 from lib.layout import Layout
+from lib.private_stack import free_ports
 from lib.services import SupervisorManager
-from tests.stack_helpers import free_ports
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from lib.mutation_matrix import free_ports
 from lib.plugin import stack_leftovers
+from lib.private_stack import free_ports
 from tests.test_plugin import env, run, stack, summary  # noqa: F401 (fixtures)
 
 pytest_plugins = ["pytester"]

@@ -10,8 +10,9 @@ import pytest
 
 from lib import credentials, secrets
 from lib import fixture_setup as fs
+from lib.private_stack import free_ports
 from lib.tomlcompat import tomllib
-from tests.stack_helpers import TempStack, free_ports
+from tests.stack_helpers import TempStack
 
 pytestmark = pytest.mark.timeout(300)
 
