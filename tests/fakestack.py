@@ -63,12 +63,12 @@ class FakeStack:
         if request.path != "/api/health" and (
             request.headers.get("Authorization") != f"Bearer {self.key}"
         ):
-            response = _error(401, "unauthenticated", "bad key")
+            response = envelope("unauthenticated", "bad key", 401)
         else:
             try:
                 response = await handler(request)
             except web.HTTPNotFound:
-                response = _error(404, "not_found", f"no route {request.path}")
+                response = envelope("not_found", f"no route {request.path}", 404)
         self._log(
             self.api_log,
             "api",
@@ -124,7 +124,7 @@ class FakeStack:
     async def _create(self, request: web.Request):
         body = await request.json()
         if body.get("name") and self._find(body["name"]):
-            return _error(409, "already_exists", "name taken")
+            return envelope("already_exists", "name taken", 409)
         return web.json_response(self._new_box(body), status=201)
 
     async def _list(self, _):
@@ -132,26 +132,27 @@ class FakeStack:
 
     async def _get(self, request: web.Request):
         box = self._find(request.match_info["id"])
-        return web.json_response(box) if box else _error(404, "not_found", "no box")
+        return web.json_response(box) if box else envelope("not_found", "no box", 404)
 
     async def _delete(self, request: web.Request):
         box = self._find(request.match_info["id"])
         if box is None:
-            return _error(404, "not_found", "no box")
+            return envelope("not_found", "no box", 404)
         if box["name"] in self.fail_delete:
-            return _error(500, "internal", "delete exploded")
+            return envelope("internal", "delete exploded", 500)
         del self.boxes[box["box_id"]]
         return web.Response(status=204)
 
     async def _clone(self, request: web.Request):
         src = self._find(request.match_info["id"])
         if src is None:
-            return _error(404, "not_found", "no box")
+            return envelope("not_found", "no box", 404)
         body = await request.json() if request.can_read_body else {}
         return web.json_response(self._new_box({**src, "name": body.get("name")}), status=201)
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
+def envelope(code: str, message: str, status: int) -> web.Response:
+    """The error envelope the fakes answer with (rest-protocol §5, without the type name)."""
     return web.json_response({"error": {"message": message, "code": code}}, status=status)
 
 

@@ -33,15 +33,12 @@ from standin.api.context import CTX
 from standin.api.store import Store
 from standin.faults import parse_faults
 from standin.logfmt import EventLog
+from tests.fakestack import envelope
 from tests.standin.process_fixtures import READY_TIMEOUT, spawn_listening, stop_process
 
 ADMIN_KEY = "adm-7e3f19c2d4"
 RUNNER_KEY = "run-51aa0b9e8c"
 HUGE = 1024 * 1024
-
-
-def envelope(code: str, message: str, status: int) -> web.Response:
-    return web.json_response({"error": {"message": message, "code": code}}, status=status)
 
 
 @dataclass
