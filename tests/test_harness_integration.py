@@ -9,27 +9,16 @@ verify", not "bypassed"; a leaked box is reported and removed; `-n 2` passes.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-from pathlib import Path
 
 import pytest
 
+from tests.harness_pytester import CASES, point_harness_at, summary, use_cases_conftest
 from tests.standin.api_fixtures import api_process, fixture_setup, wait_ready
 from tests.standin.runner_fixtures import BUSYBOX_REF, make_busybox_rootfs, runner_process
 
 pytest_plugins = ["pytester"]
-
-CASES = Path(__file__).resolve().parents[1] / "cases"
-INI = """
-[tool.pytest]
-strict_markers = true
-strict_xfail = true
-asyncio_mode = "auto"
-asyncio_default_fixture_loop_scope = "function"
-addopts = ["-p", "no:cacheprovider", "-ra"]
-"""
 
 
 @pytest.fixture(scope="module")
@@ -51,23 +40,20 @@ def stack(tmp_path_factory):
 @pytest.fixture
 def e2e_env(stack, tmp_path, monkeypatch):
     runner, api = stack
-    for key in list(__import__("os").environ):
-        if key.startswith("BOXLITE_E2E_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("BOXLITE_HOME", str(tmp_path / "bxhome"))  # no profile: env only
-    monkeypatch.setenv("BOXLITE_E2E_API_URL", api.url)
-    monkeypatch.setenv("BOXLITE_E2E_API_KEY", api.admin_key)
-    monkeypatch.setenv("BOXLITE_E2E_RUNNER_LOG", str(runner.log_path))
-    monkeypatch.setenv("BOXLITE_E2E_API_LOG", str(api.log_path))
-    monkeypatch.setenv("BOXLITE_E2E_RESULTS_DIR", str(tmp_path / "results"))
-    monkeypatch.setenv("BOXLITE_E2E_PATH_DEADLINE", "2")
-    return tmp_path / "results"
+    return point_harness_at(
+        monkeypatch,
+        tmp_path,
+        api_url=api.url,
+        api_key=api.admin_key,
+        runner_log=runner.log_path,
+        api_log=api.log_path,
+        extra={"BOXLITE_E2E_PATH_DEADLINE": "2"},
+    )
 
 
 @pytest.fixture
 def run_cases(pytester, e2e_env):
-    pytester.makepyprojecttoml(INI)
-    pytester.makeconftest((CASES / "conftest.py").read_text())
+    use_cases_conftest(pytester, "-ra")
     pytester.makepyfile(test_path_verification=(CASES / "test_path_verification.py").read_text())
 
     def run(*args: str, extra: str | None = None):
@@ -76,10 +62,6 @@ def run_cases(pytester, e2e_env):
         return pytester.runpytest_subprocess(*args, timeout=240)
 
     return run
-
-
-def summary(results: Path) -> dict:
-    return json.loads((results / "summary.json").read_text())
 
 
 def box_exists(api, box_id: str) -> bool:

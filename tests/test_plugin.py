@@ -17,18 +17,10 @@ import pytest
 # match the exception classes httpx mapped lazily (ConnectError would escape unwrapped).
 import lib.plugin  # noqa: F401
 from tests.fakestack import FakeStack, FakeStackServer
+from tests.harness_pytester import point_harness_at, summary, use_cases_conftest
 
 pytest_plugins = ["pytester"]
 
-CASES_CONFTEST = (Path(__file__).resolve().parents[1] / "cases" / "conftest.py").read_text()
-INI = """
-[tool.pytest]
-strict_markers = true
-strict_xfail = true
-asyncio_mode = "auto"
-asyncio_default_fixture_loop_scope = "function"
-addopts = ["-p", "no:cacheprovider"]
-"""
 ISSUE = "boxlite-ai/boxlite#563"
 
 
@@ -44,25 +36,25 @@ def stack(tmp_path):
 @pytest.fixture
 def env(stack, tmp_path, monkeypatch):
     """Point the harness at the fake stack through its real env interface."""
-    for key in list(__import__("os").environ):
-        if key.startswith("BOXLITE_E2E_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("BOXLITE_HOME", str(tmp_path / "bxhome"))
-    monkeypatch.setenv("BOXLITE_E2E_API_URL", stack.url)
-    monkeypatch.setenv("BOXLITE_E2E_API_KEY", stack.key)
-    monkeypatch.setenv("BOXLITE_E2E_RUNNER_LOG", str(stack.runner_log))
-    monkeypatch.setenv("BOXLITE_E2E_API_LOG", str(stack.api_log))
-    monkeypatch.setenv("BOXLITE_E2E_RESULTS_DIR", str(tmp_path / "results"))
-    monkeypatch.setenv("BOXLITE_E2E_CLI", "")
-    monkeypatch.setenv("BOXLITE_E2E_PATH_DEADLINE", "0.3")  # misses are expected here
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    return tmp_path / "results"
+    extra = {
+        "BOXLITE_E2E_CLI": "",
+        "BOXLITE_E2E_PATH_DEADLINE": "0.3",  # misses are expected here
+        "PATH": "/usr/bin:/bin",
+    }
+    return point_harness_at(
+        monkeypatch,
+        tmp_path,
+        api_url=stack.url,
+        api_key=stack.key,
+        runner_log=stack.runner_log,
+        api_log=stack.api_log,
+        extra=extra,
+    )
 
 
 @pytest.fixture
 def run(pytester, env):
-    pytester.makepyprojecttoml(INI)
-    pytester.makeconftest(CASES_CONFTEST)
+    use_cases_conftest(pytester)
 
     def go(source: str, *args: str, subprocess: bool = False):
         pytester.makepyfile(test_case=source)
@@ -73,10 +65,6 @@ def run(pytester, env):
         return pytester.runpytest(*args)
 
     return go
-
-
-def summary(results: Path) -> dict:
-    return json.loads((results / "summary.json").read_text())
 
 
 def test_known_bug_active_fault_is_strict_xfail_and_listed_open(run, stack, env):
