@@ -171,42 +171,16 @@ def test_leftovers_of_dead_processes_are_removed(tmp_path):
     assert not dead.exists() and live.exists()
 
 
+def _cli_pull(registry: str, cache: Path, ref: str) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "standin", "image", "pull", "--registry", registry]
+    argv += ["--cache", str(cache), ref]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
 def test_cli_pull_prints_the_rootfs_path(busybox_image, tmp_path):
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "standin",
-            "image",
-            "pull",
-            "--registry",
-            busybox_image.registry,
-            "--cache",
-            str(tmp_path),
-            busybox_image.ref,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = _cli_pull(busybox_image.registry, tmp_path, busybox_image.ref)
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()).joinpath("bin/busybox").is_file()
 
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "standin",
-            "image",
-            "pull",
-            "--registry",
-            busybox_image.registry,
-            "--cache",
-            str(tmp_path),
-            "e2e/missing:1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = _cli_pull(busybox_image.registry, tmp_path, "e2e/missing:1")
     assert bad.returncode == 1 and "not found" in bad.stderr and bad.stdout == ""
