@@ -18,6 +18,19 @@ import psutil
 from lib.private_stack import REPO, PrivateStack
 
 TIMEOUT = 240
+# `bootstrap.sh --stack standin`'s steps, in order: pinned against the plan
+# (test_bootstrap_units) and looked for in a real run's output (test_bootstrap_standin).
+STANDIN_STEPS = (
+    "packages",
+    "secrets",
+    "env",
+    "registry",
+    "image",
+    "services",
+    "health",
+    "smoke",
+    "summary",
+)
 
 
 @dataclass

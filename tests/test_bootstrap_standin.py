@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from lib import secrets
-from tests.stack_helpers import TempStack, listening_addresses
+from tests.stack_helpers import STANDIN_STEPS, TempStack, listening_addresses
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -38,17 +38,7 @@ def _mode(path) -> int:
 def test_cold_bootstrap_brings_the_stack_up(stack):
     assert stack.cold.returncode == 0, stack.cold.stdout + stack.cold.stderr
     out = stack.cold.stdout
-    for step in (
-        "packages",
-        "secrets",
-        "env",
-        "registry",
-        "image",
-        "services",
-        "health",
-        "smoke",
-        "summary",
-    ):
+    for step in STANDIN_STEPS:
         assert f"] {step}: " in out, step
     assert "+ pushed " in out and "e2e/busybox:stable" in out
     layout = stack.layout

@@ -12,6 +12,7 @@ import pytest
 from lib import envfile, secrets
 from lib.bootstrap import cloud, plan
 from lib.layout import Layout
+from tests.stack_helpers import STANDIN_STEPS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -122,17 +123,7 @@ def test_rust_channel_comes_from_the_toolchain_file(tmp_path):
 
 
 def test_step_order():
-    assert plan.step_names("standin") == [
-        "packages",
-        "secrets",
-        "env",
-        "registry",
-        "image",
-        "services",
-        "health",
-        "smoke",
-        "summary",
-    ]
+    assert plan.step_names("standin") == list(STANDIN_STEPS)
     cloud_steps = plan.step_names("cloud")
     assert cloud_steps.index("kvm") < cloud_steps.index("postgres") < cloud_steps.index("build")
     assert cloud_steps.index("build") < cloud_steps.index("services") < cloud_steps.index("health")
