@@ -10,8 +10,8 @@ per exec), which is how the mutation matrix proves this case detects it.
 Design, against upstream's version (upstream-harness.md §7 and §12):
 
 - the race is per exec, so the case amplifies the window with many round trips instead of
-  few boxes (anchors.md D): BOXLITE_E2E_P06_BOXES boxes x BOXLITE_E2E_P06_EXECS execs each,
-  the boxes driven concurrently, each box's execs back to back;
+  few boxes (anchors.md D): BOXLITE_E2E_P06_BOXES boxes x BOXLITE_E2E_P06_EXECS execs each
+  (resolved by lib.config), the boxes driven concurrently, each box's execs back to back;
 - the defaults (3 x 40 = 120 execs) catch a per-exec loss of 5 % with probability
   1 - 0.95^120 > 99.7 % in one run (n >= ln(0.01)/ln(0.95) ~ 90); the power for the chosen n is
   printed with the result;
@@ -29,7 +29,6 @@ import secrets
 from collections import Counter
 
 from lib.case_helpers import (
-    case_int,
     detection_power,
     drain,
     histogram,
@@ -64,9 +63,9 @@ def bucket(got: str, want: str) -> str:
     return "corrupted"
 
 
-async def test_exec_stdout_is_complete_before_exit(box_factory):
-    boxes_n = case_int("P06_BOXES", 3)
-    execs_n = case_int("P06_EXECS", 40)
+async def test_exec_stdout_is_complete_before_exit(box_factory, e2e_config):
+    boxes_n = e2e_config.p06_boxes
+    execs_n = e2e_config.p06_execs
     total = boxes_n * execs_n
     boxes = await asyncio.gather(*(box_factory() for _ in range(boxes_n)))
     run_tag = secrets.token_hex(3)

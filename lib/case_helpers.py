@@ -1,5 +1,5 @@
-"""Helpers the e2e cases share: draining executions, typed-error checks, raw-REST refusals,
-case tuning knobs and the small statistics the racy cases print.
+"""Helpers the e2e cases share: draining executions, typed-error checks, raw-REST refusals
+and the small statistics the racy cases print.
 
 Why these exist (upstream-harness.md §12 "Silent green"):
 
@@ -15,16 +15,15 @@ Why these exist (upstream-harness.md §12 "Silent green"):
   created something it should have refused; the box is removed *by the case* at once (the
   ledger would also remove it at teardown, but then it would be reported as a leak and the
   failure would read as two problems).
-- `case_int` reads a case's own tuning knob (`BOXLITE_E2E_P06_EXECS`...). These are per-case
-  workload sizes, not harness configuration, so they stay out of `lib.config`; a bad value is
-  an error, never a silent default.
+- Case tuning knobs (`BOXLITE_E2E_P06_EXECS`...) are not read here: like every other
+  variable they are resolved and validated by `lib.config` (the only reader of the
+  environment) and reach a case through the `e2e_config` fixture.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,24 +34,6 @@ import httpx
 # Upper bound for "it terminates": generous, because a slow CI host must not turn into a
 # false failure, yet finite, so a hang fails with a message instead of the suite timeout.
 DRAIN_TIMEOUT_S = 60.0
-
-
-class CaseParamError(ValueError):
-    """A case tuning variable is set to something unusable."""
-
-
-def case_int(name: str, default: int, *, minimum: int = 1) -> int:
-    """`BOXLITE_E2E_<name>` as an int >= minimum, else `default`. Bad values raise."""
-    raw = os.environ.get("BOXLITE_E2E_" + name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise CaseParamError(f"BOXLITE_E2E_{name}={raw!r} is not an integer") from None
-    if value < minimum:
-        raise CaseParamError(f"BOXLITE_E2E_{name}={value} must be >= {minimum}")
-    return value
 
 
 # --------------------------------------------------------------------------- executions

@@ -26,6 +26,9 @@ Decisions (documented in docs/architecture.md's harness section as well):
   lines; it returns as soon as every id is seen, so this only bounds a miss.
 - `SKIP_PATH_VERIFY` is true only for 1/true/yes/on (any case); anything else, `0`
   included, keeps the check on.
+- Case knobs: `P06_BOXES` (default 3) and `P06_EXECS` (default 40) size the p0_6 race
+  (boxes x execs per box). Positive integers; anything else is a `ConfigError`, never a
+  silent default. Cases read them from the `Config` (`e2e_config.p06_boxes`), like the rest.
 
 Errors are `ConfigError` with one message meant for a human; the plugin turns it into
 `pytest.exit(..., returncode=2)` before collection.
@@ -69,8 +72,12 @@ ENV_VARS = (
     "STACK",
     "RESULTS_DIR",
     "PATH_DEADLINE",
+    "P06_BOXES",
+    "P06_EXECS",
 )
 DEFAULT_PATH_DEADLINE = 5.0
+DEFAULT_P06_BOXES = 3
+DEFAULT_P06_EXECS = 40
 
 
 class ConfigError(RuntimeError):
@@ -116,6 +123,9 @@ class Config:
     capabilities: frozenset[str] = frozenset()
     versions: Mapping[str, Any] = field(default_factory=dict)
     principal: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # Case knobs: the p0_6 race's boxes and execs per box.
+    p06_boxes: int = DEFAULT_P06_BOXES
+    p06_execs: int = DEFAULT_P06_EXECS
 
     def active_issues(self) -> frozenset[str]:
         return frozenset(f.issue for f in self.faults if f.issue)
@@ -142,6 +152,8 @@ class Config:
             "faults": [vars(f) for f in self.faults],
             "capabilities": sorted(self.capabilities),
             "versions": dict(self.versions),
+            "p06_boxes": self.p06_boxes,
+            "p06_execs": self.p06_execs,
         }
 
 
@@ -275,6 +287,8 @@ def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) ->
         capabilities=_capabilities(facts, cli),
         versions=_versions(facts),
         principal=facts.me.body if isinstance(facts.me.body, dict) else {},
+        p06_boxes=_positive_int(env, "P06_BOXES", DEFAULT_P06_BOXES, sources),
+        p06_execs=_positive_int(env, "P06_EXECS", DEFAULT_P06_EXECS, sources),
     )
 
 
@@ -288,6 +302,22 @@ def _deadline(env: Mapping[str, str]) -> float:
         raise ConfigError(f"BOXLITE_E2E_PATH_DEADLINE={raw!r} is not a number of seconds") from None
     if not 0 < value <= 300:
         raise ConfigError(f"BOXLITE_E2E_PATH_DEADLINE={raw!r}: expected 0 < seconds <= 300")
+    return value
+
+
+def _positive_int(env: Mapping[str, str], key: str, default: int, sources: dict[str, str]) -> int:
+    """BOXLITE_E2E_<key> as an integer >= 1, else `default`; a bad value is an error."""
+    raw = _env(env, key)
+    if raw is None:
+        sources[key.lower()] = "default"
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"BOXLITE_E2E_{key}={raw!r} is not an integer") from None
+    if value < 1:
+        raise ConfigError(f"BOXLITE_E2E_{key}={raw!r}: expected a positive integer")
+    sources[key.lower()] = "env"
     return value
 
 

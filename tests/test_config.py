@@ -149,6 +149,36 @@ def test_path_deadline(home):
             cfg.load(base_env(home, PATH_DEADLINE=bad), probe=Probe(facts()))
 
 
+def test_p06_case_knobs(home):
+    write_p1(home)
+    c = cfg.load(base_env(home), probe=Probe(facts()))
+    assert (c.p06_boxes, c.p06_execs) == (3, 40)
+    assert c.sources["p06_boxes"] == c.sources["p06_execs"] == "default"
+    assert "P06_BOXES" in cfg.ENV_VARS and "P06_EXECS" in cfg.ENV_VARS
+    c = cfg.load(base_env(home, P06_BOXES="1", P06_EXECS=" 10 "), probe=Probe(facts()))
+    assert (c.p06_boxes, c.p06_execs) == (1, 10)
+    assert c.sources["p06_boxes"] == c.sources["p06_execs"] == "env"
+    assert c.describe()["p06_boxes"] == 1 and c.describe()["p06_execs"] == 10
+    blank = cfg.load(base_env(home, P06_BOXES="  "), probe=Probe(facts()))
+    assert blank.p06_boxes == 3  # set but blank: the default, like every other key
+
+
+@pytest.mark.parametrize("key", ["P06_BOXES", "P06_EXECS"])
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("many", "is not an integer"),
+        ("2.5", "is not an integer"),
+        ("0", "expected a positive integer"),
+        ("-3", "expected a positive integer"),
+    ],
+)
+def test_p06_case_knobs_refuse_bad_values(home, key, bad, message):
+    write_p1(home)
+    with pytest.raises(cfg.ConfigError, match=f"BOXLITE_E2E_{key}=.*{message}"):
+        cfg.load(base_env(home, **{key: bad}), probe=Probe(facts()))
+
+
 def test_missing_profile_is_one_clear_error(home):
     with pytest.raises(cfg.ConfigError) as info:
         cfg.load(base_env(home), probe=Probe(facts()))
