@@ -368,11 +368,15 @@ async def test_copy_in_refuses_archives_that_escape(runner, box, members):
 async def _gone(pid: int, timeout: float = 10.0) -> bool:
     """Bounded wait for a pid to disappear."""
     deadline = time.monotonic() + timeout
-    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:  # reaped between polls (the old check raced here)
+            return True
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(0.05)
-    return True
 
 
 async def test_a_killed_runner_leaves_no_box_processes(runner_factory):
