@@ -61,7 +61,7 @@ SPECS: dict[str, FaultSpec] = {
             "validation-coerce",
             "api",
             "boxlite-ai/boxlite#662",
-            "cpus=0 is coerced to the default and the box is created (201)",
+            "a zero cpus, memory_mib or disk_size_gb is coerced to the default: created (201)",
         ),
     )
 }
