@@ -59,11 +59,11 @@ test\:e2e: setup ## Run cases/ on the stack that is up (path check on); results/
 	$(if $(filter-out file,$(origin STACK)),BOXLITE_E2E_STACK=$(STACK)) \
 	  BOXLITE_E2E_RESULTS_DIR=$(CURDIR)/results $(PYTEST) cases
 
-# The mutation matrix (lib/mutation_matrix.py): on a private stand-in (temporary root, free
+# The mutation matrix (lib/proof/mutation_matrix.py): on a private stand-in (temporary root, free
 # ports), the catalogue clean and once per fault, then the racy fault's pinned case
 # MATRIX_REPEAT times at each probability. Not part of `make test` (which runs a reduced
 # matrix): the full one takes about 10 minutes on 2 cores.
 MATRIX_REPEAT ?= 20
 .PHONY: mutation-matrix
 mutation-matrix: setup ## Catalogue vs every stand-in fault + racy detection rates [MATRIX_REPEAT=20]
-	$(PY) -m lib.mutation_matrix --repeat $(MATRIX_REPEAT) --markdown $(MATRIX_ARGS)
+	$(PY) -m lib.proof.mutation_matrix --repeat $(MATRIX_REPEAT) --markdown $(MATRIX_ARGS)

@@ -5,7 +5,7 @@
 #   ./bootstrap.sh --stack cloud --repo PATH [--sdk-from-pypi] [--only STEP,...] [--dry-run]
 #
 # Roots and ports come from BOXLITE_E2E_ROOT and BOXLITE_E2E_{API,RUNNER,REGISTRY,POSTGRES,
-# REDIS}_PORT (see lib/layout.py). The steps live in lib/bootstrap/; this script only finds
+# REDIS}_PORT (see lib/layout.py). The steps live in lib/stack/bootstrap/; this script only finds
 # the harness's Python and hands the arguments over.
 set -euo pipefail
 
@@ -28,13 +28,13 @@ main() {
   case "${1:-}" in
     -h | --help)
       usage
-      "$(harness_python "$here")" -m lib.bootstrap --help
+      "$(harness_python "$here")" -m lib.stack.bootstrap --help
       return 0
       ;;
   esac
   python=$(harness_python "$here")
   cd "$here"
-  exec "$python" -m lib.bootstrap "$@"
+  exec "$python" -m lib.stack.bootstrap "$@"
 }
 
 main "$@"

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Snapshots, quota and the credentials profile for a running stack (see lib/fixture_setup.py).
+"""Snapshots, quota and the credentials profile for a running stack
+(see lib/stack/fixture_setup.py).
 
 Thin on purpose: the logic and its tests live in lib/. Run with the harness venv
 (`.venv/bin/python fixture_setup.py`) or directly (it re-executes itself under the venv).
@@ -19,6 +20,6 @@ if __name__ == "__main__":
     if VENV_PYTHON.exists() and Path(sys.prefix).resolve() != (HERE / ".venv").resolve():
         os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), __file__, *sys.argv[1:]])
     sys.path.insert(0, str(HERE))
-    from lib.fixture_setup import main
+    from lib.stack.fixture_setup import main
 
     sys.exit(main(sys.argv[1:]))

@@ -5,7 +5,7 @@
 #   ./teardown.sh --wipe-data  ... and the data: database, registry storage, box state
 #   ./teardown.sh --full       ... and the secrets file (next bootstrap mints new keys)
 #
-# Roots come from BOXLITE_E2E_ROOT (see lib/layout.py); the work is in lib/teardown.py.
+# Roots come from BOXLITE_E2E_ROOT (see lib/layout.py); the work is in lib/stack/teardown.py.
 set -euo pipefail
 
 main() {
@@ -16,7 +16,7 @@ main() {
     return 2
   fi
   cd "$here"
-  exec "$here/.venv/bin/python" -m lib.teardown "$@"
+  exec "$here/.venv/bin/python" -m lib.stack.teardown "$@"
 }
 
 main "$@"

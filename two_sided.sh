@@ -7,7 +7,7 @@
 # `./two_sided.sh --help` lists every setting; README "Two-sided verification" explains.
 #
 # Thin on purpose: all logic (worktrees, builds, swaps, interleaving, statistics, restore)
-# is lib/two_sided.py, which is tested. We `exec` it, so it receives SIGINT/SIGTERM itself,
+# is lib/proof/two_sided.py, which is tested. We `exec` it, so it receives SIGINT/SIGTERM itself,
 # restores the original build, and its exit code is ours: no shell EXIT trap can overwrite
 # the verdict (the upstream script's did, so it always exited 0).
 set -euo pipefail
@@ -25,7 +25,7 @@ main() {
   # Relative paths in the arguments (REPO=., RESULTS_DIR=...) are the caller's.
   export BOXLITE_E2E_CALLER_CWD=$PWD
   cd "$root"
-  exec "$python" -m lib.two_sided "$@"
+  exec "$python" -m lib.proof.two_sided "$@"
 }
 
 main "$@"

@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib.journal_export import Entry, write_journal  # noqa: E402
-from lib.logsources import JournalSource  # noqa: E402
-from lib.path_verification import PathVerifier  # noqa: E402
+from lib.harness.logsources import JournalSource  # noqa: E402
+from lib.harness.path_verification import PathVerifier  # noqa: E402
+from lib.stack.journal_export import Entry, write_journal  # noqa: E402
 
 CACHE = Path("/tmp/boxlite-e2e-bench")
 UNIT = "boxlite-runner"

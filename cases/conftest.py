@@ -7,7 +7,7 @@
   as leaks.
 - `api`: the raw REST client (httpx) bound to the org prefix, for hand-built requests.
 - autouse: the local FFI runtime is refused, and every test's boxes are path-verified on both
-  hops and removed (`lib.plugin.E2ESession.finish_test`).
+  hops and removed (`lib.harness.plugin.E2ESession.finish_test`).
 
 All async fixtures and tests share the session event loop the runtime lives in.
 """
@@ -21,12 +21,12 @@ import boxlite
 import pytest
 import pytest_asyncio
 
-from lib.api import ApiClient
-from lib.config import Config
-from lib.plugin import E2ESession, session_of
-from lib.runtime import TrackedBox, TrackedRuntime, forbid_local_runtime, rest_runtime
+from lib.harness.api import ApiClient
+from lib.harness.config import Config
+from lib.harness.plugin import E2ESession, session_of
+from lib.harness.runtime import TrackedBox, TrackedRuntime, forbid_local_runtime, rest_runtime
 
-pytest_plugins = ["lib.plugin"]
+pytest_plugins = ["lib.harness.plugin"]
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import boxlite
 import pytest
 
-from lib.case_helpers import assert_typed, sh
+from lib.harness.case_helpers import assert_typed, sh
 
 
 async def test_named_box_keeps_its_name_and_resolves_by_name(rt, box_factory, e2e):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 
-from lib.case_helpers import sh
+from lib.harness.case_helpers import sh
 
 DIRS = "/tmp /root /home /etc /var /opt /srv /mnt /usr /bin /sbin /lib"
 

@@ -5,7 +5,7 @@ wrote after finding a Go runner that mapped Stopped to 500. The canonical table 
 rest-protocol.md §5.4 (`BoxliteError::http`). Hand-built requests go through the `api`
 fixture (raw httpx bound to the org prefix), which records every box a 2xx creates in the
 run's ledger; a create that should have been refused and was not is removed by the case at
-once (lib.case_helpers.refused), so a product bug never leaves boxes behind (upstream's
+once (lib.harness.case_helpers.refused), so a product bug never leaves boxes behind (upstream's
 xfailed raw creates leaked `cpus: 999` boxes, PR #817).
 
 Pinned faults (standin/faults.py): `exec-on-stopped-500` (exec on a stopped box),
@@ -22,7 +22,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from lib.case_helpers import describe, error_code, refused
+from lib.harness.case_helpers import describe, error_code, refused
 
 
 @pytest_asyncio.fixture(loop_scope="session")

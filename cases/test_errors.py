@@ -17,7 +17,7 @@ import secrets
 import boxlite
 import pytest
 
-from lib.case_helpers import assert_typed, drain, sh
+from lib.harness.case_helpers import assert_typed, drain, sh
 
 
 async def test_unknown_image_is_a_typed_error(rt):

@@ -22,7 +22,7 @@ import secrets
 import boxlite
 import pytest
 
-from lib.case_helpers import DRAIN_TIMEOUT_S, assert_typed, drain
+from lib.harness.case_helpers import DRAIN_TIMEOUT_S, assert_typed, drain
 
 
 async def test_attach_to_a_bogus_execution_is_a_typed_error(box):

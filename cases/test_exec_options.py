@@ -22,7 +22,7 @@ import secrets
 import boxlite
 import pytest
 
-from lib.case_helpers import assert_typed, drain, run, sh
+from lib.harness.case_helpers import assert_typed, drain, run, sh
 
 
 async def test_cwd_is_honoured(box):

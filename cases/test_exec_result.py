@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib.case_helpers import drain, sh
+from lib.harness.case_helpers import drain, sh
 
 
 async def test_result_shape_on_success(box):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from lib.case_helpers import drain
+from lib.harness.case_helpers import drain
 
 TIMEOUT_S = 1.0
 BOUND_S = 45.0  # "it terminates", not a performance claim

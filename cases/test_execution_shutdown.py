@@ -20,7 +20,7 @@ import asyncio
 import boxlite
 import pytest
 
-from lib.case_helpers import DRAIN_TIMEOUT_S, assert_typed, drain, sh
+from lib.harness.case_helpers import DRAIN_TIMEOUT_S, assert_typed, drain, sh
 
 STOPPED_ERRORS = (boxlite.StoppedError, boxlite.InvalidStateError)
 

@@ -20,7 +20,7 @@ import secrets
 import boxlite
 import pytest
 
-from lib.case_helpers import assert_typed, describe, remove_created, sh
+from lib.harness.case_helpers import assert_typed, describe, remove_created, sh
 
 GUEST = "/mnt/e2e-host"
 

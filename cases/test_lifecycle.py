@@ -22,7 +22,7 @@ import secrets
 import boxlite
 import pytest
 
-from lib.case_helpers import assert_typed, drain, sh
+from lib.harness.case_helpers import assert_typed, drain, sh
 
 
 async def test_create_list_get_info_remove(rt, image):

@@ -11,7 +11,7 @@ Design, against upstream's version (upstream-harness.md §7 and §12):
 
 - the race is per exec, so the case amplifies the window with many round trips instead of
   few boxes (anchors.md D): BOXLITE_E2E_P06_BOXES boxes x BOXLITE_E2E_P06_EXECS execs each
-  (resolved by lib.config), the boxes driven concurrently, each box's execs back to back;
+  (resolved by lib.harness.config), the boxes driven concurrently, each box's execs back to back;
 - the defaults (3 x 40 = 120 execs) catch a per-exec loss of 5 % with probability
   1 - 0.95^120 > 99.7 % in one run (n >= ln(0.01)/ln(0.95) ~ 90); the power for the chosen n is
   printed with the result;
@@ -28,7 +28,7 @@ import asyncio
 import secrets
 from collections import Counter
 
-from lib.case_helpers import (
+from lib.harness.case_helpers import (
     detection_power,
     drain,
     histogram,

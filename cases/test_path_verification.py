@@ -13,7 +13,7 @@ import asyncio
 import boxlite
 import pytest
 
-from lib.runtime import TrackedRuntime
+from lib.harness.runtime import TrackedRuntime
 
 pytestmark = pytest.mark.smoke
 

@@ -8,7 +8,7 @@ boxlite-ai/boxlite#662). The stand-in models both with the faults `quota-clamp` 
 
 Upstream's version was xfailed while the bug existed and, because the POSTs returned 201,
 leaked every box it created. Here a wrongly created box is removed by the case before it
-fails (lib.case_helpers.refused), and every refusal comes with a positive control: an
+fails (lib.harness.case_helpers.refused), and every refusal comes with a positive control: an
 in-range create of the same shape succeeds, so "refused" cannot mean "everything fails".
 The org's real limits are read from the admin quota route, so the over-quota case asks for
 exactly one unit more than allowed instead of an absurd number only.
@@ -21,7 +21,7 @@ import json
 import httpx
 import pytest
 
-from lib.case_helpers import describe, refused, remove_created
+from lib.harness.case_helpers import describe, refused, remove_created
 
 ABSURD = [
     ("cpus", 999),

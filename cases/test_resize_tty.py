@@ -15,7 +15,7 @@ import asyncio
 import boxlite
 import pytest
 
-from lib.case_helpers import DRAIN_TIMEOUT_S, assert_typed, drain
+from lib.harness.case_helpers import DRAIN_TIMEOUT_S, assert_typed, drain
 
 
 def _lines(text: str) -> list[str]:

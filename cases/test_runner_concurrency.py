@@ -13,7 +13,7 @@ import asyncio
 import boxlite
 import pytest
 
-from lib.case_helpers import assert_typed, drain, sh
+from lib.harness.case_helpers import assert_typed, drain, sh
 
 
 async def test_concurrent_execs_on_one_box_do_not_cross_talk(box):

@@ -7,14 +7,14 @@ same boxes. rest-protocol.md §1.2: `close()` and `shutdown()` make no request, 
 server side of this contract is "nothing happens", which is exactly what is asserted.
 
 The second runtime is built with `boxlite.Boxlite.rest`, which inside cases returns a
-tracked runtime (lib.runtime), so its boxes are owned and removed like any other.
+tracked runtime (lib.harness.runtime), so its boxes are owned and removed like any other.
 """
 
 from __future__ import annotations
 
 import boxlite
 
-from lib.case_helpers import sh
+from lib.harness.case_helpers import sh
 
 
 def _runtime(e2e_config):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
-from lib.case_helpers import DRAIN_TIMEOUT_S, sh
+from lib.harness.case_helpers import DRAIN_TIMEOUT_S, sh
 
 SIZE = 10 * 1024 * 1024  # 10 MiB of 'x', then a newline and a marker line
 PRODUCER = f"head -c {SIZE} /dev/zero | tr '\\0' x; echo; echo BIG-DONE"

@@ -1,9 +1,10 @@
 """Replace a file atomically: a reader sees the old content or the new, never a torn write.
 
 One helper for every such write in both trees: the harness's credentials, secrets and env
-files (`lib/credentials.py`, `lib/secrets.py`, `lib/envfile.py`), the stand-in API's
-record store and the runner's box records (`write_private`); the service-manager configs
-(`lib/services.py`) and the registry config (`standin/registry.py`) (`write_if_changed`).
+files (`lib/harness/credentials.py`, `lib/stack/secrets.py`, `lib/stack/envfile.py`),
+the stand-in API's record store and the runner's box records (`write_private`); the
+service-manager configs (`lib/stack/services.py`) and the registry config
+(`standin/registry.py`) (`write_if_changed`).
 
 It lives in `standin/`, not `lib/`, and imports only the standard library: `lib` already
 depends on `standin` (faults, images, registry), while the stand-in must run without the

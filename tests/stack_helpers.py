@@ -2,7 +2,7 @@
 
 Why this exists: bootstrap, fixture_setup and teardown tests each need an isolated stack
 beside whatever else runs on the host (a real stack on the default ports, other workers), and
-must leave no process behind. `TempStack` owns one: lib.private_stack.PrivateStack (the same
+must leave no process behind. `TempStack` owns one: lib.stack.private_stack.PrivateStack (the same
 root, ports, environment and full teardown the mutation matrix uses) plus what the tests ask
 of it: running a script, timings, the processes under our supervisord.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from lib.private_stack import REPO, PrivateStack
+from lib.stack.private_stack import REPO, PrivateStack
 
 TIMEOUT = 240
 # `bootstrap.sh --stack standin`'s steps, in order: pinned against the plan

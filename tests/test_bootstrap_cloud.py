@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import secrets
+from lib.stack import secrets
 from tests.stack_helpers import REPO, TempStack, listening_addresses
 
 pytestmark = pytest.mark.timeout(300)

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from lib import health
-from lib.bootstrap import common
-from lib.bootstrap.context import Context, Options, StepError
 from lib.layout import Layout
-from lib.private_stack import free_ports
-from lib.services import SupervisorManager
+from lib.stack import health
+from lib.stack.bootstrap import common
+from lib.stack.bootstrap.context import Context, Options, StepError
+from lib.stack.private_stack import free_ports
+from lib.stack.services import SupervisorManager
 
 
 @pytest.fixture

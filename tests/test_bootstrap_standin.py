@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from lib import secrets
+from lib.stack import secrets
 from tests.stack_helpers import STANDIN_STEPS, TempStack, listening_addresses
 
 pytestmark = pytest.mark.timeout(300)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lib import envfile, secrets
-from lib.bootstrap import cloud, plan
 from lib.layout import Layout
+from lib.stack import envfile, secrets
+from lib.stack.bootstrap import cloud, plan
 from tests.stack_helpers import STANDIN_STEPS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ def test_envfile_exec_passes_secrets_through_the_environment(tmp_path):
         [
             sys.executable,
             "-m",
-            "lib.envfile",
+            "lib.stack.envfile",
             "exec",
             str(path),
             "--",
@@ -158,7 +158,7 @@ def test_shell_scripts_are_shellcheck_clean():
 
 
 def test_a_second_bootstrap_of_the_same_root_is_refused(tmp_path):
-    from lib.bootstrap import lock
+    from lib.stack.bootstrap import lock
 
     layout = Layout(root=tmp_path)
     env = {"BOXLITE_E2E_ROOT": str(tmp_path), "PATH": "/usr/bin:/bin"}

@@ -1,4 +1,5 @@
-"""The end-of-run check that a run left zero boxes on the stack (lib.plugin.stack_leftovers).
+"""The end-of-run check that a run left zero boxes on the stack
+(lib.harness.plugin.stack_leftovers).
 
 The ledger removes what it recorded; this check asks the API independently, after every
 worker's teardown, for boxes still carrying this run's name prefix, so a box that escaped the
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from lib.plugin import stack_leftovers
-from lib.private_stack import free_ports
+from lib.harness.plugin import stack_leftovers
+from lib.stack.private_stack import free_ports
 from tests.test_plugin import env, run, stack, summary  # noqa: F401 (fixtures)
 
 pytest_plugins = ["pytester"]

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lib import config as cfg
-from lib import credentials
-from lib.api import Answer, StackFacts, probe_stack
+from lib.harness import config as cfg
+from lib.harness import credentials
+from lib.harness.api import Answer, StackFacts, probe_stack
 
 STANDIN_FAULTS = {
     "component": "api",

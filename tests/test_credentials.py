@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import credentials as cr
+from lib.harness import credentials as cr
 from lib.tomlcompat import tomllib
 
 

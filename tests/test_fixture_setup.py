@@ -8,9 +8,10 @@ import stat
 import httpx
 import pytest
 
-from lib import credentials, secrets
-from lib import fixture_setup as fs
-from lib.private_stack import free_ports
+from lib.harness import credentials
+from lib.stack import fixture_setup as fs
+from lib.stack import secrets
+from lib.stack.private_stack import free_ports
 from lib.tomlcompat import tomllib
 from tests.stack_helpers import TempStack
 

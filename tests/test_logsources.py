@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from lib.journal_export import Entry, write_journal
-from lib.logsources import FileSource, JournalSource, LogUnreadable
+from lib.harness.logsources import FileSource, JournalSource, LogUnreadable
+from lib.stack.journal_export import Entry, write_journal
 
 RUNNER = "boxlite-runner"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import mutation_matrix as mm
+from lib.proof import mutation_matrix as mm
 from standin.faults import SPECS
 
 CASES = Path(__file__).resolve().parents[1] / "cases"

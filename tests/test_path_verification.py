@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from lib.journal_export import Entry, write_journal
-from lib.logsources import FileSource, JournalSource
-from lib.path_verification import Outcome, PathVerifier, id_pattern
+from lib.harness.logsources import FileSource, JournalSource
+from lib.harness.path_verification import Outcome, PathVerifier, id_pattern
+from lib.stack.journal_export import Entry, write_journal
 
 
 @pytest.fixture

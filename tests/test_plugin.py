@@ -15,7 +15,7 @@ import pytest
 # Import what the inner runs import *before* pytester snapshots sys.modules: in-process
 # runs drop modules first imported inside them, and a re-imported httpcore would no longer
 # match the exception classes httpx mapped lazily (ConnectError would escape unwrapped).
-import lib.plugin  # noqa: F401
+import lib.harness.plugin  # noqa: F401
 from tests.fakestack import FakeStack, FakeStackServer
 from tests.harness_pytester import point_harness_at, summary, use_cases_conftest
 

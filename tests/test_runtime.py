@@ -5,8 +5,8 @@ from __future__ import annotations
 import boxlite
 import pytest
 
-from lib.api import ApiClient
-from lib.runtime import (
+from lib.harness.api import ApiClient
+from lib.harness.runtime import (
     NATIVE_BOXLITE,
     BoxLedger,
     LocalRuntimeForbidden,

@@ -1,4 +1,4 @@
-"""lib.services: config rendering for both backends, and a real supervisord in a temp root."""
+"""lib.stack.services: config rendering for both backends, and a real supervisord in a temp root."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from lib.layout import Layout
-from lib.services import (
+from lib.stack.services import (
     Service,
     ServiceError,
     SupervisorManager,
@@ -41,8 +41,8 @@ def test_supervisor_program_escapes_percent_and_wraps_env_files(tmp_path):
     )
     text = SupervisorManager(Layout(root=tmp_path)).render(svc)
     assert "command=" in text and "100%%" in text and "'two words'" in text
-    # Secrets stay in the env file: the program is started through `lib.envfile exec`.
-    assert f"-m lib.envfile exec {tmp_path / 'secret.env'} -- /bin/echo" in text
+    # Secrets stay in the env file: the program is started through `lib.stack.envfile exec`.
+    assert f"-m lib.stack.envfile exec {tmp_path / 'secret.env'} -- /bin/echo" in text
     assert 'A="1%%"' in text and "user=nobody" in text
     assert f"stdout_logfile={tmp_path / 'var/log/boxlite-x.log'}" in text
 
@@ -138,7 +138,7 @@ def test_cli_restart_and_status(manager, short_root):
     manager.sync([SLEEPER])
     pid = manager.pid("boxlite-sleeper")
     env = {"BOXLITE_E2E_ROOT": str(short_root), "PATH": "/usr/bin:/bin"}
-    cli = [sys.executable, "-m", "lib.services"]
+    cli = [sys.executable, "-m", "lib.stack.services"]
     done = subprocess.run(
         [*cli, "restart", "boxlite-sleeper"],
         env=env,

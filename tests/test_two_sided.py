@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lib import two_sided as T
-from lib import worktrees as W
+from lib.proof import two_sided as T
+from lib.proof import worktrees as W
 from tests import two_sided_fake as fake
 
 HARNESS = Path(__file__).resolve().parents[1]

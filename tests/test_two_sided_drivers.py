@@ -1,4 +1,4 @@
-"""lib.stack_driver: the stand-in driver's fault files and swap checks, and the cloud driver's
+"""lib.proof.stack_driver: the stand-in driver's fault files and swap checks, and the cloud driver's
 whole plan (build steps, swap, backup, restore) against a fake BoxLite tree, a fake command
 runner and a fake service manager -- the cloud stack cannot run off-KVM, its plan can."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lib import stack_driver as D
 from lib.layout import Layout
+from lib.proof import stack_driver as D
 
 # --------------------------------------------------------------------------- stand-in
 
@@ -350,7 +350,7 @@ def test_make_and_load_driver(tmp_path: Path):
     with pytest.raises(D.DriverError, match="unknown stack"):
         D.make_driver("kvm", **kw)
     plugin = tmp_path / "my_driver.py"
-    plugin.write_text("from lib.stack_driver import StandinDriver\nmake = lambda: 'made'\n")
+    plugin.write_text("from lib.proof.stack_driver import StandinDriver\nmake = lambda: 'made'\n")
     assert D.load_driver(f"{plugin}:make") == "made"
     with pytest.raises(D.DriverError, match="expected module:factory"):
         D.load_driver("nocolon")

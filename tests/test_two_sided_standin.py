@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lib import secrets
-from lib import worktrees as W
+from lib.proof import worktrees as W
+from lib.stack import secrets
 from tests.stack_helpers import TempStack
 from tests.two_sided_fake import git, make_repo
 

@@ -1,4 +1,4 @@
-"""lib.verdict: the statistics against published numbers, the exit-code rules, raw JUnit reading."""
+"""lib.proof.verdict: the statistics against published numbers, the exit-code rules, JUnit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from lib import verdict as v
+from lib.proof import verdict as v
 
 # --------------------------------------------------------------------------- statistics
 

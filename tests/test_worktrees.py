@@ -1,4 +1,4 @@
-"""lib.worktrees on a real git repo made per test: refs, isolation from the user's checkout,
+"""lib.proof.worktrees on a real git repo made per test: refs, isolation from the user's checkout,
 cleanup on errors, hooks not run, stale worktrees reaped."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import worktrees as wt
+from lib.proof import worktrees as wt
 
 
 def sh(repo: Path, *args: str) -> str:

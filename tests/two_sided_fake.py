@@ -1,6 +1,6 @@
 """A fake stack for the two-sided self-tests (loaded by `DRIVER=<this file>:FakeDriver`).
 
-It lets the real `two_sided.sh` -> `lib.two_sided` path run end to end in a second:
+It lets the real `two_sided.sh` -> `lib.proof.two_sided` path run end to end in a second:
 a ref's "build" is the word in its `fake-build` file; "swapping it in" writes that word to
 a state file (the stand-in for an installed binary); the fake case reads the state file and
 fails when it says `buggy`. Every driver call is appended to an events file, so a test can
@@ -17,7 +17,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from lib.stack_driver import (
+from lib.proof.stack_driver import (
     BringUpError,
     BuildError,
     RestoreError,

@@ -15,7 +15,7 @@ from aiohttp import web
 from standin.api.context import ctx_of
 from standin.api.runner_client import RunnerUnavailable
 
-# The source fingerprint bootstrap starts the services with (`lib.bootstrap.standin`), so a
+# The source fingerprint bootstrap starts the services with (`lib.stack.bootstrap.standin`), so a
 # run summary can say which stand-in build it ran against.
 _BUILD = os.environ.get("BOXLITE_E2E_BUILD") or "unknown (not started by bootstrap)"
 

@@ -4,7 +4,7 @@ For KVM hosts (a microVM per box); complete even where it cannot run, and its wh
 checked with `--dry-run` against a fake checkout. What differs from upstream (§2, §12):
 
 - `/dev/kvm` must be readable *and* writable, not merely exist.
-- Postgres and Redis are harness-owned instances (lib/bootstrap/cloud_data.py).
+- Postgres and Redis are harness-owned instances (lib/stack/bootstrap/cloud_data.py).
 - Toolchains follow the checkout's pins: Rust from `rust-toolchain.toml`, Go from
   `apps/runner/go.mod` (checked with GOTOOLCHAIN=local so Go does not fetch itself).
 - `libboxlite.a` and the Go runner are rebuilt when the checkout's source state (HEAD plus a
@@ -26,10 +26,10 @@ import re
 import shutil
 from pathlib import Path
 
-from lib.bootstrap.cloud_data import POSTGRES, REDIS
-from lib.bootstrap.common import API, RUNNER, fingerprint, port_conflict
-from lib.bootstrap.context import HARNESS_DIR, Context
-from lib.services import Service
+from lib.stack.bootstrap.cloud_data import POSTGRES, REDIS
+from lib.stack.bootstrap.common import API, RUNNER, fingerprint, port_conflict
+from lib.stack.bootstrap.context import HARNESS_DIR, Context
+from lib.stack.services import Service
 from lib.tomlcompat import tomllib
 
 NODE_MAJOR = 22

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import psutil
 
-from lib import envfile, health
-from lib.bootstrap.context import Context
-from lib.services import Service
+from lib.stack import envfile, health
+from lib.stack.bootstrap.context import Context
+from lib.stack.services import Service
 from standin import registry as registry_cfg
 
 API, RUNNER, REGISTRY = "boxlite-api", "boxlite-runner", "boxlite-registry"

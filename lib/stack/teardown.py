@@ -23,9 +23,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from lib.bootstrap import lock
 from lib.layout import Layout
-from lib.services import PREFIX, ServiceError, SupervisorManager, manager_for
+from lib.stack.bootstrap import lock
+from lib.stack.services import PREFIX, ServiceError, SupervisorManager, manager_for
 
 
 def _remove(path: Path, emit: Callable[[str], None]) -> None:

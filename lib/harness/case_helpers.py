@@ -16,7 +16,7 @@ Why these exist (upstream-harness.md §12 "Silent green"):
   ledger would also remove it at teardown, but then it would be reported as a leak and the
   failure would read as two problems).
 - Case tuning knobs (`BOXLITE_E2E_P06_EXECS`...) are not read here: like every other
-  variable they are resolved and validated by `lib.config` (the only reader of the
+  variable they are resolved and validated by `lib.harness.config` (the only reader of the
   environment) and reach a case through the `e2e_config` fixture.
 """
 

@@ -44,9 +44,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lib import credentials
-from lib.api import ApiUnreachable, StackFacts, probe_stack
+from lib.harness import credentials
+from lib.harness.api import ApiUnreachable, StackFacts, probe_stack
 from lib.layout import Layout
+from lib.names import REPO_ROOT
 
 ENV_PREFIX = "BOXLITE_E2E_"
 STACKS = ("standin", "cloud")
@@ -54,7 +55,6 @@ DEFAULT_PROFILE = "p1"
 DEFAULT_IMAGES = {"standin": "e2e/busybox:stable", "cloud": "alpine:3.23"}
 DEFAULT_RUNNER_UNIT = "boxlite-runner"
 TRUTHY = frozenset({"1", "true", "yes", "on"})
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Every variable this module reads (for docs and for the summary's "config from" line).
 ENV_VARS = (

@@ -8,14 +8,14 @@ name (STACK also as BOXLITE_E2E_STACK). The procedure, and why each step is ther
 
 1. Both refs are resolved in REPO first: a missing ref is exit 125 before anything is
    touched. The user's checkout is recorded (HEAD, branch, status) and checked unchanged at
-   the end; each ref gets its own detached worktree (`lib.worktrees`), never a checkout.
-2. The stack driver (`lib.stack_driver`) snapshots what runs now, builds each side's
+   the end; each ref gets its own detached worktree (`lib.proof.worktrees`), never a checkout.
+2. The stack driver (`lib.proof.stack_driver`) snapshots what runs now, builds each side's
    components from its worktree, and swaps them in with a health check. A build or
    bring-up failure is exit 125 (git bisect's "skip").
 3. The selected cases run from *this* harness checkout, so the test code is the same on
    both sides, interleaved main, pr, main, pr ... for REPEAT rounds so host drift hits both
-   sides alike. Each run writes its own JUnit XML, read raw by `lib.verdict`.
-4. `lib.verdict.decide` gives the verdict and exit code; the human table goes to stdout
+   sides alike. Each run writes its own JUnit XML, read raw by `lib.proof.verdict`.
+4. `lib.proof.verdict.decide` gives the verdict and exit code; the human table goes to stdout
    and everything to `results/two_sided.json` (rewritten after every run, so an
    interrupted run still leaves its evidence).
 5. On any exit -- verdict, error, SIGINT, SIGTERM, SIGHUP -- the original build is
@@ -43,10 +43,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lib import verdict as V
-from lib import worktrees as W
 from lib.layout import Layout
-from lib.stack_driver import (
+from lib.names import REPO_ROOT
+from lib.proof import verdict as V
+from lib.proof import worktrees as W
+from lib.proof.stack_driver import (
     BringUpError,
     BuildError,
     DriverError,
@@ -57,7 +58,7 @@ from lib.stack_driver import (
     make_driver,
 )
 
-HARNESS_ROOT = Path(__file__).resolve().parents[1]
+HARNESS_ROOT = REPO_ROOT
 KEYS = {
     "PR_REF": "the fix under test (required)",
     "MAIN_REF": "the buggy baseline (default: main)",

@@ -1,4 +1,4 @@
-"""`python -m lib.bootstrap --stack cloud|standin ...`: argument parsing and the exit code.
+"""`python -m lib.stack.bootstrap --stack cloud|standin ...`: argument parsing and the exit code.
 
 Every path and port comes from lib.layout (BOXLITE_E2E_ROOT, BOXLITE_E2E_*_PORT), so the
 self-tests run a whole second stack in a temporary root on free ports.
@@ -11,10 +11,10 @@ import os
 import sys
 from pathlib import Path
 
-from lib.bootstrap import lock, plan
-from lib.bootstrap.context import Context, Options
 from lib.layout import Layout
-from lib.services import ServiceError, manager_for
+from lib.stack.bootstrap import lock, plan
+from lib.stack.bootstrap.context import Context, Options
+from lib.stack.services import ServiceError, manager_for
 from standin.faults import FaultError, parse_faults
 
 

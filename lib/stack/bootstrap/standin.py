@@ -16,9 +16,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from lib.bootstrap.common import API, RUNNER, fingerprint, port_conflict
-from lib.bootstrap.context import HARNESS_DIR, Context
-from lib.services import Service
+from lib.stack.bootstrap.common import API, RUNNER, fingerprint, port_conflict
+from lib.stack.bootstrap.context import HARNESS_DIR, Context
+from lib.stack.services import Service
 from standin import faults as faults_mod
 from standin import images
 

@@ -141,7 +141,7 @@ def build_summary(
     """The run summary as a JSON-ready dict, from pytest's own stats and our properties.
 
     `stack_boxes`: what the API lists after the run (`{"checked", "left", "listed",
-    "error"}`, see lib.plugin.stack_leftovers); None when it was not asked.
+    "error"}`, see lib.harness.plugin.stack_leftovers); None when it was not asked.
     """
     # Passed setup/teardown reports sit under "" in pytest's stats; they carry teardown facts
     # (leaks, path verdicts), so every category is scanned, but only COUNT_KEYS are counted.

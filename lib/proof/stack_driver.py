@@ -1,6 +1,6 @@
 """What differs per stack when two-sided swaps one build for another.
 
-`lib/two_sided.py` owns the procedure (worktrees, interleaving, verdict, cleanup); a driver
+`lib/proof/two_sided.py` owns the procedure (worktrees, interleaving, verdict, cleanup); a driver
 owns the stack-specific verbs, so the procedure is tested once with a fake driver and each
 driver's plan is tested on its own:
 
@@ -182,7 +182,7 @@ class BootstrapControl:
         self.env = dict(env)
 
     def _admin_key(self) -> str:
-        from lib import secrets
+        from lib.stack import secrets
 
         try:
             key = secrets.load(self.layout.secrets_file).get("ADMIN_API_KEY", "")
@@ -286,7 +286,7 @@ class Step:
 
 
 class ServiceControl(Protocol):
-    """The part of `lib.services.ServiceManager` the cloud driver uses."""
+    """The part of `lib.stack.services.ServiceManager` the cloud driver uses."""
 
     kind: str
 
@@ -315,7 +315,7 @@ def retarget_workdir(config: str, kind: str, new_dir: Path) -> str:
 
 def tool_env() -> dict[str, str]:
     """PATH with the toolchains `bootstrap.sh --stack cloud` installs, at the pinned versions."""
-    from lib.bootstrap.cloud import CARGO_BIN, GO_ROOT
+    from lib.stack.bootstrap.cloud import CARGO_BIN, GO_ROOT
 
     path = f"{GO_ROOT / 'bin'}:{CARGO_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"
     return {"PATH": path, "GOTOOLCHAIN": "local"}
@@ -378,7 +378,7 @@ class CloudDriver(StackDriver):
     @property
     def services(self) -> ServiceControl:
         if self._services is None:
-            from lib import services  # the bootstrap's service layer (systemd or supervisor)
+            from lib.stack import services  # the bootstrap's service layer (systemd or supervisor)
 
             self._services = services.manager_for(self.layout)
         return self._services
@@ -387,7 +387,7 @@ class CloudDriver(StackDriver):
         if self._health is not None:
             self._health()
             return
-        from lib.health import HealthError, LogRef, wait_http
+        from lib.stack.health import HealthError, LogRef, wait_http
 
         try:
             wait_http("API", f"{self.layout.api_url}/health", deadline=180)
@@ -557,7 +557,7 @@ class CloudDriver(StackDriver):
             config = retarget_workdir(original, self.services.kind, build.artifacts["api"])
             self._install(build.artifacts["runner"], config)
         except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
-            # RuntimeError: lib.services.ServiceError (systemctl / supervisord said no)
+            # RuntimeError: lib.stack.services.ServiceError (systemctl / supervisord said no)
             raise BringUpError(f"swapping in {build.side} ({build.ref}): {exc}") from None
         self.health()
 

@@ -35,7 +35,7 @@ from typing import Any
 import boxlite
 import boxlite.boxlite as _native_module
 
-from lib.api import AUTO_DELETE_S, AUTO_STOP_S
+from lib.harness.api import AUTO_DELETE_S, AUTO_STOP_S
 
 NATIVE_BOXLITE = _native_module.Boxlite
 # Captured at import, before any case can patch it: the harness's own way in.
@@ -311,7 +311,7 @@ def forbid_local_runtime(
             "default": staticmethod(_refuse("boxlite.Boxlite.default()")),
             "init_default": staticmethod(_refuse("boxlite.Boxlite.init_default()")),
             "rest": staticmethod(tracked_rest),
-            "__doc__": "boxlite.Boxlite inside e2e cases: REST only (see lib.runtime).",
+            "__doc__": "boxlite.Boxlite inside e2e cases: REST only (see lib.harness.runtime).",
         },
     )
     # Names resolved at call time (SimpleBox, SyncBoxlite import `from .boxlite` lazily).

@@ -7,7 +7,7 @@ stand-in can inject each bug by name (standin/faults.py), so this module runs th
 - once clean: every case must pass (or be not applicable, with its reason); no xfail, no
   xpass, because on the stand-in a `known_bug` only applies while its fault is injected;
 - once per fault, after restarting the stand-in with exactly that fault through bootstrap's
-  own `services,health` steps (lib.stack_driver.BootstrapControl, the same restart
+  own `services,health` steps (lib.proof.stack_driver.BootstrapControl, the same restart
   two_sided.sh uses): the cases pinned to the fault (`PINS`) must fail, or xfail where a
   `known_bug` applies, and every other case must pass. A case that fails but is not pinned is
   a false alarm, a pinned case that passes is a miss; either fails the matrix. The one
@@ -21,7 +21,7 @@ After every run the stack's box list (through the API) must be empty: zero boxes
 Per-case outcomes come from each run's JUnit XML, read raw (an xfail is "caught", an
 XPASS(strict) is "passed" and then a false alarm of the marker).
 
-`python -m lib.mutation_matrix --help`; `make mutation-matrix` runs the full matrix with
+`python -m lib.proof.mutation_matrix --help`; `make mutation-matrix` runs the full matrix with
 repetitions; the self-test (tests/test_mutation_matrix.py) runs a reduced one.
 """
 
@@ -41,11 +41,12 @@ from pathlib import Path
 
 import httpx
 
-from lib.case_helpers import wilson_interval
-from lib.private_stack import PrivateStack
+from lib.harness.case_helpers import wilson_interval
+from lib.names import REPO_ROOT
+from lib.stack.private_stack import PrivateStack
 from standin.faults import SPECS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 P06 = "cases/test_p0_6_exec_stdout_race.py::test_exec_stdout_is_complete_before_exit"
 
 # fault -> the cases that must catch it. Keep in step with the cases' docstrings.
@@ -292,7 +293,7 @@ class MatrixStack:
         )
         self.root, self.env, self.layout = self.private.root, self.private.env, self.private.layout
         self.log = log
-        from lib.stack_driver import BootstrapControl
+        from lib.proof.stack_driver import BootstrapControl
 
         self.control = BootstrapControl(REPO, self.layout, self.env)
 
@@ -321,7 +322,7 @@ class MatrixStack:
     def use(self, faults: list[str], settle: float = 30.0) -> None:
         """Restart with exactly `faults` (bootstrap's services,health steps) and wait until
         the stack reports them: a run must never start on the previous fault set."""
-        from lib.stack_driver import DriverError, canonical_faults
+        from lib.proof.stack_driver import DriverError, canonical_faults
 
         try:
             wanted = canonical_faults(faults)
@@ -336,7 +337,7 @@ class MatrixStack:
 
     def boxes(self) -> list[dict]:
         """Every box the API lists for the org (the stack is private: all of them)."""
-        from lib import secrets
+        from lib.stack import secrets
 
         key = secrets.load(self.layout.secrets_file)["ADMIN_API_KEY"]
         headers = {"Authorization": f"Bearer {key}"}
@@ -448,7 +449,7 @@ def problems(rows: Iterable[Row], detections: Iterable[Detection]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m lib.mutation_matrix",
+        prog="python -m lib.proof.mutation_matrix",
         description="Run the case catalogue clean and once per stand-in fault; print the matrix.",
     )
     ap.add_argument("--faults", default="all", help="comma list of faults (default: all)")

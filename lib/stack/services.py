@@ -14,8 +14,8 @@ with its config, socket and pid file under that root: two stacks never share a m
 only what changed, starts what is stopped, and reports one action per service.
 
 Command line (also what `two_sided.sh` uses to swap a component):
-    python -m lib.services {start|stop|restart|status} NAME...
-    python -m lib.services list
+    python -m lib.stack.services {start|stop|restart|status} NAME...
+    python -m lib.stack.services list
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from pathlib import Path
 import psutil
 
 from lib.layout import Layout
+from lib.names import REPO_ROOT
 from standin import atomicfile
 
 PREFIX = "boxlite-"
@@ -53,7 +54,7 @@ class Service:
     argv: tuple[str, ...]
     description: str
     env: Mapping[str, str] = field(default_factory=dict)  # non-secret settings only
-    env_file: Path | None = None  # secrets: EnvironmentFile= / `lib.envfile exec`
+    env_file: Path | None = None  # secrets: EnvironmentFile= / `lib.stack.envfile exec`
     user: str | None = None
     workdir: Path | None = None
     log_file: Path | None = None  # None under systemd: the journal
@@ -216,7 +217,7 @@ class SupervisorManager(ServiceManager):
         run, logs = self.layout.run_dir, self.layout.log_dir
         return "\n".join(
             [
-                "; Written by boxlite-e2e bootstrap (lib/services.py); regenerated every run.",
+                "; Written by boxlite-e2e bootstrap (lib/stack/services.py); regenerated each run.",
                 "[unix_http_server]",
                 f"file={self.socket}",
                 "chmod=0700",  # root-only control socket: no TCP control port at all
@@ -237,14 +238,22 @@ class SupervisorManager(ServiceManager):
     def render(self, svc: Service) -> str:
         argv = list(svc.argv)
         if svc.env_file:
-            argv = [sys.executable, "-m", "lib.envfile", "exec", str(svc.env_file), "--", *argv]
+            argv = [
+                sys.executable,
+                "-m",
+                "lib.stack.envfile",
+                "exec",
+                str(svc.env_file),
+                "--",
+                *argv,
+            ]
         log = svc.log_file or self.layout.log_dir / f"{svc.name}.log"
         # supervisor expands %(...)s in values, so a literal % must be doubled.
         esc = lambda s: str(s).replace("%", "%%")  # noqa: E731
         env = dict(svc.env)
         if svc.env_file:
-            # `lib.envfile exec` must import `lib` from this checkout.
-            env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+            # `lib.stack.envfile exec` must import `lib` from this checkout.
+            env.setdefault("PYTHONPATH", str(REPO_ROOT))
         lines = [
             f"; {svc.description}",
             f"[program:{svc.name}]",
@@ -416,7 +425,7 @@ class SystemdManager(ServiceManager):
     def render(self, svc: Service) -> str:
         after = " ".join(["network.target", *(f"{a}.service" for a in svc.after)])
         lines = [
-            "# Written by boxlite-e2e bootstrap (lib/services.py); regenerated every run.",
+            "# Written by boxlite-e2e bootstrap (lib/stack/services.py); regenerated every run.",
             "[Unit]",
             f"Description={svc.description}",
             f"After={after}",
@@ -504,7 +513,7 @@ def manager_for(layout: Layout, env: Mapping[str, str] | None = None) -> Service
 
 
 def main(argv: list[str]) -> int:
-    usage = "usage: python -m lib.services {start|stop|restart|status} NAME... | list"
+    usage = "usage: python -m lib.stack.services {start|stop|restart|status} NAME... | list"
     if not argv or argv[0] not in {"start", "stop", "restart", "status", "list"}:
         print(usage, file=sys.stderr)
         return 2

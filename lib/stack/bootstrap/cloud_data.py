@@ -19,10 +19,10 @@ import shutil
 import socket
 from pathlib import Path
 
-from lib import health
-from lib.bootstrap.common import port_conflict
-from lib.bootstrap.context import Context
-from lib.services import Service
+from lib.stack import health
+from lib.stack.bootstrap.common import port_conflict
+from lib.stack.bootstrap.context import Context
+from lib.stack.services import Service
 
 POSTGRES, REDIS = "boxlite-postgres", "boxlite-redis"
 DB_NAME, DB_ROLE = "boxlite_dev", "boxlite"

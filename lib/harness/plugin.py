@@ -1,7 +1,7 @@
 """The harness's pytest plugin: config at start-up, markers, per-test ownership, reports.
 
-Registered by `cases/conftest.py` (`pytest_plugins = ["lib.plugin"]`), and loadable on its
-own (`-p lib.plugin`) so self-tests can drive it with pytester. The fixtures themselves stay
+Registered by `cases/conftest.py` (`pytest_plugins = ["lib.harness.plugin"]`), and loadable on its
+own (`-p lib.harness.plugin`) so self-tests can drive it with pytester. The fixtures themselves stay
 in `cases/conftest.py`; they call into `E2ESession`, which lives here and holds the per-process
 state (config, box ledger, path verifier).
 
@@ -39,12 +39,12 @@ from typing import Any
 import pytest
 from pytest_asyncio import is_async_test
 
-from lib import reports
-from lib.config import Config, ConfigError
-from lib.config import load as load_config
-from lib.logsources import FileSource, JournalSource, LogSource
-from lib.path_verification import Outcome, PathResult, PathVerifier
-from lib.runtime import BoxLedger, remove_boxes
+from lib.harness import reports
+from lib.harness.config import Config, ConfigError
+from lib.harness.config import load as load_config
+from lib.harness.logsources import FileSource, JournalSource, LogSource
+from lib.harness.path_verification import Outcome, PathResult, PathVerifier
+from lib.harness.runtime import BoxLedger, remove_boxes
 
 SESSION_KEY = pytest.StashKey["E2ESession"]()
 PHASES_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -367,7 +367,7 @@ def stack_leftovers(e2e: E2ESession, timeout: float = 30.0) -> dict[str, Any]:
     """
     import httpx
 
-    from lib.api import v1_path
+    from lib.harness.api import v1_path
 
     cfg = e2e.config
     mine = f"e2e-{e2e.run_id}"

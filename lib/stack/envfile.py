@@ -2,11 +2,11 @@
 
 Why this exists: configuration must follow the checkout (a new variable added by a PR has to
 reach a long-lived host), so the files are rewritten from the layout and the secrets on every
-run; the secrets themselves stay stable (lib/secrets.py). Upstream wrote the API env file
+run; the secrets themselves stay stable (lib/stack/secrets.py). Upstream wrote the API env file
 0644 although it holds the admin and encryption keys, and fed the *whole* API env to the
 runner. Here both files are 0600 and the runner's holds only what the runner needs.
 
-`python -m lib.envfile exec FILE -- CMD ARGS...` loads FILE into the environment and execs
+`python -m lib.stack.envfile exec FILE -- CMD ARGS...` loads FILE into the environment and execs
 CMD: how a supervisor program (which cannot read env files) gets secrets without them
 appearing in its config or on a command line.
 """
@@ -17,8 +17,8 @@ import os
 import sys
 from pathlib import Path
 
-from lib import secrets
 from lib.layout import Layout
+from lib.stack import secrets
 
 STACKS = ("cloud", "standin")
 
@@ -141,7 +141,7 @@ def load(path: Path) -> dict[str, str]:
 
 def main(argv: list[str]) -> int:
     if len(argv) < 4 or argv[0] != "exec" or argv[2] != "--":
-        print("usage: python -m lib.envfile exec ENV_FILE -- CMD [ARGS...]", file=sys.stderr)
+        print("usage: python -m lib.stack.envfile exec ENV_FILE -- CMD [ARGS...]", file=sys.stderr)
         return 2
     env = os.environ | load(Path(argv[1]))
     os.execvpe(argv[3], argv[3:], env)

@@ -13,7 +13,7 @@ succeeded:
 3. The stack's snapshots are registered and waited on until `active`, with a deadline; an
    `error` is retried once (delete and register again), then reported with its reason.
 4. `[profiles.p1]` (url, api_key, auth_method, path_prefix, stack) is written 0600,
-   atomically, keeping every other profile (lib/credentials.py). `[profiles.default]` is
+   atomically, keeping every other profile (lib/harness/credentials.py). `[profiles.default]` is
    written only when absent or written by this tool before; otherwise it is kept, and said.
 
 `--check` verifies all of the above and changes nothing. Failures are one clear message and a
@@ -34,8 +34,9 @@ from urllib.parse import quote
 
 import httpx
 
-from lib import credentials, secrets
+from lib.harness import credentials
 from lib.layout import Layout
+from lib.stack import secrets
 
 SNAPSHOTS = {
     "standin": ["e2e/busybox:stable"],

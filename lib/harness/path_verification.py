@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from lib.logsources import LogSource, LogUnreadable
+from lib.harness.logsources import LogSource, LogUnreadable
 
 DEFAULT_DEADLINE = 5.0
 DEFAULT_SLICE_CAP = 256 * 1024

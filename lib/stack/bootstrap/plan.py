@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lib.bootstrap import cloud, cloud_data, common, standin
-from lib.bootstrap.context import Context, StepError
-from lib.health import HealthError
-from lib.services import ServiceError
+from lib.stack.bootstrap import cloud, cloud_data, common, standin
+from lib.stack.bootstrap.context import Context, StepError
+from lib.stack.health import HealthError
+from lib.stack.services import ServiceError
 from standin.images import ImageError
 
 Step = Callable[[Context], None]

@@ -1,6 +1,6 @@
 """A private stack in a temporary root on free loopback ports, beside whatever else runs.
 
-Why this exists: the mutation matrix (lib.mutation_matrix) and the bootstrap, fixture-setup,
+Why this exists: the mutation matrix (lib.proof.mutation_matrix) and the bootstrap, fixture-setup,
 teardown and two-sided self-tests (tests/stack_helpers.TempStack) each bring a whole stack up
 next to a real one on the default ports (and next to other xdist workers), and must leave no
 process behind. `PrivateStack` owns one: its root (under /tmp, 0755, so the stack's service
@@ -24,8 +24,9 @@ from pathlib import Path
 import psutil
 
 from lib.layout import Layout
+from lib.names import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 # Never inherited by a private stack: they would point it at (or name) another stack.
 STRIPPED = ("BOXLITE_E2E_", "BOXLITE_HOME")
 

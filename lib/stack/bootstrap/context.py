@@ -17,11 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lib import secrets as secrets_mod
 from lib.layout import Layout
-from lib.services import Service, ServiceManager
+from lib.names import REPO_ROOT
+from lib.stack import secrets as secrets_mod
+from lib.stack.services import Service, ServiceManager
 
-HARNESS_DIR = Path(__file__).resolve().parents[2]
+HARNESS_DIR = REPO_ROOT
 CMD_TIMEOUT = 3600  # a cold cargo release build is slow; still never unbounded
 
 
@@ -123,7 +124,7 @@ class Context:
         return done
 
     def write(self, path: Path, text: str, why: str, *, mode: int = 0o644) -> bool:
-        """Write `path` when its content or mode differ; secrets go through lib.secrets."""
+        """Write `path` when its content or mode differ; secrets go through lib.stack.secrets."""
         path = Path(path)
         same = path.is_file() and path.read_text() == text
         if same and (path.stat().st_mode & 0o777) == mode:
