@@ -18,7 +18,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -51,6 +51,7 @@ class PrivateStack:
     root: Path
     env: dict[str, str]
     layout: Layout
+    closed: bool = field(default=False, init=False)
 
     @classmethod
     def create(
@@ -86,7 +87,12 @@ class PrivateStack:
             return None
 
     def close(self) -> None:
-        """`teardown.sh --full`; if our supervisord outlives it, kill its tree; remove the root."""
+        """`teardown.sh --full`; if our supervisord outlives it, kill its tree; remove the root.
+
+        Idempotent: a second call (a test closed it, then its factory) does nothing."""
+        if self.closed:
+            return
+        self.closed = True
         pid = self.supervisord_pid()
         subprocess.run(
             [str(REPO / "teardown.sh"), "--full"],
