@@ -30,7 +30,8 @@ import httpx
 DEFAULT_TIMEOUT = 30.0
 PROBE_TIMEOUT = 10.0
 
-# Bounded lifetime for every harness box (upstream E5's policy, upstream-harness.md §11):
+# Bounded lifetime for every harness box (upstream's e2e harness adopted it after stranded
+# boxes exhausted an org's disk quota):
 # a box a crashed run strands stops after 5 minutes and is deleted after 10.
 AUTO_STOP_S = 300
 AUTO_DELETE_S = 600
@@ -71,7 +72,7 @@ def bounded_lifetime_body(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def v1_path(path: str, prefix: str | None) -> str:
-    """`/v1/{prefix}{path}` (rest-protocol.md §1.1: prefix inserted verbatim) or `/v1{path}`."""
+    """`/v1/{prefix}{path}` (the SDK inserts the prefix verbatim) or `/v1{path}`."""
     if not path.startswith("/"):
         path = "/" + path
     return f"/v1/{prefix}{path}" if prefix else f"/v1{path}"

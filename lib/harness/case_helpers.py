@@ -117,7 +117,7 @@ def assert_typed(exc: BaseException, *allowed: type[BaseException]) -> None:
 
 
 def error_code(response: httpx.Response) -> str | None:
-    """The canonical envelope's `code` (rest-protocol §5.2), or a flat body's, or None."""
+    """The canonical envelope's `code` (`{"error": {"code"}}`), or a flat body's, or None."""
     try:
         doc = response.json()
     except ValueError:

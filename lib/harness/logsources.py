@@ -231,7 +231,7 @@ class JournalSource:
         self._reader = None
 
     # The Reader is opened lazily and kept: re-opening costs ~10 ms on a large journal
-    # (anchors.md §8.8), a persistent one reads a cursor window in about a millisecond.
+    # (measured on a synthetic 600-file journal), a kept one reads a cursor window in ~1 ms.
     def _open(self):
         if self._reader is not None:
             return self._reader

@@ -30,7 +30,7 @@ from lib.harness.logsources import LogSource, LogUnreadable
 
 DEFAULT_DEADLINE = 5.0
 DEFAULT_SLICE_CAP = 256 * 1024
-# Box ids are [A-Za-z0-9_-]{1,128} (rest-protocol.md §3.2): a neighbour in that set means the
+# Box ids are [A-Za-z0-9_-]{1,128} (the SDK checks them): a neighbour in that set means the
 # id is part of a longer token.
 _ID_CHARS = "A-Za-z0-9_-"
 

@@ -16,7 +16,8 @@ stand-in can inject each bug by name (standin/faults.py), so this module runs th
   any case that reads stdout may legitimately catch it; such catches are listed as
   collateral, never hidden;
 - for racy faults, the pinned cases again over K runs per probability, giving a detection
-  rate with a Wilson 95 % interval (anchors.md "Measurable goals" D).
+  rate with a Wilson 95 % interval (seeing a fault of rate p once at confidence c takes
+  ceil(ln(1-c)/ln(1-p)) runs).
 
 After every run the stack's box list (through the API) must be empty: zero boxes left.
 Per-case outcomes come from each run's JUnit XML, read raw (an xfail is "caught", an

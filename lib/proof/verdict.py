@@ -13,7 +13,7 @@ it is pure (no I/O except parsing a JUnit string) and unit-tested on its own:
 - every verdict carries the numbers that say how much N runs can prove: the residual failure
   bound on PR (zero failures in N runs), the smallest failure rate N runs would have caught
   on main, Clopper-Pearson bounds per side, and a one-sided Fisher exact p-value for
-  "main fails more often than PR" (the test `anchors.md` "Measurable goals" D sizes).
+  "main fails more often than PR" (the test `lib.stats.runs_for_fisher` sizes).
 
 The statistics themselves live in `lib.stats`, the JUnit reading in `lib.junit`.
 """

@@ -38,7 +38,7 @@ def api_env(stack: str, layout: Layout, values: dict[str, str]) -> dict[str, str
     }
     if stack == "standin":
         return env
-    # The NestJS API's configuration (upstream-harness.md §2.3), on this layout's ports.
+    # The NestJS API's configuration (the variables upstream's bootstrap wrote), on our ports.
     env |= {
         "NODE_ENV": "development",
         "ENVIRONMENT": "production",

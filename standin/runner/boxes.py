@@ -70,7 +70,7 @@ class BoxRecord:
         self.updated_at = now_rfc3339()
 
     def wire(self, pid: int | None = None) -> dict:
-        """The Box JSON of rest-protocol §3.2 (env and other inputs are not echoed)."""
+        """The SDK's Box JSON, every field it reads (env and other inputs are not echoed)."""
         network: dict = {"mode": self.network}
         if self.allow_net:
             network["allow_net"] = list(self.allow_net)

@@ -7,7 +7,7 @@ routes stay thin and the rules sit in one place:
   are `running` when create answers (`detach` only says whether a box outlives its client
   runtime, which has no meaning over REST, so it is recorded and otherwise ignored);
 - exec on a stopped box is 409 `stopped`, unless the box was created with
-  `auto_resume=true`, which starts it first (rest-protocol §8.8);
+  `auto_resume=true`, which starts it first (what the SDK expects of a server);
 - exec of a missing binary is refused before spawning with 422 `execution_failed`, which
   the SDK raises as `ExecutionError` (never a 500, the bug `spawn-failed-500` models);
 - removing a running box needs `force`, else 409 `invalid_state`.
