@@ -5,9 +5,8 @@ Two jobs, both over httpx:
 - `ApiClient` (async): cases that send hand-built bodies (validation, quota and error-mapping
   cases) go through it, bound to the org prefix. Every box a 2xx creates here (`POST
   .../boxes`, `.../boxes/import`, `.../boxes/{id}/clone`) is recorded in the same ledger as
-  SDK-created boxes, so it is path-verified and removed at teardown. Upstream's raw-REST
-  negative cases that got an unexpected 201 created boxes nobody deleted, which is how
-  `cpus: 999` boxes broke `ls` in PR #817 (upstream-harness.md §12 "Leaks"). Hand-built create
+  SDK-created boxes, so it is path-verified and removed at teardown: a negative case that
+  gets an unexpected 201 must not leak a box (history: docs/history.md). Hand-built create
   bodies also get an `e2e-` name and bounded `auto_stop`/`auto_delete` unless the caller set
   them (or passes `raw=True`).
 - `probe_stack` (sync): what the config needs before any case runs — `GET /v1/me` (auth and

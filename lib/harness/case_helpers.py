@@ -1,16 +1,14 @@
 """Helpers the e2e cases share: draining executions, typed-error checks, raw-REST refusals
 and the text histogram the racy cases print (their statistics are `lib.stats`).
 
-Why these exist (upstream-harness.md §12 "Silent green"):
+Why these exist (no silent green; history: docs/history.md):
 
 - `drain` collects stdout and stderr *concurrently* and then waits, every step bounded.
   Reading one stream to the end before the other deadlocks as soon as the unread one fills
   its buffer, and an unbounded `wait()` turns a product hang into a CI timeout with no
-  message. Upstream drained best-effort with ceilings and then tolerated missing output; here
-  nothing is tolerated: a case gets exactly what arrived and asserts on all of it.
+  message. Nothing is tolerated: a case gets exactly what arrived and asserts on all of it.
 - `assert_typed` says what "a typed error, never a 500" means for the SDK: a `BoxliteError`
-  subclass other than `InternalError` (the class the SDK raises for any 5xx or unknown code,
-  rest-protocol.md §5.3 Table B).
+  subclass other than `InternalError` (the class the SDK raises for any 5xx or unknown code).
 - `refused` is the raw-REST counterpart: a 4xx, never 2xx, never 5xx. A 2xx means the server
   created something it should have refused; the box is removed *by the case* at once (the
   ledger would also remove it at teardown, but then it would be reported as a leak and the

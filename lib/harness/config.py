@@ -1,10 +1,8 @@
 """The run's configuration, resolved once into one frozen object.
 
 Precedence, key by key: `BOXLITE_E2E_*` environment > the credentials profile > stack
-defaults. Upstream read the environment from five places with different defaults and
-truthiness rules (`SKIP_PATH_VERIFY=0` disabled the check until PR #748; image fallbacks
-differed per file, upstream-harness.md §12). Here this module is the only reader of the
-environment; everything else gets a `Config`.
+defaults. This module is the only reader of the environment, so there is one set of
+defaults and one truthiness rule; everything else gets a `Config` (history: docs/history.md).
 
 Decisions (documented in docs/architecture.md's harness section as well):
 

@@ -1,17 +1,15 @@
 """Where a hop (runner or API) logs, read incrementally from a cursor.
 
-Path verification must see exactly the lines written while one test ran. Upstream spawned
-`journalctl -u boxlite-runner --since "<local time, 1 s>"` once per box per 0.3 s poll
-(upstream-harness.md §5.4): one-second windows overlap neighbouring tests and xdist workers,
-every poll re-scans the window, and a journal the user may not read came back empty and was
-reported as "bypassed the API". Here each source has an exact cursor and a cheap read of only
-what is new since it:
+Path verification must see exactly the lines written while one test ran: wall-clock windows
+overlap neighbouring tests and xdist workers, and an unreadable log must not look like an
+empty one (history: docs/history.md). So each source has an exact cursor and a cheap read of
+only what is new since it:
 
 - `JournalSource`: one persistent `systemd.journal.Reader` per process, matched on
   `_SYSTEMD_UNIT=<unit>.service` (the journal's field index, so cost does not grow with other
   units' noise). The cursor is the journal cursor of the last entry seen; `seek_cursor` lands
-  *on* that entry, so it is skipped with `test_cursor` (anchors.md §8.7). Works on the system
-  journal or on a journal directory / explicit files (used by self-tests and benchmarks).
+  *on* that entry (a first read would return it again), so `test_cursor` skips it. Works on
+  the system journal or on a journal directory / explicit files (used by self-tests and benchmarks).
 - `FileSource`: byte offset plus inode. Logrotate-style rotation (rename to `X.1`, new file) is
   followed: the rest of the old inode is read from `X.1`, then the new file from 0; a
   copy-truncate shows as a shrunken file and restarts at 0. Only complete lines are consumed.

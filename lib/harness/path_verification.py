@@ -1,18 +1,17 @@
 """Prove every box a test created went SDK -> API -> runner, from both hops' logs.
 
 The stand-in and the real stack both log each box on each hop: the API names its own box id
-(`box_id=`), the runner names the API's id as the runner-side `name=` (upstream-harness.md
-§14.1). So after a test, every recorded box id must appear in the API log *and* the runner
-log. Compared with upstream's check (§5.4, §6, §12 "The path check"):
+(`box_id=`), the runner names the API's id as the runner-side `name=`. So after a test, every
+recorded box id must appear in the API log *and* the runner log. How (history:
+docs/history.md):
 
-- both hops are checked (upstream's `api_hits_for_box` was never called);
+- both hops are checked;
 - cursors are taken before the test and only new lines are read, each line once, with a
   bounded wait for late lines that ends as soon as every id is seen (no 0.3 s sleep-polls,
   no journalctl per box per poll);
 - an id matches only as a whole token, so `b1` is not "found" inside `b12`;
 - three outcomes, never conflated: ok; "bypassed <hop>" (the log was read, the id is not
-  in it); "cannot verify: <hop> log unreadable" (with how to fix it). Upstream reported a
-  journal it could not read as "bypassed the API" (PR #748 era).
+  in it); "cannot verify: <hop> log unreadable" (with how to fix it).
 
 The matching lines are kept (size-capped) so a failing test's report can show the log slices
 of its own boxes.

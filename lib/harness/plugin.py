@@ -5,7 +5,7 @@ own (`-p lib.harness.plugin`) so self-tests can drive it with pytester. The fixt
 in `cases/conftest.py`; they call into `E2ESession`, which lives here and holds the per-process
 state (config, box ledger, path verifier).
 
-What it adds over upstream's conftest (upstream-harness.md §5, §12, §13):
+What it does, each so that nothing fails or passes silently (history: docs/history.md):
 
 - the config is resolved once in `pytest_configure`; a missing profile or an unreachable API
   ends the run there with one message and exit code 2, not one error per case;

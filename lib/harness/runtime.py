@@ -1,12 +1,11 @@
 """The only runtime cases get: `Boxlite.rest`, wrapped so the harness owns every box.
 
-Upstream's `_TrackingRuntime` overrode only `create` and swallowed its own errors, so boxes
-made by `import_box`, `clone_box`, raw REST or a subprocess were never path-checked nor
-removed, and removal failures vanished (upstream-harness.md §5.2, §12 "Leaks"). Here:
+A box the harness does not know about is neither path-checked nor removed, so every route
+that makes one is recorded and every removal failure reported (history: docs/history.md):
 
 - `BoxLedger` records every box, the route that made it and the test that was running, and
   mints attributable names `e2e-<run id>[-<xdist worker>]-<hex>` (unique under `-n`, and a
-  sweeper can tell one session's boxes from another's, anchors.md "What to absorb" 14);
+  sweeper can tell one session's boxes from another's, even after a killed run);
 - `TrackedRuntime` / `TrackedBox` wrap the SDK objects: `create`, `get_or_create`,
   `import_box` and `Box.clone_box` are recorded and named; `remove` marks a box gone; every
   other attribute passes through, and `isinstance` still sees the SDK classes;

@@ -2,11 +2,9 @@
 
 Why this exists: a fresh API has no snapshots (box creates of an unregistered image fail),
 an admin org with zero per-box quota (every create is refused), and the SDK needs a profile.
-Upstream patched quotas and read snapshot state with SQL on fixed credentials, interpolated
-names into SQL, hand-wrote the TOML with the default umask and overwrote the user's
-`[profiles.default]` (upstream-harness.md §4, §12). Here everything goes through the API
-(httpx), is idempotent, and the credentials are written last, only when everything before
-succeeded:
+Everything goes through the API (httpx), never the database, is idempotent, and the
+credentials are written last, only when everything before succeeded (history:
+docs/history.md):
 
 1. `GET /v1/me` proves the API is up and the admin key valid, and gives the org prefix.
 2. The org's per-box quota is raised to at least 4 CPUs / 8 GiB / 20 GB (never lowered).
