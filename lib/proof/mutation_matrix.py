@@ -42,6 +42,7 @@ from pathlib import Path
 import httpx
 
 from lib import junit, processes
+from lib.errors import HarnessError
 from lib.names import REPO_ROOT
 from lib.proof.pins import Pins, PinsError
 from lib.proof.pins import collect as collect_pins
@@ -213,7 +214,7 @@ def render(rows: Sequence[Row], detections: Sequence[Detection], markdown: bool 
 # --------------------------------------------------------------------------- the stack
 
 
-class StackError(RuntimeError):
+class StackError(HarnessError):
     """The private stand-in could not be brought up, restarted or asked."""
 
 

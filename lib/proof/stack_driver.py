@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.layout import Layout
 from lib.names import API_SERVICE, RUNNER_BINARY, RUNNER_SERVICE
 from lib.stack.bootstrap.cloud import tool_env
@@ -52,7 +53,7 @@ from standin import atomicfile
 FAULTS_FILE = ".boxlite-e2e/standin-faults"
 
 
-class DriverError(Exception):
+class DriverError(HarnessError):
     """Base of the errors a driver raises; the message is shown to the user as is."""
 
 
