@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.layout import Layout
 from lib.names import REPO_ROOT
 from lib.proof import verdict as V
@@ -77,7 +78,7 @@ KEYS = {
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class UsageError(Exception):
+class UsageError(HarnessError):
     pass
 
 
