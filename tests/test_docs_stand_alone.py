@@ -21,20 +21,27 @@ from lib.names import REPO_ROOT
 THIS_FILE = Path(__file__).resolve().relative_to(REPO_ROOT).as_posix()
 
 # The outside documents, by name, plus the folder they live in. The two protocol/harness
-# names are matched with or without `.md`, because "rest-protocol §4" is a pointer too.
+# names are matched with or without `.md`: the bare name plus a section is a pointer too.
 POINTER = re.compile(
     r"upstream-harness(?:\.md)?|rest-protocol(?:\.md)?|anchors\.md|shared/docs",
     re.IGNORECASE,
 )
+# A bare section number ("(§4.2)") points into one of them too; an RFC's section does not.
+SECTION = re.compile(r"§\s?\d")
+RFC_BEFORE = re.compile(r"RFC\s?\d+\s*$")
 
 
 def pointers(text: str) -> list[tuple[int, str]]:
     """(line number, matched text) for every pointer to an outside document in `text`."""
-    return [
-        (number, match.group(0))
-        for number, line in enumerate(text.splitlines(), start=1)
-        for match in POINTER.finditer(line)
-    ]
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        found += [(number, match.group(0)) for match in POINTER.finditer(line)]
+        found += [
+            (number, match.group(0))
+            for match in SECTION.finditer(line)
+            if not RFC_BEFORE.search(line[: match.start()])
+        ]
+    return found
 
 
 def tracked_files() -> list[str]:
@@ -71,11 +78,12 @@ def test_no_tracked_file_points_outside_the_repo():
         "(rest-protocol §4.2)",
         '(anchors.md "Measurable goals" D)',
         "`../shared/docs/architecture.md`",
+        "(§3.2)",
     ],
 )
 def test_a_pointer_of_each_kind_is_flagged(pointer):
     text = f'"""A docstring.\n\nThe prefix is inserted verbatim {pointer}.\n"""\n'
-    assert [number for number, _ in pointers(text)] == [3]
+    assert {number for number, _ in pointers(text)} == {3}
 
 
 def test_a_clean_text_is_not_flagged():
@@ -83,5 +91,6 @@ def test_a_clean_text_is_not_flagged():
         "The SDK inserts the path prefix verbatim; history: docs/history.md.\n"
         "Runs to see a bug of rate p once at confidence c: ceil(ln(1-c)/ln(1-p)).\n"
         "Reference codebases anchor the design; the protocol is REST.\n"
+        "Close codes per RFC 6455 §7.4.1; hop-by-hop headers per RFC 9110 §7.6.1.\n"
     )
     assert pointers(text) == []

@@ -1,7 +1,7 @@
 """Bootstrap steps of the cloud stack: real BoxLite built from a checkout (`--repo`).
 
 For KVM hosts (a microVM per box); complete even where it cannot run, and its whole plan is
-checked with `--dry-run` against a fake checkout. What differs from upstream (§2, §12):
+checked with `--dry-run` against a fake checkout. What it guarantees (history: docs/history.md):
 
 - `/dev/kvm` must be readable *and* writable, not merely exist.
 - Postgres and Redis are harness-owned instances (lib/stack/bootstrap/cloud_data.py).
