@@ -1,9 +1,8 @@
 """Where a stack lives on a host: every path and port, derived from a few overridable roots.
 
-Upstream hard-coded `/etc`, `/var/lib/boxlite`, `/var/log`, `/usr/local/bin` and ports
-3000/8080/5000, so only one stack could exist per host. Here every path derives from one root
-(`BOXLITE_E2E_ROOT`, default `/`) and every port from its own variable, so the self-tests can
-run a whole second stack in a temporary root beside a real one.
+Two stacks must be able to share a host (history: docs/history.md), so every path derives from
+one root (`BOXLITE_E2E_ROOT`, default `/`) and every port from its own variable, so the
+self-tests can run a whole second stack in a temporary root beside a real one.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ name (STACK also as BOXLITE_E2E_STACK). The procedure, and why each step is ther
    interrupted run still leaves its evidence).
 5. On any exit -- verdict, error, SIGINT, SIGTERM, SIGHUP -- the original build is
    restored and the worktrees removed, with further signals deferred until that is done,
-   and the exit code is the verdict's (upstream's EXIT trap replaced it with 0). An
+   and the exit code is the verdict's (the cleanup never replaces it). An
    interrupted run exits 128+signal; a failed restore exits 128 (the host needs care; a
    bisection must stop), as does a usage error.
 """

@@ -1,8 +1,8 @@
 """The two-sided verdict: pure statistics, the decision, its exit code and its reports.
 
 `two_sided.sh` runs the same selected cases against a buggy build (MAIN_REF) and a fixed
-build (PR_REF), N runs each. Upstream printed a verdict and then exited 0 whatever it said,
-and treated one run per side as proof. This module is the part that must be trustworthy, so
+build (PR_REF), N runs each. The verdict decides the exit code and says how much N runs can
+prove (history: docs/history.md). This module is the part that must be trustworthy, so
 it is pure (no I/O except parsing a JUnit string) and unit-tested on its own:
 
 - one run's outcome is read from its JUnit XML, *raw*: a strict-xfail `known_bug` case that

@@ -1,11 +1,11 @@
 """One throw-away `git worktree` per ref, so two-sided runs never touch the user's checkout.
 
-Upstream's two_sided.sh ran `git checkout <ref>` in the user's BoxLite tree and left it on
-PR_REF (and, when the tree was also the harness, swapped the test code under its own feet).
-Here each ref gets a detached worktree in a private temporary directory; the user's HEAD,
-branch, index and working files are never written. Removal is idempotent and runs from the
-orchestrator's cleanup on any exit; a run killed with SIGKILL leaves an `owner.pid` marker
-so the next run can reap its worktrees (`reap_stale`).
+A checkout of another ref in the user's tree would move their HEAD and, when that tree also
+holds the harness, the test code itself (history: docs/history.md). So each ref gets a detached
+worktree in a private temporary directory; the user's HEAD, branch, index and working files are
+never written. Removal is idempotent and runs from the orchestrator's cleanup on any exit; a
+run killed with SIGKILL leaves an `owner.pid` marker so the next run can reap its worktrees
+(`reap_stale`).
 
 Hooks are disabled for every git command here: a `post-checkout` hook in the user's repo
 must not run (or fail) because the harness created a worktree.

@@ -2,9 +2,8 @@
 
 Why this exists: configuration must follow the checkout (a new variable added by a PR has to
 reach a long-lived host), so the files are rewritten from the layout and the secrets on every
-run; the secrets themselves stay stable (lib/stack/secrets.py). Upstream wrote the API env file
-0644 although it holds the admin and encryption keys, and fed the *whole* API env to the
-runner. Here both files are 0600 and the runner's holds only what the runner needs.
+run; the secrets themselves stay stable (lib/stack/secrets.py). Both files hold keys, so both
+are 0600, and the runner's holds only what the runner needs (history: docs/history.md).
 
 `python -m lib.stack.envfile exec FILE -- CMD ARGS...` loads FILE into the environment and execs
 CMD: how a supervisor program (which cannot read env files) gets secrets without them

@@ -1,8 +1,8 @@
 """Take a stack down, in three depths; idempotent, and only inside the layout's roots.
 
-Why this exists: upstream's teardown removed fixed global paths and a Docker container, left
-the registry data, and could not tell what it had removed. Here every path comes from
-lib.layout, each mode's promise is explicit, and the report lists what went:
+Why this exists: a teardown must remove exactly this stack's files and say what it removed
+(history: docs/history.md). Every path comes from lib.layout, each mode's promise is
+explicit, and the report lists what went:
 
 - basic: stop and remove every `boxlite-*` service of this layout (API, runner, registry,
   Postgres, Redis) and our supervisord, the env files, generated configs, the stack record,

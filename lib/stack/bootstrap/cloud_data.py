@@ -6,9 +6,9 @@ clusters (which Debian's packages start on 5432/6379) are never touched. So each
 the layout's state dir, listens on 127.0.0.1 at its own port (15432/16379 by default), and
 runs as a service (`boxlite-postgres`, `boxlite-redis`) under its package's system user.
 
-The DB role's password is a minted secret (upstream used the literal `boxlite`); SQL that
-carries it goes over stdin, so it never appears in a process list. Upstream's Redis had no
-password either; loopback-only binding is what keeps it private here.
+The DB role's password is a minted secret; SQL that carries it goes over stdin, so it never
+appears in a process list. Redis has no password: loopback-only binding is what keeps it
+private (history: docs/history.md).
 """
 
 from __future__ import annotations

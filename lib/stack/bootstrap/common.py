@@ -1,8 +1,8 @@
 """Bootstrap steps both stacks share: packages, registry, secrets, env files, health, smoke.
 
 Each step is a function `step(ctx)` that inspects first and changes only what differs, through
-the context (so `--dry-run` shows the same plan a real run executes). Upstream ran these as
-one long shell script; here each is small enough to read and to test on its own.
+the context (so `--dry-run` shows the same plan a real run executes). Each is small enough to
+read and to test on its own (history: docs/history.md).
 """
 
 from __future__ import annotations
