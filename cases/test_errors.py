@@ -44,7 +44,7 @@ async def test_bad_token_is_an_auth_error_not_a_500(e2e_config):
             await bad.list_info()
     finally:
         bad.close()
-    # SDK 0.10.8 raises ConfigError("auth: ...") for any 401/403, whatever the body says.
+    # SDK 0.10.8 raises ConfigError("auth: ...") for 401/403 (by the auth codes, else by status).
     assert_typed(caught.value, boxlite.ConfigError)
     assert "auth" in str(caught.value).lower(), caught.value
 
