@@ -50,7 +50,6 @@ from lib.stack.private_stack import PrivateStack
 from lib.stats import wilson_interval
 from standin.faults import SPECS
 
-REPO = REPO_ROOT
 # Faults whose effect every stdout-reading case can see: other catches are collateral.
 BROAD = frozenset({"exec-stdout-drop"})
 # The probability a racy fault runs at in its full-catalogue row.
@@ -229,12 +228,12 @@ class MatrixStack:
         self.log = log
         from lib.proof.stack_driver import BootstrapControl
 
-        self.control = BootstrapControl(REPO, self.layout, self.env)
+        self.control = BootstrapControl(REPO_ROOT, self.layout, self.env)
 
     def _run(self, *argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(
             list(argv),
-            cwd=REPO,
+            cwd=REPO_ROOT,
             env=self.env,
             capture_output=True,
             text=True,
@@ -244,10 +243,10 @@ class MatrixStack:
 
     def up(self) -> None:
         for argv in (
-            (str(REPO / "bootstrap.sh"), "--stack", "standin", "--fault", "none"),
-            (sys.executable, str(REPO / "fixture_setup.py")),
+            (str(REPO_ROOT / "bootstrap.sh"), "--stack", "standin", "--fault", "none"),
+            (sys.executable, str(REPO_ROOT / "fixture_setup.py")),
         ):
-            processes.run(argv, cwd=REPO, env=self.env, timeout=300, error=StackError)
+            processes.run(argv, cwd=REPO_ROOT, env=self.env, timeout=300, error=StackError)
         self.log(f"matrix: stand-in up in {self.root} (API {self.layout.api_url})")
 
     def use(self, faults: list[str], settle: float = 30.0) -> None:
@@ -287,7 +286,7 @@ class MatrixStack:
         started = time.monotonic()
         proc = subprocess.run(
             argv,
-            cwd=REPO,
+            cwd=REPO_ROOT,
             env=env,
             capture_output=True,
             text=True,
