@@ -42,6 +42,7 @@ from pathlib import Path
 import httpx
 
 from lib import junit, processes
+from lib.errors import HarnessError
 from lib.names import REPO_ROOT
 from lib.proof.pins import Pins, PinsError
 from lib.proof.pins import collect as collect_pins
@@ -218,7 +219,7 @@ def render(rows: Sequence[Row], detections: Sequence[Detection], markdown: bool 
 # --------------------------------------------------------------------------- the stack
 
 
-class StackError(RuntimeError):
+class StackError(HarnessError):
     """The private stand-in could not be brought up, restarted or asked."""
 
 
@@ -258,16 +259,10 @@ class MatrixStack:
     def use(self, faults: list[str], settle: float = 30.0) -> None:
         """Restart with exactly `faults` (bootstrap's services,health steps) and wait until
         the stack reports them: a run must never start on the previous fault set."""
-        from lib.proof.stack_driver import DriverError, canonical_faults
+        from lib.proof.stack_driver import DriverError, canonical_faults, switch_faults
 
         try:
-            wanted = canonical_faults(faults)
-            self.control.restart(wanted)
-            deadline = time.monotonic() + settle
-            while (now := self.control.current_faults()) != wanted:
-                if time.monotonic() > deadline:
-                    raise StackError(f"the stand-in reports faults {now}, expected {wanted}")
-                time.sleep(0.1)
+            switch_faults(self.control, canonical_faults(faults), settle)
         except DriverError as exc:
             raise StackError(str(exc)) from None
 

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.layout import Layout
 from lib.names import REPO_ROOT
 from lib.proof import verdict as V
@@ -77,8 +78,8 @@ KEYS = {
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class UsageError(Exception):
-    """Bad arguments or a busy stack: printed with the usage, exit 128."""
+class UsageError(HarnessError):
+    """Bad arguments, a busy stack or an unrestored earlier run: shown with the usage, exit 128."""
 
     pass
 
