@@ -114,7 +114,7 @@ class Layout:
 
     @property
     def api_log(self) -> Path:
-        """The API's log file."""
+        """The API's log file, under systemd too: path verification reads the API hop here."""
         return self.log_dir / "boxlite-api.log"
 
     @property

@@ -156,7 +156,7 @@ class TrackedBox:
 
     @property
     def native(self) -> Any:
-        """The wrapped SDK box."""
+        """The wrapped SDK box, for calls that need the real object."""
         return self._box
 
     def __getattr__(self, name: str) -> Any:
@@ -193,7 +193,7 @@ class TrackedRuntime:
 
     @property
     def native(self) -> Any:
-        """The wrapped SDK runtime."""
+        """The wrapped SDK runtime; creates through it are not recorded."""
         return self._rt
 
     def __getattr__(self, name: str) -> Any:

@@ -220,7 +220,7 @@ class SideSummary:
 
 
 def summarize(runs: Iterable[RunResult], side: str) -> SideSummary:
-    """Summarise the runs of one side."""
+    """One side's tally: valid runs, failing runs, and runs that did not count."""
     mine = [r for r in runs if r.side == side]
     valid = [r for r in mine if r.valid]
     return SideSummary(side, len(valid), sum(r.failed for r in valid), len(mine) - len(valid))

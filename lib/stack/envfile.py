@@ -138,7 +138,7 @@ def write(path: Path, values: dict[str, str]) -> bool:
 
 
 def load(path: Path) -> dict[str, str]:
-    """The variables of an env file."""
+    """An env file's KEY=value pairs, parsed like the secrets file."""
     return secrets.parse(Path(path).read_text())
 
 
