@@ -50,11 +50,14 @@ class ApiUnreachable(HarnessError):
 class BoxRecorder(Protocol):
     """What the ledger offers raw REST: record a created box, note a removed one."""
 
-    def new_name(self) -> str: ...
+    def new_name(self) -> str:
+        """A fresh run-prefixed box name, for a create body that has none."""
 
-    def record(self, box_id: str, *, name: str | None, route: str) -> None: ...
+    def record(self, box_id: str, *, name: str | None, route: str) -> None:
+        """Note a box a raw request created (`route`: raw-create, raw-clone, raw-import)."""
 
-    def mark_removed(self, id_or_name: str) -> None: ...
+    def mark_removed(self, id_or_name: str) -> None:
+        """Note that a raw DELETE removed the box with this id or name."""
 
 
 def bounded_lifetime_body(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,18 +159,23 @@ class ApiClient:
                 self._recorder.mark_removed(match.group("id"))
 
     async def get(self, path: str, **kw: Any) -> httpx.Response:
+        """GET `path` under the org prefix; any status is returned (see `request`)."""
         return await self.request("GET", path, **kw)
 
     async def post(self, path: str, **kw: Any) -> httpx.Response:
+        """POST `path`; a create body gets a name and bounded lifetime (see `request`)."""
         return await self.request("POST", path, **kw)
 
     async def delete(self, path: str, **kw: Any) -> httpx.Response:
+        """DELETE `path`; a box removed this way is marked in the ledger."""
         return await self.request("DELETE", path, **kw)
 
     async def create_box(self, body: Mapping[str, Any], *, raw: bool = False) -> httpx.Response:
+        """POST /boxes; `raw=True` sends `body` as given (no name or lifetime added)."""
         return await self.request("POST", "/boxes", json=dict(body), raw=raw)
 
     async def aclose(self) -> None:
+        """Close the HTTP client and its pooled connections."""
         await self._client.aclose()
 
     async def __aenter__(self) -> ApiClient:
@@ -203,11 +211,14 @@ def _box_name(response: httpx.Response) -> str | None:
 
 @dataclass(frozen=True)
 class Answer:
+    """One stack probe's HTTP status and its decoded JSON body (None when not JSON)."""
+
     status: int
     body: Any = None
 
     @property
     def ok(self) -> bool:
+        """True for a 2xx status."""
         return 200 <= self.status < 300
 
 

@@ -130,6 +130,7 @@ def error_code(response: httpx.Response) -> str | None:
 
 
 def describe(response: httpx.Response) -> str:
+    """One line for an assertion message: status, method, path and the body clipped to 300 chars."""
     request = response.request
     head = f"HTTP {response.status_code} {request.method} {request.url.path}"
     return f"{head}: {_clip(response.text, 300)}"

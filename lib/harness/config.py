@@ -84,11 +84,14 @@ class ConfigError(HarnessError):
 
 
 def truthy(value: str | None) -> bool:
+    """Whether an environment value says yes (1/true/yes/on, any case); unset is no."""
     return (value or "").strip().lower() in TRUTHY
 
 
 @dataclass(frozen=True)
 class Fault:
+    """A fault the stand-in reports as active, with the upstream issue it reproduces."""
+
     name: str
     issue: str
     component: str
@@ -97,6 +100,9 @@ class Fault:
 
 @dataclass(frozen=True)
 class RunnerLog:
+    """Where the runner logs: a plain file, or a systemd unit's journal (system journal, or a
+    dir/file at `path`)."""
+
     kind: str  # "file" | "journal"
     path: Path | None = None  # file, or journal dir/file for kind=journal
     unit: str | None = None
@@ -104,6 +110,9 @@ class RunnerLog:
 
 @dataclass(frozen=True)
 class Config:
+    """Everything a case run needs, resolved once from env, profile and the stack's own answers;
+    `sources` says which won for each key."""
+
     stack: str
     api_url: str
     api_key: str = field(repr=False)
@@ -127,6 +136,8 @@ class Config:
     p06_execs: int = DEFAULT_P06_EXECS
 
     def active_issues(self) -> frozenset[str]:
+        """Upstream issues the active faults reproduce (a known_bug on one of them is expected to
+        show)."""
         return frozenset(f.issue for f in self.faults if f.issue)
 
     def describe(self) -> dict[str, Any]:

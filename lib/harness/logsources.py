@@ -51,13 +51,17 @@ class LogSource(Protocol):
 
     description: str
 
-    def cursor(self) -> object: ...
+    def cursor(self) -> object:
+        """Mark the log's current end; raises LogUnreadable when it cannot be read."""
 
-    def read(self, cursor: object) -> tuple[list[str], object]: ...
+    def read(self, cursor: object) -> tuple[list[str], object]:
+        """Lines added after `cursor`, and the cursor after them."""
 
-    def wait(self, cursor: object, timeout: float) -> None: ...
+    def wait(self, cursor: object, timeout: float) -> None:
+        """Return once the log may have changed since `cursor`, or after `timeout` seconds."""
 
-    def is_empty(self, cursor: object) -> bool: ...
+    def is_empty(self, cursor: object) -> bool:
+        """Whether the log held nothing at all when `cursor` was taken."""
 
 
 # --------------------------------------------------------------------------- plain files
@@ -91,6 +95,8 @@ class FileSource:
         return LogUnreadable(reason, self._hint)
 
     def cursor(self) -> FileCursor:
+        """File: inode and the offset after its last complete line (a missing file is offset 0:
+        the service may create it); readability is probed up front."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -109,9 +115,12 @@ class FileSource:
         return FileCursor(st.st_dev, st.st_ino, _complete_prefix_len(self.path, st.st_size))
 
     def is_empty(self, cursor: FileCursor) -> bool:
+        """File: empty (or absent) when the cursor was taken."""
         return cursor.offset == 0
 
     def read(self, cursor: FileCursor) -> tuple[list[str], FileCursor]:
+        """File: complete lines past the offset; after a rotation the old inode is finished from
+        `<name>.1` first, after a truncation it restarts at 0."""
         lines: list[str] = []
         try:
             fh = open(self.path, "rb")  # noqa: SIM115 - closed below, fstat needs the fd
@@ -264,11 +273,13 @@ class JournalSource:
         return reader
 
     def close(self) -> None:
+        """Close the cached journal reader; the next use reopens it."""
         if self._reader is not None:
             self._reader.close()
             self._reader = None
 
     def cursor(self) -> str | None:
+        """Journal: the cursor of the unit's last entry, None while it has none."""
         reader = self._open()
         reader.process()
         reader.seek_tail()
@@ -276,9 +287,11 @@ class JournalSource:
         return reader._get_cursor() if reader._previous() else None
 
     def is_empty(self, cursor: str | None) -> bool:
+        """Journal: the unit had no entry when the cursor was taken."""
         return cursor is None
 
     def read(self, cursor: str | None) -> tuple[list[str], str | None]:
+        """Journal: the unit's entries after the cursor (all of them from a None cursor)."""
         reader = self._open()
         reader.process()
         if cursor is None:
@@ -298,6 +311,7 @@ class JournalSource:
         return lines, last
 
     def wait(self, cursor: str | None, timeout: float) -> None:
+        """Journal: `sd_journal_wait`, which returns on any journal change or after `timeout`."""
         reader = self._open()
         reader.wait(max(0.0, timeout))
 

@@ -35,6 +35,9 @@ _ID_CHARS = "A-Za-z0-9_-"
 
 
 class Outcome(enum.Enum):
+    """One hop's verdict: every box seen, a box missing (bypassed), or the log unreadable (not
+    checked)."""
+
     OK = "ok"
     BYPASSED = "bypassed"
     UNREADABLE = "cannot verify"
@@ -42,6 +45,9 @@ class Outcome(enum.Enum):
 
 @dataclass
 class HopResult:
+    """One hop's verdict for a test: the box ids it never logged and the log slice for the failure
+    report."""
+
     hop: str
     source: str
     outcome: Outcome
@@ -52,6 +58,8 @@ class HopResult:
     truncated: bool = False
 
     def message(self, deadline: float, names: Mapping[str, str]) -> str:
+        """One line for the report: ok, the bypass and its likely cause, or why the hop could not be
+        checked."""
         if self.outcome is Outcome.OK:
             return f"{self.hop}: ok"
         if self.outcome is Outcome.UNREADABLE:
@@ -86,6 +94,8 @@ def _label(box_id: str, names: Mapping[str, str]) -> str:
 
 @dataclass
 class PathResult:
+    """Every hop's verdict for one test's boxes, and how long the wait for late lines took."""
+
     hops: list[HopResult]
     box_ids: tuple[str, ...]
     names: Mapping[str, str]
@@ -94,6 +104,7 @@ class PathResult:
 
     @property
     def ok(self) -> bool:
+        """True when every hop logged every box."""
         return all(h.outcome is Outcome.OK for h in self.hops)
 
     @property
@@ -106,6 +117,7 @@ class PathResult:
         return Outcome.OK
 
     def message(self) -> str:
+        """The single ok line, or one line per hop that is not ok."""
         if self.ok:
             return f"path ok: {len(self.box_ids)} box(es) seen on " + " and ".join(
                 h.hop for h in self.hops
@@ -146,6 +158,7 @@ class PathVerifier:
         self._clock = clock
 
     def mark(self) -> Marks:
+        """Each hop's cursor before a test; an unreadable hop is kept as its error, not raised."""
         cursors: dict[str, object] = {}
         errors: dict[str, LogUnreadable] = {}
         for hop, source in self.sources.items():
@@ -158,6 +171,8 @@ class PathVerifier:
     def verify(
         self, marks: Marks, box_ids: Iterable[str], names: Mapping[str, str] | None = None
     ) -> PathResult:
+        """Look for `box_ids` in each hop's log since `marks`, waiting for late lines only while
+        some readable hop misses one, bounded by `deadline`."""
         ids = tuple(dict.fromkeys(box_ids))
         names = dict(names or {})
         start = self._clock()

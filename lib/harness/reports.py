@@ -218,6 +218,7 @@ def build_summary(
 
 
 def write_summary(results_dir: Path, summary: Mapping[str, Any]) -> Path:
+    """Write summary.json atomically into `results_dir`; returns its path."""
     path = results_dir / "summary.json"
     atomicfile.write_text(path, json.dumps(summary, indent=2, default=_jsonable) + "\n")
     return path

@@ -37,6 +37,7 @@ class WorktreeError(HarnessError):
 
 def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     # core.hooksPath=/dev/null: no user hook runs on our worktree add/remove.
+    """Run git in `repo` with hooks disabled; WorktreeError on failure when `check`."""
     cmd = ["git", "-C", str(repo), "-c", "core.hooksPath=/dev/null", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if check and proc.returncode != 0:
@@ -82,6 +83,7 @@ class RepoState:
 
     @classmethod
     def of(cls, repo: Path) -> RepoState:
+        """HEAD, branch and porcelain status of `repo` now."""
         head = git(repo, "rev-parse", "HEAD", check=False).stdout.strip()
         branch = git(repo, "symbolic-ref", "--quiet", "HEAD", check=False).stdout.strip()
         status = git(repo, "status", "--porcelain=v1", "--untracked-files=all").stdout
@@ -100,6 +102,8 @@ class Worktrees:
         self.paths: list[Path] = []
 
     def add(self, name: str, sha: str) -> Path:
+        """Add a detached worktree `name` at `sha`; recorded first so an interrupted add is still
+        removed."""
         path = self.base / name
         # Recorded before git runs, so an interrupted add is still cleaned up.
         self.paths.append(path)

@@ -116,6 +116,8 @@ def runner_env(stack: str, layout: Layout, values: dict[str, str]) -> dict[str, 
 
 
 def render(values: dict[str, str]) -> str:
+    """The env file text; ValueError on a value with a newline (it would inject another
+    variable)."""
     for key, value in values.items():
         if "\n" in value:
             raise ValueError(f"env value of {key} contains a newline")
@@ -135,10 +137,13 @@ def write(path: Path, values: dict[str, str]) -> bool:
 
 
 def load(path: Path) -> dict[str, str]:
+    """An env file's KEY=value pairs, parsed like the secrets file."""
     return secrets.parse(Path(path).read_text())
 
 
 def main(argv: list[str]) -> int:
+    """`exec ENV_FILE -- CMD ARGS...`: exec CMD with the file's variables added to the
+    environment."""
     if len(argv) < 4 or argv[0] != "exec" or argv[2] != "--":
         print("usage: python -m lib.stack.envfile exec ENV_FILE -- CMD [ARGS...]", file=sys.stderr)
         return 2

@@ -34,6 +34,8 @@ class LogRef:
     unit: str | None = None
 
     def tail(self, lines: int = 40) -> str:
+        """The log's last `lines` lines (journalctl for a unit, the bounded end of a file), or a
+        note on why there are none."""
         if self.unit:
             try:
                 out = subprocess.run(

@@ -48,11 +48,14 @@ def parse(text: str) -> dict[str, str]:
 
 
 def render(values: dict[str, str]) -> str:
+    """The secrets file text, one KEY=value per line."""
     header = "# boxlite-e2e secrets: minted once, reused by every bootstrap. Keep 0600.\n"
     return header + "".join(f"{k}={v}\n" for k, v in values.items())
 
 
 def load(path: Path) -> dict[str, str]:
+    """The secrets in `path`, {} when it does not exist; SecretsError when unreadable or
+    malformed."""
     try:
         return parse(Path(path).read_text())
     except FileNotFoundError:

@@ -47,6 +47,8 @@ def _recorded_repo(layout: Layout) -> Path | None:
 
 
 def teardown(layout: Layout, mode: str, emit: Callable[[str], None] = print) -> None:
+    """Remove the layout's services and generated files; `wipe-data` also the state dir, `full`
+    also the secrets."""
     manager = manager_for(layout)
     names = [n for n in manager.installed() if n.startswith(PREFIX)]
     for name in manager.remove(names):
@@ -71,6 +73,7 @@ def teardown(layout: Layout, mode: str, emit: Callable[[str], None] = print) -> 
 
 
 def main(argv: list[str]) -> int:
+    """CLI of teardown.sh: tear down under the layout lock and say what was kept."""
     parser = argparse.ArgumentParser(
         prog="teardown.sh",
         description="Take this layout's BoxLite stack down.",

@@ -61,6 +61,8 @@ def _own_dir(ctx: Context, path: Path, user: str) -> None:
 
 
 def postgres_service(ctx: Context, bindir: Path) -> Service:
+    """The harness-owned Postgres cluster as a service: loopback only, socket in the layout's run
+    dir."""
     layout = ctx.layout
     return Service(
         POSTGRES,
@@ -209,6 +211,7 @@ def _can_login(ctx: Context, password: str) -> bool:
 
 
 def redis_config(ctx: Context) -> str:
+    """redis.conf for the harness-owned Redis: loopback only, protected mode, data in the layout."""
     layout = ctx.layout
     return "\n".join(
         [
@@ -227,6 +230,7 @@ def redis_config(ctx: Context) -> str:
 
 
 def redis_ping(port: int) -> bool:
+    """True when Redis on `port` answers PING with +PONG."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
             sock.sendall(b"PING\r\n")

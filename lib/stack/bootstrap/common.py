@@ -124,6 +124,7 @@ def port_conflict(ctx: Context, port: int, service: str) -> None:
 
 
 def registry_service(ctx: Context) -> Service:
+    """The local OCI registry (Debian's docker-registry) as a service."""
     config = ctx.layout.config_dir / "registry.yml"
     return Service(
         REGISTRY,
