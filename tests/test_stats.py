@@ -87,7 +87,7 @@ def test_fisher_one_sided_exact_values():
     assert stats.fisher_one_sided(a, n1, b, n2) == pytest.approx(tail / total)
 
 
-def test_runs_for_fisher_reproduces_the_anchor_power_table():
+def test_runs_for_fisher_reproduces_the_published_power_table():
     # Reference values: one-sided Fisher, alpha 0.01, power 0.95, post-fix rate 0
     assert [stats.runs_for_fisher(p) for p in (1.0, 0.5, 0.3, 0.2, 0.1)] == [5, 18, 37, 57, 116]
     assert stats.fisher_power(0.5, 17) < 0.95 <= stats.fisher_power(0.5, 18)
