@@ -111,7 +111,9 @@ class Context:
                 text=True,
                 cwd=cwd,
                 env=None if env is None else dict(env),
-                input=stdin,
+                # stdin closed unless we feed it: a prompt (Corepack's download question)
+                # must fail at once, not wait unseen behind captured output (issue 13 M8).
+                **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}),
                 timeout=CMD_TIMEOUT,
             )
         except FileNotFoundError:
