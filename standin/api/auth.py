@@ -19,6 +19,7 @@ from standin.api.keys import PRINCIPAL, Principal
 from standin.api.nest import nest_error
 
 READY = "/api/health/ready"
+ADMIN_ROUTES = "/api/admin/"
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -46,6 +47,9 @@ def make_auth_middleware(
         if principal is None:
             return nest_error(request, 401, "Invalid API key")
         if principal.kind == "health-check" and request.path != READY:
+            return nest_error(request, 403, "Forbidden resource")
+        if request.path.startswith(ADMIN_ROUTES) and principal.kind != "admin":
+            # upstream admin controllers: SystemActionGuard + RequiredApiRole(ADMIN)
             return nest_error(request, 403, "Forbidden resource")
         request[PRINCIPAL] = principal
         return await handler(request)
