@@ -270,6 +270,23 @@ def _run_steps(ctx: Context, steps: list[cloud_build.Step]) -> None:
         ctx.run(step.argv, step.what, cwd=step.cwd, env=cloud_build.step_env(step, base))
 
 
+def hand_back(ctx: Context, checkout: Path) -> None:
+    """Give what a root bootstrap built inside the checkout (target/, node_modules, staged
+    libraries, daemon assets, a seeded yarn.lock) back to the checkout's owner: root-owned
+    build output breaks the owner's next build and the next CI checkout (issue 13 M3).
+    Only root-owned files change hands (`--from=0:0`); nothing else in the tree moves."""
+    try:
+        st = checkout.stat()
+    except OSError:
+        return
+    if os.geteuid() != 0 or st.st_uid == 0:
+        return
+    ctx.run(
+        ["chown", "-R", "--from=0:0", f"{st.st_uid}:{st.st_gid}", str(checkout)],
+        "hand build output back to the checkout's owner",
+    )
+
+
 def build(ctx: Context) -> None:
     """Runtime, libboxlite.a and the CGO Go runner from --repo, per its era; installed."""
     checkout = repo(ctx)
@@ -290,6 +307,7 @@ def build(ctx: Context) -> None:
         return
     out = ctx.layout.state_dir / "build/boxlite-runner"
     _run_steps(ctx, cloud_build.runner_plan(co, out))
+    hand_back(ctx, checkout)
     ctx.run(["install", "-D", "-m", "0755", str(out), str(binary)], f"install {binary}")
     entry = {
         "source": state,
@@ -316,6 +334,7 @@ def api(ctx: Context) -> None:
         or not (apps / "node_modules").is_dir()
     ):
         _run_steps(ctx, [s for s in steps if s.what != "api workspace self-link"])
+        hand_back(ctx, checkout)
         _record_build(ctx, "api", {"deps": stamp, "source": source_state(ctx, checkout)})
     else:
         ctx.note("API dependencies unchanged")
