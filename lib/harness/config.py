@@ -44,16 +44,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lib.errors import HarnessError
 from lib.harness import credentials
 from lib.harness.api import ApiUnreachable, StackFacts, probe_stack
 from lib.layout import Layout
-from lib.names import REPO_ROOT
+from lib.names import REPO_ROOT, RUNNER_SERVICE
 
 ENV_PREFIX = "BOXLITE_E2E_"
 STACKS = ("standin", "cloud")
 DEFAULT_PROFILE = "p1"
 DEFAULT_IMAGES = {"standin": "e2e/busybox:stable", "cloud": "alpine:3.23"}
-DEFAULT_RUNNER_UNIT = "boxlite-runner"
+DEFAULT_RUNNER_UNIT = RUNNER_SERVICE
 TRUTHY = frozenset({"1", "true", "yes", "on"})
 
 # Every variable this module reads (for docs and for the summary's "config from" line).
@@ -80,7 +81,7 @@ DEFAULT_P06_BOXES = 3
 DEFAULT_P06_EXECS = 40
 
 
-class ConfigError(RuntimeError):
+class ConfigError(HarnessError):
     """The run cannot start; the message says what is missing and how to fix it."""
 
 

@@ -43,18 +43,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from lib import processes
+from lib.errors import HarnessError
 from lib.layout import Layout
+from lib.names import API_SERVICE, RUNNER_BINARY, RUNNER_SERVICE
 from lib.stack import checkout, cloud_build
 from lib.stack import secrets as secrets_mod
+from lib.stack.bootstrap.cloud import tool_env
 from lib.stack.bootstrap.cloud_data import DB_NAME, DB_ROLE
 from lib.stack.cloud_build import Step
+from standin import atomicfile
 
 FAULTS_FILE = ".boxlite-e2e/standin-faults"
-RUNNER_SERVICE = "boxlite-runner"
-API_SERVICE = "boxlite-api"
 
 
-class DriverError(Exception):
+class DriverError(HarnessError):
     """Base of the errors a driver raises; the message is shown to the user as is."""
 
 
@@ -177,6 +180,20 @@ class StandinControl(Protocol):
         ...
 
 
+def switch_faults(control: StandinControl, faults: list[str], settle: float = 30.0) -> None:
+    """Restart the stand-in with exactly `faults`, then wait (bounded) until it reports them.
+
+    A run must never start on the previous fault set: `restart` returns once the stack is
+    healthy, and the check here is that it runs *these* faults. BringUpError otherwise.
+    """
+    control.restart(faults)
+    end = time.monotonic() + settle
+    while (now := control.current_faults()) != faults:
+        if time.monotonic() >= end:
+            raise BringUpError(f"the stand-in reports faults {now}, expected {faults}")
+        time.sleep(0.1)
+
+
 class BootstrapControl:
     """The real stand-in: restart through `bootstrap.sh --stack standin`, read faults over HTTP."""
 
@@ -221,20 +238,15 @@ class BootstrapControl:
         argv += ["--only", "services,health"]
         for fault in faults or ["none"]:
             argv += ["--fault", fault]
-        proc = subprocess.run(
+        processes.run(
             argv,
             cwd=self.harness_root,
             env=self.env,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
+            error=BringUpError,
             # Out of the terminal's process group: a second Ctrl-C while two_sided restores
             # must not kill the restoring bootstrap (two_sided defers signals for itself).
-            start_new_session=True,
+            new_session=True,
         )
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
-            raise BringUpError(f"{' '.join(argv)} exited {proc.returncode}:\n{tail}")
 
 
 class StandinDriver(StackDriver):
@@ -257,13 +269,7 @@ class StandinDriver(StackDriver):
 
     def _switch(self, faults: list[str], error: type[DriverError]) -> None:
         try:
-            self.control.restart(faults)
-            # restart returns once healthy; the check is that it runs *these* faults.
-            end = time.monotonic() + self.settle_deadline
-            while (now := self.control.current_faults()) != faults:
-                if time.monotonic() >= end:
-                    raise error(f"the stand-in reports faults {now}, expected {faults}")
-                time.sleep(0.1)
+            switch_faults(self.control, faults, self.settle_deadline)
         except DriverError as exc:
             if isinstance(exc, error):
                 raise
@@ -287,7 +293,7 @@ class ServiceControl(Protocol):
     def config_path(self, name: str) -> Path: ...
     def stop(self, name: str) -> None: ...
     def start(self, name: str) -> None: ...
-    def _apply(self, written: list[str], changed: list[str]) -> None: ...
+    def reload(self, name: str) -> None: ...
 
 
 def retarget_workdir(config: str, kind: str, new_dir: Path) -> str:
@@ -313,13 +319,6 @@ def retarget_env_file(config: str, old: Path, new: Path) -> str:
     if str(old) not in config:
         raise BringUpError(f"the API service config does not name {old}")
     return config.replace(str(old), str(new))
-
-
-def tool_env() -> dict[str, str]:
-    """PATH with the toolchains `bootstrap.sh --stack cloud` installs, at the pinned versions."""
-    from lib.stack.bootstrap.cloud import CARGO_BIN, GO_ROOT
-
-    return {"PATH": cloud_build.tool_path([GO_ROOT / "bin", CARGO_BIN]), "GOTOOLCHAIN": "local"}
 
 
 def run_step(step: Step, log: Path) -> None:
@@ -396,7 +395,7 @@ class CloudDriver(StackDriver):
     # where things are
     @property
     def runner_bin(self) -> Path:
-        return self.layout.bin_dir / "boxlite-runner"
+        return self.layout.bin_dir / RUNNER_BINARY
 
     @property
     def backup_dir(self) -> Path:
@@ -468,7 +467,7 @@ class CloudDriver(StackDriver):
         log = out_dir / "build.log"
         for step in self.build_plan(tree, out_dir):
             self.run(step, log)
-        runner = out_dir / "boxlite-runner"
+        runner = out_dir / RUNNER_BINARY
         if not runner.is_file():
             raise BuildError(f"runner: go build made no {runner}")
         wheels = sorted((out_dir / "wheels").glob("boxlite-*.whl"))
@@ -555,7 +554,7 @@ class CloudDriver(StackDriver):
 
     def snapshot(self) -> Snapshot:
         self.backup_dir.mkdir(parents=True, exist_ok=True)
-        runner_backup = self.backup_dir / "boxlite-runner"
+        runner_backup = self.backup_dir / RUNNER_BINARY
         api_backup = self.backup_dir / self.api_config.name
         shutil.copy2(self.runner_bin, runner_backup)
         shutil.copy2(self.api_config, api_backup)
@@ -577,11 +576,9 @@ class CloudDriver(StackDriver):
         os.replace(tmp, self.runner_bin)  # atomic: never a half-written binary in place
         self.services.start(RUNNER_SERVICE)
         if self.api_config.read_text() != api_config_text:
-            tmp = self.api_config.with_name(f".{self.api_config.name}.two-sided")
-            tmp.write_text(api_config_text)
-            os.replace(tmp, self.api_config)
+            atomicfile.write_text(self.api_config, api_config_text)
         # daemon-reload / supervisor update, and restart the API on its (new) source tree
-        self.services._apply([API_SERVICE], [API_SERVICE])
+        self.services.reload(API_SERVICE)
 
     def activate(self, build: SideBuild) -> None:
         try:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lib import processes
 from lib.stack.checkout import Checkout
 
 # The CGo bridge symbols libgvproxy (a Go c-archive inside libboxlite.a) exports; left
@@ -219,7 +220,7 @@ def run_step(step: Step, log: Path, base_env: dict[str, str]) -> None:
         except OSError as exc:
             raise StepFailed(f"{step.what}: cannot run {step.argv[0]}: {exc.strerror}") from None
     if proc.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+        tail = processes.tail(log.read_text(errors="replace"), 25)
         raise StepFailed(f"{step.what}: {' '.join(step.argv)} exited {proc.returncode}\n{tail}")
 
 

@@ -17,10 +17,13 @@ from pathlib import Path
 
 import httpx
 
+from lib import processes
+from lib.errors import HarnessError
+
 POLL_INTERVAL = 0.1  # between probes of a bounded wait; never a readiness guess
 
 
-class HealthError(RuntimeError):
+class HealthError(HarnessError):
     """A probe did not succeed before its deadline; the message includes the log tail."""
 
 
@@ -51,7 +54,7 @@ class LogRef:
                     text = fh.read().decode(errors="replace")
             except OSError as exc:
                 return f"({self.path} unreadable: {exc.strerror})"
-            return "\n".join(text.splitlines()[-lines:]) or f"({self.path} is empty)"
+            return processes.tail(text, lines) or f"({self.path} is empty)"
         return "(no log configured)"
 
     def __str__(self) -> str:

@@ -28,6 +28,7 @@ import re
 import shutil
 from pathlib import Path
 
+from lib.names import RUNNER_BINARY
 from lib.stack import checkout as checkout_mod
 from lib.stack import cloud_build
 from lib.stack.bootstrap.cloud_data import POSTGRES, REDIS
@@ -242,7 +243,8 @@ def _sha256(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _load_builds(ctx: Context) -> dict:
+def load_builds(ctx: Context) -> dict:
+    """What the last builds recorded (builds.json); empty when none or unreadable."""
     try:
         return json.loads(builds_file(ctx).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
@@ -250,7 +252,7 @@ def _load_builds(ctx: Context) -> dict:
 
 
 def _record_build(ctx: Context, key: str, entry: dict) -> None:
-    builds = _load_builds(ctx) | {key: entry}
+    builds = load_builds(ctx) | {key: entry}
     ctx.write(
         builds_file(ctx),
         json.dumps(builds, indent=2, sort_keys=True) + "\n",
@@ -258,10 +260,14 @@ def _record_build(ctx: Context, key: str, entry: dict) -> None:
     )
 
 
+def tool_env() -> dict[str, str]:
+    """PATH with the toolchains this module installs first, and Go held to that version."""
+    path = f"{GO_ROOT / 'bin'}:{CARGO_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    return {"PATH": path, "GOTOOLCHAIN": "local"}
+
+
 def _tool_env() -> dict[str, str]:
-    return dict(
-        os.environ, PATH=cloud_build.tool_path([GO_ROOT / "bin", CARGO_BIN]), GOTOOLCHAIN="local"
-    )
+    return dict(os.environ, **tool_env())
 
 
 def _run_steps(ctx: Context, steps: list[cloud_build.Step]) -> None:
@@ -294,8 +300,8 @@ def build(ctx: Context) -> None:
     if co is None:
         return
     state = source_state(ctx, checkout)
-    binary = ctx.layout.bin_dir / "boxlite-runner"
-    recorded = _load_builds(ctx).get("runner", {})
+    binary = ctx.layout.bin_dir / RUNNER_BINARY
+    recorded = load_builds(ctx).get("runner", {})
     link = {"mode": co.go_link.mode, "library": co.go_link.library, "tags": list(co.go_link.tags)}
     if (
         recorded.get("source") == state
@@ -329,10 +335,7 @@ def api(ctx: Context) -> None:
     manifests = [apps / "package.json", apps / "yarn.lock", apps / ".yarnrc.yml"]
     stamp = hashlib.sha256(b"".join(p.read_bytes() for p in manifests if p.is_file())).hexdigest()
     steps = cloud_build.api_plan(co)
-    if (
-        _load_builds(ctx).get("api", {}).get("deps") != stamp
-        or not (apps / "node_modules").is_dir()
-    ):
+    if load_builds(ctx).get("api", {}).get("deps") != stamp or not (apps / "node_modules").is_dir():
         _run_steps(ctx, [s for s in steps if s.what != "api workspace self-link"])
         hand_back(ctx, checkout)
         _record_build(ctx, "api", {"deps": stamp, "source": source_state(ctx, checkout)})
@@ -351,7 +354,7 @@ def sdk(ctx: Context) -> None:
     """
     checkout = repo(ctx)
     pip = [ctx.python, "-m", "pip", "install", "-q"]
-    recorded = _load_builds(ctx).get("sdk", {})
+    recorded = load_builds(ctx).get("sdk", {})
     venv = cloud_build.venv_identity()
     if ctx.options.sdk_from_pypi:
         pin = _pyproject_pin()
@@ -384,8 +387,8 @@ def cloud_services(ctx: Context) -> None:
     """The API (ts-node, env file) and the runner binary as services."""
     checkout = repo(ctx)
     layout = ctx.layout
-    runner_bin = layout.bin_dir / "boxlite-runner"
-    build_id = (_load_builds(ctx).get("runner", {}).get("sha256") or "none")[:16]
+    runner_bin = layout.bin_dir / RUNNER_BINARY
+    build_id = (load_builds(ctx).get("runner", {}).get("sha256") or "none")[:16]
     services = [
         Service(
             API,
