@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psutil
@@ -24,6 +25,21 @@ from lib.stack.services import (
 pytestmark = pytest.mark.timeout(120)
 
 SLEEPER = Service("boxlite-sleeper", ("/bin/sleep", "600"), "test sleeper")
+
+
+def _last_arg(pid: int, expected: str, timeout: float = 10.0) -> str:
+    """The service's last argv word once it has exec'd.
+
+    With startsecs=0 supervisord reports RUNNING (and the pid) as soon as it
+    forks, so for a moment the child still carries supervisord's own argv;
+    CI once read it in that window.
+    """
+    deadline = time.monotonic() + timeout
+    word = psutil.Process(pid).cmdline()[-1]
+    while word != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+        word = psutil.Process(pid).cmdline()[-1]
+    return word
 
 
 def test_service_names_carry_the_prefix():
@@ -106,7 +122,7 @@ def manager(short_root):
 def test_supervisor_sync_is_idempotent_and_restarts_only_on_change(manager):
     assert manager.sync([SLEEPER]) == {"boxlite-sleeper": "installed"}
     pid = manager.pid("boxlite-sleeper")
-    assert pid and psutil.Process(pid).cmdline()[-1] == "600"
+    assert pid and _last_arg(pid, "600") == "600"
 
     assert manager.sync([SLEEPER]) == {"boxlite-sleeper": "unchanged"}
     assert manager.pid("boxlite-sleeper") == pid
@@ -116,7 +132,7 @@ def test_supervisor_sync_is_idempotent_and_restarts_only_on_change(manager):
     assert manager.plan([changed]) == {"boxlite-sleeper": "rewrite config and restart"}
     assert manager.sync([changed]) == {"boxlite-sleeper": "restarted (config changed)"}
     new_pid = manager.pid("boxlite-sleeper")
-    assert new_pid != pid and psutil.Process(new_pid).cmdline()[-1] == "601"
+    assert new_pid != pid and _last_arg(new_pid, "601") == "601"
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
     manager.stop("boxlite-sleeper")
