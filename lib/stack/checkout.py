@@ -24,6 +24,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lib.errors import HarnessError
+
 # The cgo LDFLAGS line naming libboxlite.a for Linux x86-64 (`linux` or `linux,amd64`).
 _LDFLAGS = re.compile(
     r"^#cgo\s+linux(?:,amd64)?\s+LDFLAGS:\s*\$\{SRCDIR\}/(\S*libboxlite\.a)", re.M
@@ -35,7 +37,7 @@ _PERMISSION = re.compile(r"=\s*'([a-z_]+:[a-z_]+)'")
 GO_SDK_DIRS = ("sdks/go", "sdks/go/pkg/boxlite")
 
 
-class UnknownLayout(Exception):
+class UnknownLayout(HarnessError):
     """The checkout is not a layout the harness knows; `seen` says what was found."""
 
     def __init__(self, root: Path, problems: list[str], seen: list[str]):

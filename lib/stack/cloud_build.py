@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.stack.checkout import Checkout
 
 # The CGo bridge symbols libgvproxy (a Go c-archive inside libboxlite.a) exports; left
@@ -62,7 +63,7 @@ class Step:
     env: tuple[tuple[str, str], ...] = ()
 
 
-class StepFailed(RuntimeError):
+class StepFailed(HarnessError):
     """A build step exited non-zero or could not start; the message has the log tail."""
 
 
