@@ -66,6 +66,8 @@ class GoLink:
 
 @dataclass(frozen=True)
 class Checkout:
+    """What the checkout's files say about its era: cases, images, Yarn, Go link, submodules."""
+
     root: Path
     era: str  # a short name for the combination below (for reports)
     cases_dir: str | None  # where upstream's own e2e cases live, if any
@@ -112,6 +114,7 @@ def yarn_major(apps: Path) -> int | None:
 
 
 def submodule_paths(root: Path) -> tuple[str, ...]:
+    """The submodule paths `.gitmodules` declares (empty when there is none)."""
     return tuple(re.findall(r"^\s*path\s*=\s*(\S+)\s*$", _read(root / ".gitmodules"), re.M))
 
 

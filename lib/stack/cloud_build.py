@@ -68,11 +68,13 @@ class StepFailed(HarnessError):
 
 
 def guest_target() -> str:
+    """The musl target triple the guest agent builds for on this host's architecture."""
     arch = {"arm64": "aarch64"}.get(platform.machine(), platform.machine())
     return f"{arch}-unknown-linux-musl"
 
 
 def built_library(co: Checkout, target_dir: Path) -> Path:
+    """Where the cargo build leaves libboxlite.a for the profile the Go SDK links."""
     return target_dir / co.go_link.profile / "libboxlite.a"
 
 
@@ -200,6 +202,7 @@ def api_plan(co: Checkout) -> list[Step]:
 
 
 def step_env(step: Step, base: dict[str, str]) -> dict[str, str]:
+    """The environment a build step runs with: `base`, the shared build settings, its own."""
     return {**base, **STEP_ENV, **dict(step.env)}
 
 
@@ -274,5 +277,6 @@ def venv_identity(prefix: str | None = None) -> str:
 
 
 def tool_path(extra: list[Path], environ: dict[str, str] | None = None) -> str:
+    """PATH with `extra` directories first (installed toolchains), then the current PATH."""
     env = os.environ if environ is None else environ
     return ":".join([*(str(p) for p in extra), env.get("PATH", "/usr/bin:/bin")])

@@ -2,11 +2,9 @@
 
 Why this exists: a fresh API has no snapshots (box creates of an unregistered image fail),
 an admin org with zero per-box quota (every create is refused), and the SDK needs a profile.
-Upstream patched quotas and read snapshot state with SQL on fixed credentials, interpolated
-names into SQL, hand-wrote the TOML with the default umask and overwrote the user's
-`[profiles.default]` (upstream-harness.md §4, §12). Here everything goes through the API
-(httpx), is idempotent, and the credentials are written last, only when everything before
-succeeded:
+Everything goes through the API (httpx), never the database, is idempotent, and the
+credentials are written last, only when everything before succeeded (history:
+docs/history.md):
 
 1. `GET /v1/me` proves the API is up and the admin key valid, and gives the org prefix.
 2. The org's quota is raised to at least the suite's minimum (never lowered), in the keys the
@@ -101,6 +99,9 @@ class SetupError(HarnessError):
 
 @dataclass(frozen=True)
 class Settings:
+    """Where the API is, the admin key and where it came from, the stack, and the profile to
+    write."""
+
     api_url: str
     admin_key: str
     key_source: str
@@ -112,16 +113,19 @@ class Settings:
 
     @property
     def quota_api(self) -> str:
+        """Which quota DTO the stack speaks: the stand-in's, or the checkout era's."""
         if self.stack == "standin":
             return "standin"
         return str(self.era.get("quota_api") or "admin-total")
 
     @property
     def minimum(self) -> dict:
+        """The quota the suite needs, in that DTO's keys."""
         return QUOTAS[self.quota_api]
 
     @property
     def permissions(self) -> list[str]:
+        """Permissions for minted case keys: the era's known names, else the newest set."""
         if self.stack == "standin":
             return list(STANDIN_PERMISSIONS)
         known = self.era.get("permissions") or []
@@ -131,6 +135,8 @@ class Settings:
 
 
 def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """Settings from args and env; the admin key from the env or the secrets file, the stack from
+    args, env or the bootstrap record."""
     layout = Layout.from_env(env)
     api_url = (env.get("BOXLITE_E2E_API_URL") or layout.api_url).rstrip("/")
     key, source = env.get("BOXLITE_E2E_ADMIN_KEY", ""), "BOXLITE_E2E_ADMIN_KEY"
@@ -191,6 +197,8 @@ class Api:
         )
 
     def call(self, method: str, path: str, **kw) -> httpx.Response:
+        """One request; an unreachable API or a rejected admin key becomes a SetupError saying
+        what to do."""
         try:
             resp = self.http.request(method, path, **kw)
         except httpx.HTTPError as exc:
@@ -207,6 +215,7 @@ class Api:
         return resp
 
     def expect(self, resp: httpx.Response, *ok: int) -> dict | list:
+        """The JSON body when the status is one of `ok`, else a SetupError quoting the answer."""
         if resp.status_code not in ok:
             raise SetupError(
                 f"{resp.request.method} {resp.request.url.path} answered {resp.status_code}: "
@@ -222,16 +231,19 @@ class Api:
 
     # -- calls ----------------------------------------------------------------------------------
     def me(self) -> dict:
+        """The admin principal from GET /v1/me (its `sub` and org prefix)."""
         body = self.expect(self.call("GET", "/v1/me"), 200)
         if not isinstance(body, dict) or "sub" not in body:
             raise SetupError(f"GET /v1/me returned no principal: {str(body)[:200]}")
         return body
 
     def quota(self, org: str) -> dict | None:
+        """The org's quota, None when the admin route does not know the org."""
         resp = self.call("GET", f"/admin/organizations/{quote(org, safe='')}/quota")
         return None if resp.status_code == 404 else self.expect(resp, 200)
 
     def raise_quota(self, org: str, body: dict) -> None:
+        """PATCH the org's quota, falling back to the non-admin route on older APIs."""
         resp = self.call("PATCH", f"/admin/organizations/{quote(org, safe='')}/quota", json=body)
         if resp.status_code == 404:  # older API: the non-admin route
             resp = self.call("PATCH", f"/organizations/{quote(org, safe='')}/quota", json=body)
@@ -249,6 +261,7 @@ class Api:
         return body if isinstance(body, dict) else None
 
     def create_org(self, name: str) -> str:
+        """Create an organization through the API; returns its id."""
         body = {"name": name, "defaultRegionId": DEFAULT_REGION}
         org = self.expect(self.call("POST", "/organizations", json=body), 200, 201)
         if not isinstance(org, dict) or not org.get("id"):
@@ -256,6 +269,7 @@ class Api:
         return str(org["id"])
 
     def mint_key(self, org: str, name: str, permissions: list[str]) -> str:
+        """Mint an API key scoped to `org` with `permissions`; returns its value (secret)."""
         body = {"name": name, "permissions": permissions}
         resp = self.call("POST", "/api-keys", json=body, headers={ORG_HEADER: org})
         minted = self.expect(resp, 200, 201)
@@ -268,19 +282,24 @@ class Api:
         return self.call("GET", "/snapshots").status_code == 404
 
     def snapshot(self, name: str) -> dict | None:
+        """The snapshot with exactly this name, or None (`?name=` matches substrings)."""
         body = self.expect(self.call("GET", "/snapshots", params={"name": name}), 200)
         items = body.get("items", []) if isinstance(body, dict) else body
         return next((s for s in items if s.get("name") == name), None)  # ?name= is a substring
 
     def register(self, name: str) -> dict:
+        """Register a snapshot of image `name` (1 CPU, 1 GiB, 2 GB)."""
         body = {"name": name, "imageName": name, "cpu": 1, "memory": 1, "disk": 2}
         return self.expect(self.call("POST", "/snapshots", json=body), 200, 201)
 
     def delete_snapshot(self, snap: dict) -> None:
+        """DELETE it by id (the error retry re-registers it); 200 or 204 expected."""
         self.expect(self.call("DELETE", f"/snapshots/{quote(snap['id'], safe='')}"), 200, 204)
 
 
 def wait_active(api: Api, name: str, deadline: float) -> dict:
+    """Poll the snapshot until it is active or in error; SetupError when it vanishes or the
+    deadline passes."""
     end = time.monotonic() + deadline
     while True:
         snap = api.snapshot(name)
@@ -296,6 +315,8 @@ def wait_active(api: Api, name: str, deadline: float) -> dict:
 
 
 def ensure_snapshots(api: Api, names: list[str], deadline: float, say: Callable) -> None:
+    """Register missing snapshots and wait for each to be active, re-registering once after an
+    error."""
     existing = {n: api.snapshot(n) for n in names}
     for name, snap in existing.items():
         if snap is None:
@@ -335,6 +356,7 @@ class CaseKeys:
 
 
 def profile_body(settings: Settings, prefix: str, keys: CaseKeys) -> dict:
+    """The credentials profile: this API, the org key, the org prefix and the second org."""
     body = {
         "url": settings.api_url,
         "api_key": keys.api_key,
@@ -401,6 +423,7 @@ def ensure_case_keys(settings: Settings, api: Api, prefix: str, say: Callable) -
 def ensure_quota(
     settings: Settings, api: Api, org: str, say: Callable, label: str = "quota"
 ) -> None:
+    """Raise `org`'s quota to the suite's minimum (never lower it); verify it took."""
     gap = quota_gap(api.quota(org), settings.minimum)
     if gap:
         api.raise_quota(org, gap)
@@ -419,6 +442,8 @@ def ensure_quota(
 
 
 def write_credentials(settings: Settings, prefix: str, keys: CaseKeys, say: Callable) -> None:
+    """Write our profile (never over a profile we did not write), and `default` when absent or
+    ours; the file ends up 0600."""
     path, body = settings.credentials, profile_body(settings, prefix, keys)
     try:
         before = credentials.load_profiles(path)
@@ -459,6 +484,8 @@ def _uses_snapshots(settings: Settings, api: Api, prefix: str) -> bool:
 
 
 def setup(settings: Settings, api: Api, say: Callable) -> None:
+    """Check the admin, raise the quota, make the snapshots active, then write the credentials
+    last."""
     me = api.me()
     prefix = me.get("path_prefix", me.get("prefix"))
     if not prefix:
@@ -517,6 +544,7 @@ def check(settings: Settings, api: Api, say: Callable) -> list[str]:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The command line of fixture_setup.py."""
     p = argparse.ArgumentParser(prog="fixture_setup.py", description=__doc__.split("\n")[0])
     p.add_argument(
         "--stack", help="standin or cloud (default: BOXLITE_E2E_STACK, then the bootstrap record)"
@@ -528,6 +556,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
+    """CLI: set the stack up for the suite (or `--check` only); 1 on a SetupError, 2 for
+    `--profile default`."""
     args = parser().parse_args(argv)
     if args.profile == "default":
         print(

@@ -38,12 +38,15 @@ NODE_MAJOR = 22
 
 @dataclass(frozen=True)
 class Check:
+    """One preflight line: what was checked, ok | warn | FAIL, what was seen, the fix."""
+
     name: str
     status: str  # ok | warn | FAIL
     detail: str
     fix: str = ""
 
     def line(self) -> str:
+        """The line as printed: status, name, detail, and the fix when not ok."""
         tail = f" -- fix: {self.fix}" if self.fix and self.status != "ok" else ""
         return f"[{self.status:<4}] {self.name}: {self.detail}{tail}"
 
@@ -52,6 +55,7 @@ class Check:
 
 
 def check_checkout(repo: Path | None) -> tuple[Check, checkout_mod.Checkout | None]:
+    """The checkout exists, is a git tree and has a layout (era) the harness knows."""
     clone = "git clone --recurse-submodules https://github.com/boxlite-ai/boxlite.git"
     if repo is None:
         return Check(
@@ -76,6 +80,7 @@ def check_checkout(repo: Path | None) -> tuple[Check, checkout_mod.Checkout | No
 
 
 def check_submodules(co: checkout_mod.Checkout) -> Check:
+    """Every submodule the checkout declares is initialised (not an empty directory)."""
     if not co.submodules:
         return Check("submodules", "ok", "the checkout declares none")
     empty = [p for p in co.submodules if not any((co.root / p).glob("*"))]
@@ -90,6 +95,7 @@ def check_submodules(co: checkout_mod.Checkout) -> Check:
 
 
 def check_os(os_release: Path = Path("/etc/os-release")) -> Check:
+    """The host is Debian or Ubuntu, the systems bootstrap's package names are for."""
     try:
         text = os_release.read_text()
     except OSError:
@@ -114,6 +120,7 @@ def check_os(os_release: Path = Path("/etc/os-release")) -> Check:
 
 
 def check_root(euid: int) -> Check:
+    """Bootstrap runs as root (it installs packages and services)."""
     if euid == 0:
         return Check("privileges", "ok", "running as root")
     return Check(
@@ -139,6 +146,7 @@ def _installed(package: str) -> bool:
 
 
 def check_packages(packages: list[str], installed: Callable[[str], bool] = _installed) -> Check:
+    """The build and service packages bootstrap would install are there (warn if not)."""
     missing = [p for p in packages if not installed(p)]
     if not missing:
         return Check("packages", "ok", f"{len(packages)} build and service packages installed")
@@ -162,6 +170,7 @@ def _version(argv: list[str]) -> str | None:
 
 
 def check_toolchains(co: checkout_mod.Checkout | None, which=shutil.which) -> list[Check]:
+    """Node, Go and Rust at the versions the checkout pins, or installable by bootstrap."""
     from lib.stack.bootstrap.cloud import CARGO_BIN, GO_ROOT, go_version, rust_channel
 
     out = []
@@ -224,6 +233,7 @@ def _existing(path: Path) -> Path:
 
 
 def check_disk(paths: Mapping[str, Path]) -> list[Check]:
+    """Enough free disk where builds, the stack root and caches go."""
     out = []
     for what, path in paths.items():
         where = _existing(path)
@@ -239,6 +249,7 @@ def check_disk(paths: Mapping[str, Path]) -> list[Check]:
 
 
 def check_ports(ports: Mapping[str, int], ours: Callable[[str], bool]) -> list[Check]:
+    """The stack's ports are free, or held by this stack's own services."""
     try:
         listening = {
             c.laddr.port: c.pid
@@ -289,6 +300,7 @@ NESTED_NOTE = (
 
 
 def check_kvm(device: Path, nested: bool | None = None) -> Check:
+    """/dev/kvm opens read-write and KVM_CREATE_VM succeeds (nested KVM may still fail at boot)."""
     nested = _nested() if nested is None else nested
     fix = "use a bare-metal or nested-virt-enabled host; add this user to group kvm"
     try:
