@@ -588,3 +588,16 @@ def test_postgres_socket_dir_is_not_on_the_run_tmpfs(tmp_path):
     sockets = [a for a in argv if a.startswith("unix_socket_directories=")]
     assert sockets == [f"unix_socket_directories={layout.postgres_dir / 'socket'}"]  # m2
     assert str(layout.run_dir) not in sockets[0]
+
+
+def test_two_sided_shares_one_cargo_target_across_worktrees(tmp_path):
+    """The driver's plan (shared target dir) runs for real with the stand-ins, twice."""
+    cache = tmp_path / "cache/cargo-target"
+    env = {**os.environ, **install_tools(tmp_path / "bin", tmp_path / "r.jsonl")}
+    for side in ("main", "pr"):
+        co = checkout.detect(make_checkout(tmp_path / side, "catalog"))
+        for step in cloud_build.runner_plan(co, tmp_path / side / "out/runner", target_dir=cache):
+            cloud_build.run_step(step, tmp_path / "log", env)
+        assert (co.root / "target").resolve() == cache.resolve()
+        assert (co.root / co.go_link.library).read_text() == "OUR BUILD release\n"
+    assert (cache / "release/libboxlite.a").is_file()
