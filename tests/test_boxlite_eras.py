@@ -601,3 +601,17 @@ def test_two_sided_shares_one_cargo_target_across_worktrees(tmp_path):
         assert (co.root / "target").resolve() == cache.resolve()
         assert (co.root / co.go_link.library).read_text() == "OUR BUILD release\n"
     assert (cache / "release/libboxlite.a").is_file()
+
+
+def test_preflight_names_who_holds_a_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        taken = preflight.check_ports({"boxlite-api": port}, ours=lambda _n: False)
+        mine = preflight.check_ports({"boxlite-api": port}, ours=lambda _n: True)
+    assert taken[0].status == "FAIL" and f"pid {os.getpid()}" in taken[0].detail
+    assert "BOXLITE_E2E_*_PORT" in taken[0].line()
+    assert mine[0].status == "ok" and "our own" in mine[0].detail
