@@ -615,3 +615,16 @@ def test_preflight_names_who_holds_a_port():
     assert taken[0].status == "FAIL" and f"pid {os.getpid()}" in taken[0].detail
     assert "BOXLITE_E2E_*_PORT" in taken[0].line()
     assert mine[0].status == "ok" and "our own" in mine[0].detail
+
+
+def test_the_package_the_runner_imports_decides_the_link(tmp_path):
+    root = make_checkout(tmp_path / "c", "pkg-dev")
+    # A leftover root-level cgo file from the first era beside pkg/boxlite's.
+    (root / "sdks/go/bridge.go").write_text(
+        "package boxlite\n/*\n#cgo linux LDFLAGS: ${SRCDIR}/libboxlite.a\n*/\n"
+    )
+    assert checkout.detect(root).go_link.mode == "srcdir"  # the runner imports the root SDK
+    (root / "apps/runner/pkg/box.go").write_text(
+        'package box\nimport "github.com/boxlite-ai/boxlite/sdks/go/pkg/boxlite"\n'
+    )
+    assert checkout.detect(root).go_link.mode == "dev"
