@@ -63,6 +63,14 @@ SPECS: dict[str, FaultSpec] = {
             "boxlite-ai/boxlite#662",
             "a zero cpus, memory_mib or disk_size_gb is coerced to the default: created (201)",
         ),
+        FaultSpec(
+            "cross-org-lookup",
+            "api",
+            # The isolation PR #1428 pins: box ids are looked up in every org, not only the
+            # caller's, so another org's key reaches a box through its own prefix.
+            "boxlite-ai/boxlite#1428",
+            "a box id is resolved across all orgs: another org's key can read and act on it",
+        ),
     )
 }
 

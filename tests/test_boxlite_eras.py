@@ -256,6 +256,7 @@ def test_cloud_env_file_has_what_every_era_reads(tmp_path):
         for part in ("URL", "ADMIN", "PASSWORD", "PROJECT_ID"):
             assert env[f"{side}_REGISTRY_{part}"], f"{side}_REGISTRY_{part}"
     assert env["LOG_REQUESTS_ENABLED"] == "true"  # M6
+    assert env["NO_COLOR"] == "1" and env["FORCE_COLOR"] == "0"
     for res in ("CPU", "MEMORY", "DISK"):  # M1: configuration.ts admin.* names
         assert f"ADMIN_MAX_{res}_PER_SANDBOX" in env and f"ADMIN_TOTAL_{res}_QUOTA" in env
         assert f"ADMIN_MAX_{res}_PER_BOX" not in env
@@ -503,3 +504,127 @@ def test_readme_is_honest_about_the_cloud_api_bind_address():
     text = (REPO / "README.md").read_text()
     assert "0.0.0.0" in text  # m3: the NestJS API listens on all interfaces
     assert "./bootstrap.sh --stack cloud --preflight" in text
+
+
+# --- the remaining bootstrap rows (B1, m2, m4, M2, M3) ------------------------------------
+
+
+def _dry_ctx(tmp_path, repo, answers):
+    layout = Layout(tmp_path / "root")
+    ctx = Context(layout, Options("cloud", repo=repo, dry_run=True), SupervisorManager(layout))
+
+    def probe(argv, **kw):
+        key = " ".join(str(a) for a in argv[1:])
+        out, rc = answers.get(key, ("", 0))
+        return subprocess.CompletedProcess(argv, rc, out, "")
+
+    ctx.probe = probe
+    return ctx
+
+
+def test_cloud_packages_include_upstreams_build_packages():
+    wanted = {"musl-tools", "llvm", "libclang-dev", "flex", "bison", "bc", "libelf-dev",
+              "python3-pyelftools", "libcap-dev", "patchelf"}  # fmt: skip
+    assert wanted <= set(common.CLOUD_PACKAGES)  # scripts/setup/setup-ubuntu.sh (B1)
+
+
+def test_rustup_without_a_default_toolchain_gets_one(tmp_path):
+    root = make_checkout(tmp_path / "c", "catalog")
+    ctx = _dry_ctx(tmp_path, root, {
+        "toolchain list": ("1.88.0-x86_64-unknown-linux-gnu\n", 0),
+        "default": ("", 1),  # rustup: no default toolchain is configured
+    })  # fmt: skip
+    from lib.stack.bootstrap import cloud
+
+    cloud.rust(ctx)
+    assert any(a.startswith("make Rust 1.88.0 rustup's default") for a in ctx.actions)  # m4
+    ctx.actions.clear()
+    ctx.probe = _dry_ctx(tmp_path, root, {
+        "toolchain list": ("1.88.0-x86_64-unknown-linux-gnu\n", 0),
+        "default": ("1.88.0-x86_64-unknown-linux-gnu (default)\n", 0),
+    }).probe  # fmt: skip
+    cloud.rust(ctx)
+    assert ctx.actions == []
+
+
+def test_the_sdk_is_rebuilt_when_the_venv_is_not_the_recorded_one(tmp_path):
+    from lib.stack.bootstrap import cloud
+
+    root = make_checkout(tmp_path / "c", "catalog")
+    ctx = _dry_ctx(tmp_path, root, {"-C " + str(root) + " rev-parse HEAD": ("abc\n", 0)})
+    state = cloud.source_state(ctx, root)
+    builds = {"sdk": {"from": "checkout", "source": state, "venv": "another-venv"}}
+    cloud.builds_file(ctx).parent.mkdir(parents=True)
+    cloud.builds_file(ctx).write_text(json.dumps(builds))
+    cloud.sdk(ctx)  # M2: same source, other venv -> rebuild
+    assert any("build and install the SDK from the checkout" in a for a in ctx.actions)
+    builds["sdk"]["venv"] = cloud_build.venv_identity()
+    cloud.builds_file(ctx).write_text(json.dumps(builds))
+    ctx.actions.clear()
+    cloud.sdk(ctx)
+    assert not any("build and install" in a for a in ctx.actions)
+
+
+def test_root_built_output_is_handed_back_to_the_checkout_owner(tmp_path):
+    from lib.stack.bootstrap import cloud
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to own a checkout as another user (the hand-back is root-only)")
+    root = make_checkout(tmp_path / "c", "catalog")
+    os.chown(root, 65534, 65534)
+    ctx = _dry_ctx(tmp_path, root, {})
+    cloud.hand_back(ctx, root)  # M3
+    assert ctx.actions == [
+        f"hand build output back to the checkout's owner: chown -R --from=0:0 65534:65534 {root}"
+    ]
+
+
+def test_postgres_socket_dir_is_not_on_the_run_tmpfs(tmp_path):
+    from lib.stack.bootstrap import cloud_data
+
+    layout = Layout(tmp_path / "root")
+    ctx = Context(layout, Options("cloud"), SupervisorManager(layout))
+    argv = cloud_data.postgres_service(ctx, Path("/usr/lib/postgresql/15/bin")).argv
+    sockets = [a for a in argv if a.startswith("unix_socket_directories=")]
+    assert sockets == [f"unix_socket_directories={layout.postgres_dir / 'socket'}"]  # m2
+    assert str(layout.run_dir) not in sockets[0]
+
+
+def test_two_sided_shares_one_cargo_target_across_worktrees(tmp_path):
+    """The driver's plan (shared target dir) runs for real with the stand-ins, twice."""
+    cache = tmp_path / "cache/cargo-target"
+    env = {**os.environ, **install_tools(tmp_path / "bin", tmp_path / "r.jsonl")}
+    for side in ("main", "pr"):
+        co = checkout.detect(make_checkout(tmp_path / side, "catalog"))
+        for step in cloud_build.runner_plan(co, tmp_path / side / "out/runner", target_dir=cache):
+            cloud_build.run_step(step, tmp_path / "log", env)
+        assert (co.root / "target").resolve() == cache.resolve()
+        assert (co.root / co.go_link.library).read_text() == "OUR BUILD release\n"
+    assert (cache / "release/libboxlite.a").is_file()
+
+
+def test_preflight_names_who_holds_a_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        taken = preflight.check_ports({"boxlite-api": port}, ours=lambda _n: False)
+        mine = preflight.check_ports({"boxlite-api": port}, ours=lambda _n: True)
+    assert taken[0].status == "FAIL" and f"pid {os.getpid()}" in taken[0].detail
+    assert "BOXLITE_E2E_*_PORT" in taken[0].line()
+    assert mine[0].status == "ok" and "our own" in mine[0].detail
+
+
+def test_the_package_the_runner_imports_decides_the_link(tmp_path):
+    root = make_checkout(tmp_path / "c", "pkg-dev")
+    # A leftover root-level cgo file from the first era beside pkg/boxlite's.
+    (root / "sdks/go/bridge.go").write_text(
+        "package boxlite\n/*\n#cgo linux LDFLAGS: ${SRCDIR}/libboxlite.a\n*/\n"
+    )
+    assert checkout.detect(root).go_link.mode == "srcdir"  # the runner imports the root SDK
+    (root / "apps/runner/pkg/box.go").write_text(
+        'package box\nimport "github.com/boxlite-ai/boxlite/sdks/go/pkg/boxlite"\n'
+    )
+    assert checkout.detect(root).go_link.mode == "dev"

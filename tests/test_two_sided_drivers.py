@@ -225,7 +225,12 @@ def test_cloud_build_plan(cloud: D.CloudDriver, tmp_path: Path):
     # The newest era's plan (lib/stack/cloud_build.py): submodules first, the shared cargo
     # target, the runtime, the library staged where bridge_cgo_prebuilt.go links it and
     # checked there, daemon assets before the runner.
-    assert whats[:3] == ["submodules (sync)", "submodules", "share the cargo target dir"]
+    assert whats[:4] == [
+        "submodules (sync)",
+        "submodules",
+        "cargo target cache",
+        "share the cargo target dir",
+    ]
     order = [
         "VM runtime (shim, guest, libkrunfw)",
         "libboxlite.a",
@@ -242,7 +247,7 @@ def test_cloud_build_plan(cloud: D.CloudDriver, tmp_path: Path):
     assert [w for w in whats if w in order] == order
     by = {s.what: s for s in steps}
     target = tmp_path / "cache/cargo-target"
-    assert by["share the cargo target dir"].argv == ("ln", "-sfn", str(target), "target")
+    assert by["share the cargo target dir"].argv == ("ln", "-sfnT", str(target), "target")
     assert by["libboxlite.a"].argv == ("cargo", "build", "--release", "-p", "boxlite-c")
     assert by["put libboxlite.a where the Go SDK links it (prebuilt)"].argv[-1] == str(
         tree / "sdks/go/lib/linux-x64-gnu/libboxlite.a"

@@ -17,14 +17,21 @@ faults and then checks `GET /api/v1/_standin/faults` reports exactly them, so a 
 never silently run the other side's build. The snapshot is the fault set running before.
 
 Cloud (a KVM host with the stack from `bootstrap.sh --stack cloud`): per ref, from its
-worktree, `libboxlite.a` (cargo, shared target dir so the second ref and re-runs are
-incremental), the Go runner (`CGO_ENABLED=1 go build ./cmd/runner` in `apps/runner`), the
-API's dependencies (it runs from source: ts-node in `apps/`) and the Python SDK wheel
-(maturin, through pip). The runner binary is swapped in `{bin}/boxlite-runner` and the API
-by pointing its service's working directory (systemd unit or supervisor program, as
-bootstrap wrote it) at the tree's `apps/`, both backed up first; the SDK is not
+worktree, the build its own era needs (lib/stack/checkout.py detects it, an unknown layout
+is a BuildError; lib/stack/cloud_build.py lists the steps bootstrap runs too: submodules,
+runtime, `libboxlite.a` staged where that tree's Go SDK links it, daemon assets, the runner,
+the API's dependencies), with one cargo target dir shared by both sides so re-runs are
+incremental, and the Python SDK wheel (maturin, through pip). Each side gets its own
+database (dropped and created for the run; RUN_MIGRATIONS applies that side's migrations
+there, never to the original's) through its own copy of the API env file, and fixture
+setup on it, writing the side's credentials profile into the side's BOXLITE_HOME. The
+runner binary is swapped in `{bin}/boxlite-runner` and the API by pointing its service's
+working directory and env file (systemd unit or supervisor program, as bootstrap wrote it)
+at the tree's `apps/` and the side's env file, both backed up first; the SDK is not
 installed anywhere shared: the wheel is unpacked into the side's output dir and put first
-on the cases' PYTHONPATH, so the harness venv never changes and needs no restore.
+on the cases' PYTHONPATH, so the harness venv never changes and needs no restore. Health
+is `/api/health/ready` with the health-check key plus the default runner `ready` in the
+admin runner list.
 """
 
 from __future__ import annotations

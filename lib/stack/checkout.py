@@ -118,10 +118,22 @@ def submodule_paths(root: Path) -> tuple[str, ...]:
     return tuple(re.findall(r"^\s*path\s*=\s*(\S+)\s*$", _read(root / ".gitmodules"), re.M))
 
 
+def _runner_imports_pkg(root: Path) -> bool:
+    """Does the runner import the SDK's `pkg/boxlite` package (the f39e20c-era layout)?"""
+    for go_file in (root / "apps/runner").rglob("*.go"):
+        if "sdks/go/pkg/boxlite" in _read(go_file):
+            return True
+    return False
+
+
 def go_link(root: Path) -> GoLink | None:
-    """Read the Go SDK's cgo files: which one links libboxlite.a on linux, from where."""
+    """Read the Go SDK's cgo files: which one links libboxlite.a on linux, from where.
+
+    The package the runner imports decides which directory counts, when both have cgo files.
+    """
     found: list[tuple[str, str, str]] = []  # (file, build expression, library)
-    for rel in GO_SDK_DIRS:
+    dirs = tuple(reversed(GO_SDK_DIRS)) if _runner_imports_pkg(root) else GO_SDK_DIRS
+    for rel in dirs:
         sdk = root / rel
         if not sdk.is_dir():
             continue

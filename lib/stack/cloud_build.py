@@ -107,7 +107,10 @@ def runner_plan(co: Checkout, runner_out: Path, *, target_dir: Path | None = Non
             ),  # fmt: skip
         ]
     if target_dir is not None and target_dir != root / "target":
-        link = ("ln", "-sfn", str(target_dir), "target")
+        # The cache must exist (cargo cannot create through a dangling link); -T fails
+        # loudly on a real `target/` directory instead of linking inside it.
+        steps.append(Step("cargo target cache", ("mkdir", "-p", str(target_dir)), root))
+        link = ("ln", "-sfnT", str(target_dir), "target")
         steps.append(Step("share the cargo target dir", link, root))
     cargo_target = root / "target"
     if co.runtime_script:

@@ -95,6 +95,10 @@ def api_env(stack: str, layout: Layout, values: dict[str, str]) -> dict[str, str
         # One request-log line per request, so path verification finds each box id in the
         # API log (configuration.ts `log.requests.enabled`; off unless "true").
         "LOG_REQUESTS_ENABLED": "true",
+        # No colour where a library honours these (Nest's console logger); pino-pretty's
+        # `colorize: true` does not, so the log reader strips ANSI codes as well.
+        "NO_COLOR": "1",
+        "FORCE_COLOR": "0",
         "DASHBOARD_URL": "http://localhost:5173",
         "DASHBOARD_BASE_API_URL": f"http://127.0.0.1:{layout.api_port}",
         "APP_URL": "",

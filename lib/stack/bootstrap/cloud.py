@@ -82,14 +82,17 @@ def _checkout_or_fail(ctx: Context) -> checkout_mod.Checkout | None:
 
 
 def kvm(ctx: Context) -> None:
-    """A usable /dev/kvm: boxes are microVMs."""
-    dev = Path(ctx.env.get("BOXLITE_E2E_KVM_DEVICE", "/dev/kvm"))
-    if not dev.exists():
-        ctx.fail(f"{dev} does not exist: the cloud stack needs a (nested-)KVM host")
-    elif not os.access(dev, os.R_OK | os.W_OK):
-        ctx.fail(f"{dev} is not readable and writable by uid {os.geteuid()} (kvm group?)")
+    """A usable /dev/kvm: opened read-write and KVM_CREATE_VM answered (lib/stack/preflight.py).
+
+    Boxes are microVMs. Passing this is necessary, not sufficient: nested or paravirtual KVM
+    can pass it and still fail at guest boot, which the note says on such hosts."""
+    from lib.stack.preflight import check_kvm
+
+    check = check_kvm(Path(ctx.env.get("BOXLITE_E2E_KVM_DEVICE", "/dev/kvm")))
+    if check.status == "FAIL":
+        ctx.fail(f"{check.detail} ({check.fix})")
     else:
-        ctx.note(f"{dev} usable")
+        ctx.note(check.detail)
 
 
 # --- toolchains ----------------------------------------------------------------------------

@@ -67,8 +67,8 @@ def pg_socket_dir(layout) -> Path:
 
 
 def postgres_service(ctx: Context, bindir: Path) -> Service:
-    """The harness-owned Postgres cluster as a service: loopback only, socket in the layout's run
-    dir."""
+    """The harness-owned Postgres cluster as a service: loopback only, its socket under the
+    cluster's own state dir (pg_socket_dir)."""
     layout = ctx.layout
     return Service(
         POSTGRES,
