@@ -1,0 +1,452 @@
+"""A loopback HTTP/WebSocket proxy in front of the API that injects named network faults.
+
+Why our own: every case so far runs over loopback with sub-millisecond latency and no cuts,
+the conditions under which BoxLite's REST bugs stay hidden (boxlite-ai/boxlite#627: a fast
+exec "over the cloud" returned exit 0 with empty stdout because a proxy cut the attach
+WebSocket before its output arrived). What was looked at first:
+
+- toxiproxy: not packaged in Debian 12; on PyPI only clients (`toxiproxy-python`), the Go
+  server binary cannot be installed here. Its toxics are TCP-level (latency, bandwidth,
+  reset_peer, limit_data, timeout): none can tell an attach upgrade from a box create, so
+  "cut the first attach upgrade of each execution right after its 101" is out of reach.
+- mitmproxy (PyPI, Debian): HTTP/WS-aware with addons, but it terminates and re-frames
+  WebSocket messages (not byte-transparent: ping/close timing, which the stand-in's own
+  attach bug hinged on, would be the proxy's, not the server's), runs its own master loop and
+  pulls in dozens of dependencies for a loopback test tool.
+
+So: asyncio streams forwarding bytes unchanged, with `h11` (already installed with httpx)
+only *observing* both directions to know where each request and response starts and ends,
+which request was upgraded (101) and when a plain response is complete. h11 parses client
+bytes as a server would and server bytes as a client would; each side's events are mirrored
+into the other parser so their states stay in step across keep-alive cycles. A byte stream
+h11 refuses makes that connection opaque (still forwarded, only the delay faults apply).
+
+Faults (lib.harness.netfault.faults) act at those points: after the 101 of an execution's
+first attach (cut), after N bytes of its server frames (cut), after a plain response
+(RST), and per chunk per direction (latency with jitter, bandwidth pacing, order kept).
+Cuts close both sides with a FIN, like an idle-timeout proxy; a reset sets SO_LINGER 0 on
+the client socket so the close sends an RST (data already sent stays readable on Linux).
+
+The proxy runs its own event loop in a thread, so a case's synchronous code (the path check
+reading logs, httpx sync probes) never stalls traffic. `events` records every request,
+upgrade and fault action for evidence (`summary()`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import h11
+
+from lib.harness.netfault.faults import FaultPlan
+
+READ_SIZE = 64 * 1024
+QUEUE_CHUNKS = 256  # delayed chunks in flight per direction before reading pauses
+START_TIMEOUT_S = 10.0
+EVENTS_CAP = 10_000
+ATTACH_RE = re.compile(r"/executions/(?P<eid>[^/?]+)/attach(?:\?|$)")
+
+
+@dataclass(frozen=True)
+class Event:
+    at: float  # monotonic
+    conn: int
+    kind: str  # request | response | upgrade | cut-after-upgrade | cut-mid-stream | reset
+    method: str = ""
+    target: str = ""
+    status: int | None = None
+    detail: str = ""
+
+
+class _Observer:
+    """Two mirrored h11 parsers: where requests and responses begin and end."""
+
+    def __init__(self) -> None:
+        self.srv = h11.Connection(h11.SERVER)  # fed client bytes
+        self.cli = h11.Connection(h11.CLIENT)  # fed server bytes
+        self.pending: deque[h11.Request] = deque()
+        self.opaque = False
+        self.switched: h11.Request | None = None
+
+    def client_bytes(self, data: bytes) -> list[h11.Request]:
+        if self.opaque or self.switched is not None:
+            return []
+        before = len(self.pending)
+        try:
+            self.srv.receive_data(data)
+            self._requests()
+        except h11.ProtocolError:
+            self.opaque = True
+        return list(self.pending)[before:]
+
+    def _requests(self) -> None:
+        while True:
+            ev = self.srv.next_event()
+            if ev is h11.NEED_DATA or ev is h11.PAUSED or isinstance(ev, h11.ConnectionClosed):
+                return
+            if isinstance(ev, h11.Request):
+                self.pending.append(ev)
+            self.cli.send(ev)
+
+    def server_bytes(self, data: bytes) -> list[tuple[str, h11.Request, object]]:
+        """('response', req, Response) | ('done', req, None) | ('switched', req, trailing)."""
+        out: list[tuple[str, h11.Request, object]] = []
+        if self.opaque or self.switched is not None:
+            return out
+        try:
+            self.cli.receive_data(data)
+            while True:
+                ev = self.cli.next_event()
+                if ev is h11.NEED_DATA or ev is h11.PAUSED or isinstance(ev, h11.ConnectionClosed):
+                    break
+                self.srv.send(ev)
+                if isinstance(ev, h11.InformationalResponse) and ev.status_code == 101:
+                    req = self.pending.popleft()
+                    self.switched = req
+                    out.append(("switched", req, len(self.cli.trailing_data[0])))
+                    break
+                if isinstance(ev, h11.Response) and self.pending:
+                    out.append(("response", self.pending[0], ev))
+                if isinstance(ev, h11.EndOfMessage) and self.pending:
+                    out.append(("done", self.pending.popleft(), None))
+                    if self.cli.our_state is h11.DONE and self.cli.their_state is h11.DONE:
+                        self.cli.start_next_cycle()
+                        self.srv.start_next_cycle()
+                        self._requests()  # a request already buffered behind this one
+                    else:
+                        break
+        except h11.ProtocolError:
+            self.opaque = True
+        return out
+
+
+class _Pipe:
+    """One direction's writer: direct when no delay fault, else a paced, ordered queue."""
+
+    def __init__(self, writer: asyncio.StreamWriter, plan: FaultPlan, rng: random.Random):
+        self.writer = writer
+        self.plan = plan
+        self.rng = rng
+        self.loop = asyncio.get_running_loop()
+        self.last_due = 0.0
+        self.free_at = 0.0
+        self.queue: asyncio.Queue | None = None
+        self.task: asyncio.Task | None = None
+        if plan.delays:
+            self.queue = asyncio.Queue(QUEUE_CHUNKS)
+            self.task = asyncio.ensure_future(self._run())
+
+    async def send(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.queue is None:
+            self.writer.write(data)
+            await self.writer.drain()
+            return
+        delay = self.plan.latency_ms + self.rng.uniform(0, self.plan.jitter_ms)
+        self.last_due = max(self.last_due, self.loop.time() + delay / 1000.0)
+        await self.queue.put((self.last_due, data))
+
+    async def finish(self, action) -> None:
+        """Run `action()` after every byte queued before it has been written."""
+        if self.queue is None:
+            await action()
+            return
+        await self.queue.put((self.last_due, action))
+        if self.task is not None:
+            await asyncio.shield(self.task)
+
+    async def _run(self) -> None:
+        assert self.queue is not None
+        while True:
+            due, item = await self.queue.get()
+            wait = due - self.loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if not isinstance(item, bytes):
+                await item()
+                return
+            rate = self.plan.bandwidth_kbps
+            if rate:
+                # Pace: this chunk may start when the previous one has "finished" at `rate`.
+                now = self.loop.time()
+                start = max(now, self.free_at)
+                if start > now:
+                    await asyncio.sleep(start - now)
+                self.free_at = start + len(item) / (rate * 1000.0)
+            self.writer.write(item)
+            await self.writer.drain()
+
+
+class _Connection:
+    def __init__(self, proxy: NetFaultProxy, num: int, creader, cwriter, ureader, uwriter):
+        self.proxy, self.num, self.plan = proxy, num, proxy.plan
+        self.creader, self.cwriter, self.ureader, self.uwriter = creader, cwriter, ureader, uwriter
+        self.obs = _Observer()
+        self.up = _Pipe(uwriter, self.plan, proxy.rng)
+        self.down = _Pipe(cwriter, self.plan, proxy.rng)
+        self.ended = asyncio.Event()
+        self.eofs = 0  # directions that ended with an EOF passed on; both: done
+
+    def event(self, kind: str, req: h11.Request | None = None, **kw) -> None:
+        method = req.method.decode("latin-1") if req is not None else ""
+        target = req.target.decode("latin-1") if req is not None else ""
+        self.proxy._record(Event(time.monotonic(), self.num, kind, method, target, **kw))
+
+    async def run(self) -> None:
+        tasks = [asyncio.ensure_future(self._client_to_server())]
+        tasks.append(asyncio.ensure_future(self._server_to_client()))
+        try:
+            await self.ended.wait()
+        finally:
+            everything = [t for t in (*tasks, self.up.task, self.down.task) if t is not None]
+            for task in everything:
+                task.cancel()
+            for task in everything:
+                with contextlib.suppress(BaseException):
+                    await task
+            self.abort()
+
+    def abort(self) -> None:
+        for w in (self.cwriter, self.uwriter):
+            w.transport.abort()
+
+    async def _close_both(self) -> None:
+        for w in (self.cwriter, self.uwriter):
+            with contextlib.suppress(Exception):
+                w.close()
+        self.ended.set()
+
+    async def _reset_client(self) -> None:
+        sock = self.cwriter.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.cwriter.transport.abort()
+        with contextlib.suppress(Exception):
+            self.uwriter.close()
+        self.ended.set()
+
+    async def _client_to_server(self) -> None:
+        try:
+            while data := await self.creader.read(READ_SIZE):
+                for req in self.obs.client_bytes(data):
+                    self.event("request", req)
+                await self.up.send(data)
+            await self.up.finish(self._eof_upstream)
+        except (ConnectionError, OSError):
+            await self._close_both()
+
+    async def _eof_upstream(self) -> None:
+        with contextlib.suppress(OSError, RuntimeError):
+            self.uwriter.write_eof()
+        self._eof()
+
+    def _eof(self) -> None:
+        self.eofs += 1
+        if self.eofs == 2:
+            self.ended.set()
+
+    async def _server_to_client(self) -> None:
+        budget: int | None = None  # bytes of server frames left before a mid-stream cut
+        try:
+            while data := await self.ureader.read(READ_SIZE):
+                if budget is not None:
+                    if len(data) >= budget:
+                        await self.down.send(data[:budget])
+                        await self.down.finish(self._close_both)
+                        return
+                    budget -= len(data)
+                    await self.down.send(data)
+                    continue
+                for kind, req, extra in self.obs.server_bytes(data):
+                    if kind == "response":
+                        self.event("response", req, status=extra.status_code)
+                    elif kind == "switched":
+                        action = self._on_upgrade(req)
+                        head = len(data) - int(extra)
+                        if action == "cut":
+                            await self.down.send(data[:head])
+                            await self.down.finish(self._close_both)
+                            return
+                        if action is not None:  # mid-stream: count frames after the 101
+                            budget = int(action)
+                            await self.down.send(data[:head])
+                            data = data[head:]
+                            if len(data) >= budget:
+                                await self.down.send(data[:budget])
+                                await self.down.finish(self._close_both)
+                                return
+                            budget -= len(data)
+                    elif kind == "done" and self._resets(req):
+                        await self.down.send(data)
+                        self.event("reset", req, detail="after a complete response")
+                        await self.down.finish(self._reset_client)
+                        return
+                await self.down.send(data)
+            await self.down.finish(self._eof_client)
+        except (ConnectionError, OSError):
+            await self._close_both()
+
+    async def _eof_client(self) -> None:
+        with contextlib.suppress(OSError, RuntimeError):
+            self.cwriter.write_eof()
+        self._eof()  # a half-close is legal: the client may still send until its own EOF
+
+    def _on_upgrade(self, req: h11.Request) -> str | int | None:
+        target = req.target.decode("latin-1")
+        self.event("upgrade", req, status=101)
+        m = ATTACH_RE.search(target)
+        if m is None or not self.proxy._first_attach(m.group("eid")):
+            return None
+        if self.plan.ws_cut_after_upgrade:
+            self.event("cut-after-upgrade", req, detail=f"execution {m.group('eid')}")
+            return "cut"
+        if self.plan.ws_cut_mid_stream is not None:
+            n = self.plan.ws_cut_mid_stream
+            self.event("cut-mid-stream", req, detail=f"execution {m.group('eid')} after {n} B")
+            return n
+        return None
+
+    def _resets(self, req: h11.Request) -> bool:
+        methods = self.plan.reset_methods
+        if methods is None:
+            return False
+        return not methods or req.method.decode("latin-1").upper() in methods
+
+
+class NetFaultProxy:
+    """`with NetFaultProxy(api_url, plan) as proxy: ... proxy.url ...` (a thread of its own)."""
+
+    def __init__(
+        self, upstream_url: str, plan: FaultPlan | None = None, *, seed: int | None = None
+    ):
+        parts = urlsplit(upstream_url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(
+                f"netfault proxy: upstream must be http://host:port/..., not {upstream_url!r}"
+            )
+        self.upstream = upstream_url
+        self._parts = parts
+        self.up_host = parts.hostname
+        self.up_port = parts.port or 80
+        self.plan = plan or FaultPlan()
+        self.rng = random.Random(seed)
+        self.events: deque[Event] = deque(maxlen=EVENTS_CAP)
+        self._attached: set[str] = set()
+        self._conns: set[_Connection] = set()
+        self._count = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.port: int | None = None
+
+    # -- public
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("netfault proxy not started")
+        return urlunsplit(("http", f"127.0.0.1:{self.port}", self._parts.path, "", ""))
+
+    def start(self) -> NetFaultProxy:
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._serve, args=(ready,), name="netfault-proxy", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(START_TIMEOUT_S) or self._error is not None:
+            self.close()
+            raise RuntimeError(f"netfault proxy did not start: {self._error!r}")
+        return self
+
+    def close(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(START_TIMEOUT_S)
+        self._thread = None
+
+    def __enter__(self) -> NetFaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def of_kind(self, *kinds: str) -> list[Event]:
+        return [e for e in list(self.events) if e.kind in kinds]
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for e in list(self.events):
+            counts[e.kind] = counts.get(e.kind, 0) + 1
+        inner = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no traffic"
+        return f"netfault proxy [{self.plan.label}] {self.url}: {inner}"
+
+    # -- loop thread
+    def _record(self, event: Event) -> None:
+        self.events.append(event)
+
+    def _first_attach(self, eid: str) -> bool:
+        if eid in self._attached:
+            return False
+        self._attached.add(eid)
+        return True
+
+    def _serve(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            server = loop.run_until_complete(
+                asyncio.start_server(self._handle, "127.0.0.1", 0, limit=READ_SIZE * 4)
+            )
+            self.port = server.sockets[0].getsockname()[1]
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+            ready.set()
+            loop.close()
+            return
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            server.close()
+            for conn in list(self._conns):
+                conn.abort()
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(server.wait_closed())
+            loop.close()
+
+    async def _handle(self, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter):
+        self._count += 1
+        num = self._count
+        try:
+            ureader, uwriter = await asyncio.open_connection(
+                self.up_host, self.up_port, limit=READ_SIZE * 4
+            )
+        except OSError as exc:
+            self._record(Event(time.monotonic(), num, "upstream-refused", detail=str(exc)))
+            cwriter.transport.abort()
+            return
+        conn = _Connection(self, num, creader, cwriter, ureader, uwriter)
+        self._conns.add(conn)
+        try:
+            await conn.run()
+        except asyncio.CancelledError:
+            pass  # the proxy is closing; a cancelled handler would be logged as an error
+        finally:
+            self._conns.discard(conn)
