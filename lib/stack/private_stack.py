@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psutil
 
+from lib import processes
 from lib.layout import Layout
 from lib.names import REPO_ROOT
 
@@ -96,7 +97,7 @@ class PrivateStack:
             timeout=120,
             stdin=subprocess.DEVNULL,
         )
-        if pid is not None and psutil.pid_exists(pid):  # teardown failed: stop ours anyway
+        if pid is not None and processes.pid_alive(pid):  # teardown failed: stop ours anyway
             proc = psutil.Process(pid)
             for p in [*proc.children(recursive=True), proc]:
                 p.kill()
