@@ -5,7 +5,10 @@ parses into one field of a `FaultPlan`, the only thing the proxy reads. Values (
 checked here, so a typo is one clear `NetFaultError` before anything starts.
 
 - `transparent`: nothing; bytes pass unchanged (positive controls, overhead benchmark).
-- `ws-cut-after-upgrade`: the first attach upgrade of each execution: forward its 101, cut.
+- `ws-cut-after-upgrade`: the first attach upgrade of each execution: its 101 is forwarded,
+  the server's frames after it are withheld until its exit frame (or close; 10 s at most),
+  then the connection is cut: output in flight is lost, the exec has ended when the client
+  notices (upstream #627's order of events; later upgrades pass).
 - `ws-cut-mid-stream[=BYTES]`: the first attach of each execution: cut after BYTES bytes of
   server frames (default 64), so a still-running exec must be reconnected.
 - `latency=MS[,JITTER]`: every chunk, each direction, delivered MS ms (+ uniform 0..JITTER)
@@ -52,6 +55,7 @@ SPECS: dict[str, NetFaultSpec] = {
         NetFaultSpec(
             "ws-cut-mid-stream",
             "the first attach of each execution is cut after BYTES bytes of server frames",
+            exposes="boxlite-ai/boxlite#1046",
             takes_value=True,
         ),
         NetFaultSpec(

@@ -21,11 +21,10 @@ bytes as a server would and server bytes as a client would; each side's events a
 into the other parser so their states stay in step across keep-alive cycles. A byte stream
 h11 refuses makes that connection opaque (still forwarded, only the delay faults apply).
 
-Faults (lib.harness.netfault.faults) act at those points: after the 101 of an execution's
-first attach (cut), after N bytes of its server frames (cut), after a plain response
-(RST), and per chunk per direction (latency with jitter, bandwidth pacing, order kept).
-Cuts close both sides with a FIN, like an idle-timeout proxy; a reset sets SO_LINGER 0 on
-the client socket so the close sends an RST (data already sent stays readable on Linux).
+Faults (lib.harness.netfault.faults) act at those points: after the 101 of an
+execution's first attach (server frames withheld until its exit frame, then the cut), after
+N bytes of its server frames (cut), after a plain response (RST), and per chunk per
+direction (latency with jitter, bandwidth pacing, order kept).
 
 The proxy runs its own event loop in a thread, so a case's synchronous code (the path check
 reading logs, httpx sync probes) never stalls traffic. `events` records every request,
@@ -54,6 +53,7 @@ READ_SIZE = 64 * 1024
 QUEUE_CHUNKS = 256  # delayed chunks in flight per direction before reading pauses
 START_TIMEOUT_S = 10.0
 EVENTS_CAP = 10_000
+WITHHOLD_BOUND_S = 10.0  # ws-cut-after-upgrade waits at most this long for the exit frame
 ATTACH_RE = re.compile(r"/executions/(?P<eid>[^/?]+)/attach(?:\?|$)")
 
 
@@ -128,6 +128,33 @@ class _Observer:
         except h11.ProtocolError:
             self.opaque = True
         return out
+
+
+class _Frames:
+    """Just enough RFC 6455 to see a server's exit frame (a text frame with type exit)."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+
+    def feed(self, data: bytes) -> bool:
+        self.buf += data
+        while len(self.buf) >= 2:
+            opcode, size, at = self.buf[0] & 0x0F, self.buf[1] & 0x7F, 2
+            if size == 126:
+                if len(self.buf) < 4:
+                    return False
+                size, at = struct.unpack("!H", self.buf[2:4])[0], 4
+            elif size == 127:
+                if len(self.buf) < 10:
+                    return False
+                size, at = struct.unpack("!Q", self.buf[2:10])[0], 10
+            at += 4 if self.buf[1] & 0x80 else 0  # servers do not mask, but be exact
+            if len(self.buf) < at + size:
+                return False
+            payload, self.buf = self.buf[at : at + size], self.buf[at + size :]
+            if opcode == 0x8 or (opcode == 0x1 and b'"exit"' in payload):
+                return True
+        return False
 
 
 class _Pipe:
@@ -277,6 +304,7 @@ class _Connection:
                         head = len(data) - int(extra)
                         if action == "cut":
                             await self.down.send(data[:head])
+                            await self._withhold_until_exit(data[head:])
                             await self.down.finish(self._close_both)
                             return
                         if action is not None:  # mid-stream: count frames after the 101
@@ -297,6 +325,26 @@ class _Connection:
             await self.down.finish(self._eof_client)
         except (ConnectionError, OSError):
             await self._close_both()
+
+    async def _withhold_until_exit(self, first: bytes) -> None:
+        """Forward nothing more from the server until its exit frame, its close or a bound.
+
+        The cut then reaches the client after the execution ended, the order of upstream's
+        report: the output was in flight when the proxy cut, the client's status probe sees
+        `completed`. Client bytes (stdin) still flow meanwhile."""
+        frames = _Frames()
+        deadline = asyncio.get_running_loop().time() + WITHHOLD_BOUND_S
+        data = first
+        while not frames.feed(data):
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            try:
+                data = await asyncio.wait_for(self.ureader.read(READ_SIZE), left)
+            except asyncio.TimeoutError:
+                return
+            if not data:
+                return
 
     async def _eof_client(self) -> None:
         with contextlib.suppress(OSError, RuntimeError):
