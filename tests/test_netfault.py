@@ -69,8 +69,8 @@ async def upstream():
     await runner.cleanup()
 
 
-def _proxy(url: str, *words: str) -> NetFaultProxy:
-    return NetFaultProxy(url, nf.parse(list(words)), seed=1).start()
+def _proxy(url: str, *words: str, observe: bool = True) -> NetFaultProxy:
+    return NetFaultProxy(url, nf.parse(list(words)), seed=1, observe=observe).start()
 
 
 async def _attach(session, base: str, eid: str) -> list:
@@ -100,6 +100,16 @@ async def test_transparent_forwards_http_and_websocket_unchanged(upstream):
         assert len({e.conn for e in responses[:3]}) == 1, "keep-alive cycles tracked"
         assert len(proxy.of_kind("upgrade")) == 2
         assert not proxy.of_kind("cut-after-upgrade", "cut-mid-stream", "reset")
+
+
+async def test_delay_only_plans_pump_bytes_without_parsing(upstream):
+    with _proxy(upstream, "transparent", observe=False) as proxy:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"{proxy.url}/plain") as r:
+                assert await r.text() == "hello"
+            assert await _attach(s, proxy.url, "e1") == EXPECTED
+        assert not proxy.of_kind("request", "response", "upgrade")
+        assert proxy.of_kind("connection"), "the traffic went through the proxy"
 
 
 async def test_cut_after_upgrade_cuts_the_first_attach_of_each_execution_only(upstream):

@@ -26,28 +26,40 @@ execution's first attach (server frames withheld until its exit frame, then the 
 N bytes of its server frames (cut), after a plain response (RST), and per chunk per
 direction (latency with jitter, bandwidth pacing, order kept).
 
-The proxy runs its own event loop in a thread, so a case's synchronous code (the path check
-reading logs, httpx sync probes) never stalls traffic. `events` records every request,
-upgrade and fault action for evidence (`summary()`).
+The proxy runs in a child process with its own event loop, so neither a case's synchronous
+code (the path check reading logs, httpx sync probes) nor the test process's GIL stalls
+traffic. `events` records every connection
+and fault action, and, when the plan needs HTTP boundaries (cuts, resets) or the caller
+passes `observe=True`, every request, response and upgrade (`summary()`). A plan of delays
+only (transparent, latency, bandwidth) pumps bytes without parsing them: that is what the
+overhead benchmark measures.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import json
 import random
 import re
+import select
 import socket
 import struct
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import h11
 
-from lib.harness.netfault.faults import FaultPlan
+from lib.harness.netfault.faults import FaultPlan, NetFaultError, parse
+from lib.names import REPO_ROOT
 
 READ_SIZE = 64 * 1024
 QUEUE_CHUNKS = 256  # delayed chunks in flight per direction before reading pauses
@@ -216,10 +228,13 @@ class _Pipe:
 
 
 class _Connection:
-    def __init__(self, proxy: NetFaultProxy, num: int, creader, cwriter, ureader, uwriter):
+    def __init__(self, proxy: _Server, num: int, creader, cwriter, ureader, uwriter):
         self.proxy, self.num, self.plan = proxy, num, proxy.plan
         self.creader, self.cwriter, self.ureader, self.uwriter = creader, cwriter, ureader, uwriter
         self.obs = _Observer()
+        # Parsing costs CPU on every chunk; only the faults that act at HTTP/WS boundaries
+        # need it (or a caller asking for the request log). Otherwise bytes are only pumped.
+        self.obs.opaque = not proxy.observe
         self.up = _Pipe(uwriter, self.plan, proxy.rng)
         self.down = _Pipe(cwriter, self.plan, proxy.rng)
         self.ended = asyncio.Event()
@@ -373,76 +388,28 @@ class _Connection:
         return not methods or req.method.decode("latin-1").upper() in methods
 
 
-class NetFaultProxy:
-    """`with NetFaultProxy(api_url, plan) as proxy: ... proxy.url ...` (a thread of its own)."""
+class _Server:
+    """The proxy itself: an asyncio server on a free loopback port (runs in the child)."""
 
-    def __init__(
-        self, upstream_url: str, plan: FaultPlan | None = None, *, seed: int | None = None
-    ):
+    def __init__(self, upstream_url: str, plan: FaultPlan, seed: int | None, observe: bool, sink):
         parts = urlsplit(upstream_url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(
-                f"netfault proxy: upstream must be http://host:port/..., not {upstream_url!r}"
-            )
-        self.upstream = upstream_url
-        self._parts = parts
-        self.up_host = parts.hostname
+        self.up_host = parts.hostname or "127.0.0.1"
         self.up_port = parts.port or 80
-        self.plan = plan or FaultPlan()
+        self.plan = plan
+        self.observe = observe or bool(
+            plan.ws_cut_after_upgrade
+            or plan.ws_cut_mid_stream is not None
+            or plan.reset_methods is not None
+        )
         self.rng = random.Random(seed)
-        self.events: deque[Event] = deque(maxlen=EVENTS_CAP)
+        self._sink = sink
         self._attached: set[str] = set()
         self._conns: set[_Connection] = set()
         self._count = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self.port: int | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
-    # -- public
-    @property
-    def url(self) -> str:
-        if self.port is None:
-            raise RuntimeError("netfault proxy not started")
-        return urlunsplit(("http", f"127.0.0.1:{self.port}", self._parts.path, "", ""))
-
-    def start(self) -> NetFaultProxy:
-        ready = threading.Event()
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready,), name="netfault-proxy", daemon=True
-        )
-        self._thread.start()
-        if not ready.wait(START_TIMEOUT_S) or self._error is not None:
-            self.close()
-            raise RuntimeError(f"netfault proxy did not start: {self._error!r}")
-        return self
-
-    def close(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is not None and thread is not None and thread.is_alive():
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(START_TIMEOUT_S)
-        self._thread = None
-
-    def __enter__(self) -> NetFaultProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def of_kind(self, *kinds: str) -> list[Event]:
-        return [e for e in list(self.events) if e.kind in kinds]
-
-    def summary(self) -> str:
-        counts: dict[str, int] = {}
-        for e in list(self.events):
-            counts[e.kind] = counts.get(e.kind, 0) + 1
-        inner = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no traffic"
-        return f"netfault proxy [{self.plan.label}] {self.url}: {inner}"
-
-    # -- loop thread
     def _record(self, event: Event) -> None:
-        self.events.append(event)
+        self._sink(event)
 
     def _first_attach(self, eid: str) -> bool:
         if eid in self._attached:
@@ -450,20 +417,14 @@ class NetFaultProxy:
         self._attached.add(eid)
         return True
 
-    def _serve(self, ready: threading.Event) -> None:
+    def serve(self, on_listening) -> None:
+        """Bind, call `on_listening(port)`, serve until `stop()`; then close everything."""
         loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            server = loop.run_until_complete(
-                asyncio.start_server(self._handle, "127.0.0.1", 0, limit=READ_SIZE * 4)
-            )
-            self.port = server.sockets[0].getsockname()[1]
-        except BaseException as exc:  # reported by start()
-            self._error = exc
-            ready.set()
-            loop.close()
-            return
-        ready.set()
+        self.loop = loop
+        server = loop.run_until_complete(
+            asyncio.start_server(self._handle, "127.0.0.1", 0, limit=READ_SIZE * 4)
+        )
+        on_listening(server.sockets[0].getsockname()[1])
         try:
             loop.run_forever()
         finally:
@@ -479,6 +440,10 @@ class NetFaultProxy:
                 loop.run_until_complete(server.wait_closed())
             loop.close()
 
+    def stop(self) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+
     async def _handle(self, creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter):
         self._count += 1
         num = self._count
@@ -490,6 +455,7 @@ class NetFaultProxy:
             self._record(Event(time.monotonic(), num, "upstream-refused", detail=str(exc)))
             cwriter.transport.abort()
             return
+        self._record(Event(time.monotonic(), num, "connection"))
         conn = _Connection(self, num, creader, cwriter, ureader, uwriter)
         self._conns.add(conn)
         try:
@@ -498,3 +464,167 @@ class NetFaultProxy:
             pass  # the proxy is closing; a cancelled handler would be logged as an error
         finally:
             self._conns.discard(conn)
+
+
+class NetFaultProxy:
+    """`with NetFaultProxy(api_url, plan) as proxy: ... proxy.url ...`
+
+    The proxy runs in a child process (`python -m lib.harness.netfault.proxy`): in a thread
+    it would share the test process's GIL with the SDK's callbacks, and each hand-over can
+    wait up to the interpreter's switch interval (5 ms), which the overhead benchmark showed
+    (p50 1.13x in a thread vs 1.06x with a 0.5 ms switch interval). The child dies with its
+    stdin, so it never outlives the run; events come back as JSON lines in a temp file.
+    """
+
+    def __init__(
+        self,
+        upstream_url: str,
+        plan: FaultPlan | None = None,
+        *,
+        seed: int | None = None,
+        observe: bool = False,
+    ):
+        parts = urlsplit(upstream_url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(
+                f"netfault proxy: upstream must be http://host:port/..., not {upstream_url!r}"
+            )
+        self.upstream = upstream_url
+        self._parts = parts
+        self.plan = plan or FaultPlan()
+        self.seed = seed
+        self.observe = observe
+        self.port: int | None = None
+        self._proc: subprocess.Popen | None = None
+        self._dir: tempfile.TemporaryDirectory | None = None
+        self._events_file: Path | None = None
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("netfault proxy not started")
+        return urlunsplit(("http", f"127.0.0.1:{self.port}", self._parts.path, "", ""))
+
+    def start(self) -> NetFaultProxy:
+        self._dir = tempfile.TemporaryDirectory(prefix="boxlite-e2e-netfault-")
+        self._events_file = Path(self._dir.name) / "events.jsonl"
+        argv = [sys.executable, "-m", "lib.harness.netfault.proxy", "--upstream", self.upstream]
+        argv += ["--events", str(self._events_file)]
+        if self.seed is not None:
+            argv += ["--seed", str(self.seed)]
+        if self.observe:
+            argv.append("--observe")
+        argv += ["--", *self.plan.names]
+        self._proc = subprocess.Popen(
+            argv,
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = _first_line(self._proc, START_TIMEOUT_S)
+        if not line.startswith("listening "):
+            self.close()
+            raise RuntimeError(f"netfault proxy did not start: {line or 'no listen line'}")
+        self.port = int(line.split()[1])
+        return self
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()  # type: ignore[union-attr]
+            try:
+                proc.wait(START_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if self._dir is not None:
+            self._last = self.events  # keep the evidence readable after close
+            self._dir.cleanup()
+            self._dir = None
+
+    def __enter__(self) -> NetFaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def events(self) -> list[Event]:
+        if self._dir is None or self._events_file is None:
+            return list(getattr(self, "_last", []))
+        try:
+            text = self._events_file.read_text()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in text.splitlines():
+            with contextlib.suppress(ValueError, TypeError):
+                out.append(Event(**json.loads(line)))
+        return out
+
+    def of_kind(self, *kinds: str) -> list[Event]:
+        return [e for e in self.events if e.kind in kinds]
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for e in self.events:
+            counts[e.kind] = counts.get(e.kind, 0) + 1
+        inner = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no traffic"
+        return f"netfault proxy [{self.plan.label}] {self.url}: {inner}"
+
+
+def _first_line(proc: subprocess.Popen, timeout: float) -> str:
+    """The child's first stdout line, or '' if none within `timeout` (or it exited)."""
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    return proc.stdout.readline().strip() if ready else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m lib.harness.netfault.proxy",
+        description="Serve a netfault proxy on a free loopback port until stdin closes.",
+    )
+    ap.add_argument("--upstream", required=True, help="the API URL, http://host:port/api")
+    ap.add_argument("--events", type=Path, required=True, help="append events here (JSON lines)")
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--observe", action="store_true", help="log every request and response")
+    ap.add_argument("faults", nargs="*", help="network fault words")
+    args = ap.parse_args(argv)
+    try:
+        plan = parse(args.faults)
+    except NetFaultError as exc:
+        print(f"error {exc}", flush=True)
+        return 2
+    sink_file = args.events.open("a", buffering=1)
+    count = [0]
+
+    def sink(event: Event) -> None:
+        if count[0] < EVENTS_CAP:
+            count[0] += 1
+            sink_file.write(json.dumps(asdict(event)) + "\n")
+
+    server = _Server(args.upstream, plan, args.seed, args.observe, sink)
+
+    def watch_stdin() -> None:
+        while sys.stdin.read(4096):
+            pass
+        server.stop()  # the parent closed our stdin, or died
+
+    def listening(port: int) -> None:
+        print(f"listening {port}", flush=True)
+        threading.Thread(target=watch_stdin, name="netfault-stdin", daemon=True).start()
+
+    try:
+        server.serve(listening)
+    finally:
+        sink_file.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -68,7 +68,8 @@ class NetFault:
 
     def __init__(self, cfg: Config, words: tuple[str, ...], make_runtime, ledger: Any, image: str):
         self.plan = nf.parse(list(words))
-        self.proxy = NetFaultProxy(cfg.api_url, self.plan).start()
+        # Cases read the request log as evidence, so it is kept whatever the plan.
+        self.proxy = NetFaultProxy(cfg.api_url, self.plan, observe=True).start()
         self.rt = make_runtime(self.proxy.url)
         self._ledger = ledger
         self._image = image
