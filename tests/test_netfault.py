@@ -17,7 +17,7 @@ from aiohttp import web
 
 from lib.harness.netfault import faults as nf
 from lib.harness.netfault import session as ns
-from lib.harness.netfault.proxy import NetFaultProxy
+from lib.harness.netfault.proxy import NetFaultProxy, ProxyError
 
 FRAME = b"\x01" + b"x" * 100  # a stdout frame as the attach protocol sends it
 FRAMES = 3
@@ -253,5 +253,5 @@ def test_case_filter_keeps_all_none_or_one_fault():
 
 
 def test_proxy_refuses_a_non_http_upstream():
-    with pytest.raises(ValueError, match="upstream must be http"):
+    with pytest.raises(ProxyError, match="upstream must be http"):
         NetFaultProxy("https://example.invalid/api")

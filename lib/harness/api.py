@@ -27,6 +27,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from lib.errors import HarnessError
+
 DEFAULT_TIMEOUT = 30.0
 PROBE_TIMEOUT = 10.0
 
@@ -41,7 +43,7 @@ _CLONE_PATH = re.compile(r"/boxes/(?P<src>[^/]+)/clone/?$")
 _BOX_PATH = re.compile(r"/boxes/(?P<id>[^/?]+)/?$")
 
 
-class ApiUnreachable(RuntimeError):
+class ApiUnreachable(HarnessError):
     """No HTTP answer at all (refused, DNS, TLS, timeout)."""
 
 

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lib.errors import HarnessError
 from lib.harness import credentials
 from lib.harness.api import ApiUnreachable, StackFacts, probe_stack
 from lib.harness.netfault import faults as netfaults
@@ -87,7 +88,7 @@ DEFAULT_P06_BOXES = 3
 DEFAULT_P06_EXECS = 40
 
 
-class ConfigError(RuntimeError):
+class ConfigError(HarnessError):
     """The run cannot start; the message says what is missing and how to fix it."""
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import tomli_w
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.tomlcompat import tomllib
 from standin import atomicfile
 
@@ -39,7 +40,7 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
-class CredentialsError(RuntimeError):
+class CredentialsError(HarnessError):
     """The credentials file is unreadable, malformed, or a write would clobber a profile."""
 
 

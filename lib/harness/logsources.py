@@ -31,13 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from lib.errors import HarnessError
+
 # How long one file poll may sleep at most while waiting for late lines. Polling starts at
 # 5 ms and doubles: the wait ends as soon as the file changes, so this only bounds latency.
 _FILE_POLL_MAX = 0.1
 _READ_CHUNK = 1 << 16
 
 
-class LogUnreadable(Exception):
+class LogUnreadable(HarnessError):
     """The log exists in config but cannot be read by this process (or is not there)."""
 
     def __init__(self, reason: str, hint: str):

@@ -35,6 +35,7 @@ from typing import Any
 import boxlite
 import boxlite.boxlite as _native_module
 
+from lib.errors import HarnessError
 from lib.harness.api import AUTO_DELETE_S, AUTO_STOP_S
 
 NATIVE_BOXLITE = _native_module.Boxlite
@@ -274,7 +275,7 @@ LOCAL_RUNTIME_MESSAGE = (
 )
 
 
-class LocalRuntimeForbidden(RuntimeError):
+class LocalRuntimeForbidden(HarnessError):
     """A case tried to use the local FFI runtime."""
 
 

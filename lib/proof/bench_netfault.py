@@ -19,8 +19,9 @@ import sys
 
 import boxlite
 
+from lib.errors import HarnessError
 from lib.harness.api import AUTO_DELETE_S, AUTO_STOP_S
-from lib.harness.config import ConfigError, load
+from lib.harness.config import load
 from lib.harness.netfault import faults as nf
 from lib.harness.netfault.proxy import NetFaultProxy
 from standin.benchutil import percentile
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         words = [w for w in args.faults.split(";") if w.strip()]
         nf.parse(words)
         lines = asyncio.run(measure(args.execs, words))
-    except (ConfigError, nf.NetFaultError) as exc:
+    except HarnessError as exc:
         print(f"bench_netfault: {exc}", file=sys.stderr)
         return 2
     print("\n".join(lines))

@@ -46,6 +46,7 @@ from pathlib import Path
 import httpx
 
 from lib import junit, processes
+from lib.errors import HarnessError
 from lib.harness.netfault import faults as netfaults
 from lib.names import REPO_ROOT
 from lib.proof.pins import Pins, PinsError
@@ -54,7 +55,6 @@ from lib.stack.private_stack import PrivateStack
 from lib.stats import wilson_interval
 from standin.faults import SPECS
 
-REPO = REPO_ROOT
 # Faults whose effect every stdout-reading case can see: other catches are collateral.
 BROAD = frozenset({"exec-stdout-drop"})
 # The probability a racy fault runs at in its full-catalogue row.
@@ -253,7 +253,7 @@ def render(rows: Sequence[Row], detections: Sequence[Detection], markdown: bool 
 # --------------------------------------------------------------------------- the stack
 
 
-class StackError(RuntimeError):
+class StackError(HarnessError):
     """The private stand-in could not be brought up, restarted or asked."""
 
 
@@ -268,12 +268,12 @@ class MatrixStack:
         self.log = log
         from lib.proof.stack_driver import BootstrapControl
 
-        self.control = BootstrapControl(REPO, self.layout, self.env)
+        self.control = BootstrapControl(REPO_ROOT, self.layout, self.env)
 
     def _run(self, *argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(
             list(argv),
-            cwd=REPO,
+            cwd=REPO_ROOT,
             env=self.env,
             capture_output=True,
             text=True,
@@ -283,25 +283,19 @@ class MatrixStack:
 
     def up(self) -> None:
         for argv in (
-            (str(REPO / "bootstrap.sh"), "--stack", "standin", "--fault", "none"),
-            (sys.executable, str(REPO / "fixture_setup.py")),
+            (str(REPO_ROOT / "bootstrap.sh"), "--stack", "standin", "--fault", "none"),
+            (sys.executable, str(REPO_ROOT / "fixture_setup.py")),
         ):
-            processes.run(argv, cwd=REPO, env=self.env, timeout=300, error=StackError)
+            processes.run(argv, cwd=REPO_ROOT, env=self.env, timeout=300, error=StackError)
         self.log(f"matrix: stand-in up in {self.root} (API {self.layout.api_url})")
 
     def use(self, faults: list[str], settle: float = 30.0) -> None:
         """Restart with exactly `faults` (bootstrap's services,health steps) and wait until
         the stack reports them: a run must never start on the previous fault set."""
-        from lib.proof.stack_driver import DriverError, canonical_faults
+        from lib.proof.stack_driver import DriverError, canonical_faults, switch_faults
 
         try:
-            wanted = canonical_faults(faults)
-            self.control.restart(wanted)
-            deadline = time.monotonic() + settle
-            while (now := self.control.current_faults()) != wanted:
-                if time.monotonic() > deadline:
-                    raise StackError(f"the stand-in reports faults {now}, expected {wanted}")
-                time.sleep(0.1)
+            switch_faults(self.control, canonical_faults(faults), settle)
         except DriverError as exc:
             raise StackError(str(exc)) from None
 
@@ -336,7 +330,7 @@ class MatrixStack:
         started = time.monotonic()
         proc = subprocess.run(
             argv,
-            cwd=REPO,
+            cwd=REPO_ROOT,
             env=env,
             capture_output=True,
             text=True,

@@ -25,12 +25,13 @@ from pathlib import Path
 import pytest
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.names import REPO_ROOT
 
 Pins = dict[str, tuple[str, ...]]
 
 
-class PinsError(RuntimeError):
+class PinsError(HarnessError):
     """The catalogue could not be collected, so its pins are unknown."""
 
 

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.layout import Layout
 from lib.names import API_SERVICE, RUNNER_BINARY, RUNNER_SERVICE
 from lib.stack.bootstrap.cloud import tool_env
@@ -52,7 +53,7 @@ from standin import atomicfile
 FAULTS_FILE = ".boxlite-e2e/standin-faults"
 
 
-class DriverError(Exception):
+class DriverError(HarnessError):
     """Base of the errors a driver raises; the message is shown to the user as is."""
 
 
@@ -175,6 +176,20 @@ class StandinControl(Protocol):
         ...
 
 
+def switch_faults(control: StandinControl, faults: list[str], settle: float = 30.0) -> None:
+    """Restart the stand-in with exactly `faults`, then wait (bounded) until it reports them.
+
+    A run must never start on the previous fault set: `restart` returns once the stack is
+    healthy, and the check here is that it runs *these* faults. BringUpError otherwise.
+    """
+    control.restart(faults)
+    end = time.monotonic() + settle
+    while (now := control.current_faults()) != faults:
+        if time.monotonic() >= end:
+            raise BringUpError(f"the stand-in reports faults {now}, expected {faults}")
+        time.sleep(0.1)
+
+
 class BootstrapControl:
     """The real stand-in: restart through `bootstrap.sh --stack standin`, read faults over HTTP."""
 
@@ -250,13 +265,7 @@ class StandinDriver(StackDriver):
 
     def _switch(self, faults: list[str], error: type[DriverError]) -> None:
         try:
-            self.control.restart(faults)
-            # restart returns once healthy; the check is that it runs *these* faults.
-            end = time.monotonic() + self.settle_deadline
-            while (now := self.control.current_faults()) != faults:
-                if time.monotonic() >= end:
-                    raise error(f"the stand-in reports faults {now}, expected {faults}")
-                time.sleep(0.1)
+            switch_faults(self.control, faults, self.settle_deadline)
         except DriverError as exc:
             if isinstance(exc, error):
                 raise

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.layout import Layout
 from lib.names import REPO_ROOT
 from lib.proof import verdict as V
@@ -59,7 +60,6 @@ from lib.proof.stack_driver import (
 )
 from standin import atomicfile
 
-HARNESS_ROOT = REPO_ROOT
 KEYS = {
     "PR_REF": "the fix under test (required)",
     "MAIN_REF": "the buggy baseline (default: main)",
@@ -77,7 +77,7 @@ KEYS = {
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class UsageError(Exception):
+class UsageError(HarnessError):
     pass
 
 
@@ -161,7 +161,7 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> Option
         driver=get("DRIVER"),
         results_dir=path(get("RESULTS_DIR") or env.get("BOXLITE_E2E_RESULTS_DIR", ""))
         if get("RESULTS_DIR") or env.get("BOXLITE_E2E_RESULTS_DIR")
-        else HARNESS_ROOT / "results",
+        else REPO_ROOT / "results",
         work_dir=path(get("WORK_DIR")) if get("WORK_DIR") else None,
         cache_dir=path(get("CACHE_DIR"))
         if get("CACHE_DIR")
@@ -304,7 +304,7 @@ class TwoSided:
             # Own session: a terminal Ctrl-C reaches only us; we stop the run ourselves.
             proc = subprocess.Popen(
                 argv,
-                cwd=HARNESS_ROOT,
+                cwd=REPO_ROOT,
                 env=env,
                 stdout=fh,
                 stderr=subprocess.STDOUT,
@@ -510,9 +510,7 @@ def build_driver(
 ) -> StackDriver:
     if driver:
         return load_driver(driver)
-    return make_driver(
-        stack, harness_root=HARNESS_ROOT, layout=layout, env=env, cache_dir=cache_dir
-    )
+    return make_driver(stack, harness_root=REPO_ROOT, layout=layout, env=env, cache_dir=cache_dir)
 
 
 def recover(env: Mapping[str, str]) -> int:

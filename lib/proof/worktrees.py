@@ -21,16 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lib import processes
+from lib.errors import HarnessError
 
 PREFIX = "boxlite-e2e-two-sided-"
 OWNER_FILE = "owner.pid"
 
 
-class RefError(Exception):
+class RefError(HarnessError):
     """A ref that does not name a commit in the repo (two-sided exit 125)."""
 
 
-class WorktreeError(Exception):
+class WorktreeError(HarnessError):
     """git could not create or remove a worktree."""
 
 

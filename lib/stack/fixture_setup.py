@@ -34,6 +34,7 @@ from urllib.parse import quote
 
 import httpx
 
+from lib.errors import HarnessError
 from lib.harness import credentials
 from lib.layout import Layout
 from lib.stack import secrets
@@ -47,7 +48,7 @@ PROFILE = "p1"
 POLL = 0.25
 
 
-class SetupError(RuntimeError):
+class SetupError(HarnessError):
     """One clear message for the operator; the exit is non-zero and nothing was written."""
 
 

@@ -18,11 +18,12 @@ from pathlib import Path
 import httpx
 
 from lib import processes
+from lib.errors import HarnessError
 
 POLL_INTERVAL = 0.1  # between probes of a bounded wait; never a readiness guess
 
 
-class HealthError(RuntimeError):
+class HealthError(HarnessError):
     """A probe did not succeed before its deadline; the message includes the log tail."""
 
 

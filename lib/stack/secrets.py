@@ -15,6 +15,7 @@ import os
 import secrets as _random
 from pathlib import Path
 
+from lib.errors import HarnessError
 from standin import atomicfile
 
 FILE_MODE = 0o600
@@ -30,7 +31,7 @@ SPEC: dict[str, int] = {
 }
 
 
-class SecretsError(RuntimeError):
+class SecretsError(HarnessError):
     """The secrets file exists but cannot be read or parsed (never quotes a value)."""
 
 

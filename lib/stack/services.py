@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.layout import Layout
 from lib.names import REPO_ROOT, SERVICE_COMMAND_TIMEOUT_S
 from standin import atomicfile
@@ -42,7 +43,7 @@ PREFIX = "boxlite-"
 SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
 
 
-class ServiceError(RuntimeError):
+class ServiceError(HarnessError):
     """A service manager command failed; the message carries its output."""
 
 

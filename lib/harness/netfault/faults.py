@@ -27,11 +27,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from lib.errors import HarnessError
+
 DEFAULT_MID_STREAM_BYTES = 64
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
-class NetFaultError(ValueError):
+class NetFaultError(HarnessError, ValueError):
     """A network fault or profile that names nothing known, or has a bad value."""
 
 

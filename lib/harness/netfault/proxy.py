@@ -58,6 +58,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import h11
 
+from lib.errors import HarnessError
 from lib.harness.netfault.faults import FaultPlan, NetFaultError, parse
 from lib.names import REPO_ROOT
 
@@ -67,6 +68,10 @@ START_TIMEOUT_S = 10.0
 EVENTS_CAP = 10_000
 WITHHOLD_BOUND_S = 10.0  # ws-cut-after-upgrade waits at most this long for the exit frame
 ATTACH_RE = re.compile(r"/executions/(?P<eid>[^/?]+)/attach(?:\?|$)")
+
+
+class ProxyError(HarnessError):
+    """The proxy could not be started or used; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -486,7 +491,7 @@ class NetFaultProxy:
     ):
         parts = urlsplit(upstream_url)
         if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(
+            raise ProxyError(
                 f"netfault proxy: upstream must be http://host:port/..., not {upstream_url!r}"
             )
         self.upstream = upstream_url
@@ -502,7 +507,7 @@ class NetFaultProxy:
     @property
     def url(self) -> str:
         if self.port is None:
-            raise RuntimeError("netfault proxy not started")
+            raise ProxyError("netfault proxy not started")
         return urlunsplit(("http", f"127.0.0.1:{self.port}", self._parts.path, "", ""))
 
     def start(self) -> NetFaultProxy:
@@ -525,7 +530,7 @@ class NetFaultProxy:
         line = _first_line(self._proc, START_TIMEOUT_S)
         if not line.startswith("listening "):
             self.close()
-            raise RuntimeError(f"netfault proxy did not start: {line or 'no listen line'}")
+            raise ProxyError(f"netfault proxy did not start: {line or 'no listen line'}")
         self.port = int(line.split()[1])
         return self
 

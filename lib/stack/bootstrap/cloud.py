@@ -26,10 +26,10 @@ import re
 import shutil
 from pathlib import Path
 
-from lib.names import RUNNER_BINARY
+from lib.names import REPO_ROOT, RUNNER_BINARY
 from lib.stack.bootstrap.cloud_data import POSTGRES, REDIS
 from lib.stack.bootstrap.common import API, RUNNER, fingerprint, port_conflict
-from lib.stack.bootstrap.context import HARNESS_DIR, Context
+from lib.stack.bootstrap.context import Context
 from lib.stack.services import Service
 from lib.tomlcompat import tomllib
 
@@ -332,7 +332,7 @@ def sdk(ctx: Context) -> None:
 
 
 def _pyproject_pin() -> str:
-    deps = tomllib.loads((HARNESS_DIR / "pyproject.toml").read_text())["project"]["dependencies"]
+    deps = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     return next(d for d in deps if d.startswith("boxlite"))
 
 

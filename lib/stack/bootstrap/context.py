@@ -18,15 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.layout import Layout
-from lib.names import BUILD_COMMAND_TIMEOUT_S, REPO_ROOT
+from lib.names import BUILD_COMMAND_TIMEOUT_S
 from lib.stack import secrets as secrets_mod
 from lib.stack.services import Service, ServiceManager
 
-HARNESS_DIR = REPO_ROOT
 
-
-class StepError(RuntimeError):
+class StepError(HarnessError):
     """A step cannot complete; the message says what to do about it."""
 
 

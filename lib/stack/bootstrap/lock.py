@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from lib.errors import HarnessError
 from lib.layout import Layout
 from lib.processes import LockBusy, exclusive_lock
 
 
-class Busy(RuntimeError):
+class Busy(HarnessError):
     """Another bootstrap or teardown holds this root."""
 
 
