@@ -16,8 +16,9 @@ import pytest
 from aiohttp import web
 
 from lib.harness.netfault import faults as nf
-from lib.harness.netfault import session as ns
 from lib.harness.netfault.proxy import NetFaultProxy, ProxyError
+
+pytestmark = pytest.mark.stack  # the proxy is a child process of its own
 
 FRAME = b"\x01" + b"x" * 100  # a stdout frame as the attach protocol sends it
 FRAMES = 3
@@ -208,48 +209,6 @@ async def test_reset_after_response_delivers_the_response_then_resets(upstream):
                 raise AssertionError("the connection ended with a FIN, not a reset")
         writer.close()
         assert [(e.method, e.kind) for e in proxy.of_kind("reset")] == [("POST", "reset")]
-
-
-def test_fault_words_parse_into_one_plan():
-    plan = nf.parse(["latency=50,20", "ws-cut-mid-stream", "reset-after-response=post|DELETE"])
-    assert (plan.latency_ms, plan.jitter_ms, plan.ws_cut_mid_stream) == (50, 20, 64)
-    assert plan.reset_methods == frozenset({"POST", "DELETE"})
-    assert nf.parse(["reset-after-response"]).reset_methods == frozenset()
-    assert nf.parse(["transparent"]) == nf.FaultPlan(names=("transparent",))
-    assert nf.parse(["ws-cut-after-upgrade"]).exposes() == {"boxlite-ai/boxlite#627"}
-    assert nf.profile("wan").latency_ms == 50 and nf.profile("wan").jitter_ms > 0
-    assert nf.profile("latency=5;bandwidth=100").bandwidth_kbps == 100
-
-
-@pytest.mark.parametrize(
-    "words",
-    [
-        ["cut-everything"],
-        ["latency"],
-        ["latency=fast"],
-        ["bandwidth=0"],
-        ["ws-cut-mid-stream=1.5"],
-        ["transparent=1"],
-        ["reset-after-response=FETCH"],
-    ],
-)
-def test_bad_fault_words_are_one_clear_error(words):
-    with pytest.raises(nf.NetFaultError, match="network fault"):
-        nf.parse(words)
-
-
-def test_profiles_refuse_nothing_words():
-    for name in ("", "none", "off"):
-        with pytest.raises(nf.NetFaultError, match="unknown network profile"):
-            nf.profile(name)
-
-
-def test_case_filter_keeps_all_none_or_one_fault():
-    words = ("ws-cut-after-upgrade", "latency=5")
-    assert ns.kept(words, "marked") == words
-    assert ns.kept(words, "transparent") == ()
-    assert ns.kept(words, "latency") == ("latency=5",)
-    assert ns.kept(words, "bandwidth") == ()
 
 
 def test_proxy_refuses_a_non_http_upstream():
