@@ -41,9 +41,13 @@ BEFORE_BYTES = 2 + 10
 
 
 def _fired(netfault, kind: str, active: bool) -> None:
-    """The cut happened exactly once while its fault is in force, never without it."""
+    """The cut happened exactly once while its fault is in force, never without it; and
+    after a cut the client re-attached (a second upgrade of the same execution): the pinned
+    finding that 0.10.8 does reconnect a still-running exec."""
     seen = netfault.proxy.of_kind(kind)
     assert len(seen) == (1 if active else 0), f"{kind}: {seen}; {netfault.proxy.summary()}"
+    upgrades = netfault.proxy.of_kind("upgrade")
+    assert len(upgrades) == (2 if active else 1), f"attach upgrades: {upgrades}"
 
 
 @pytest.mark.netfault(f"ws-cut-mid-stream={CUT_BYTES}")

@@ -150,6 +150,11 @@ class E2ESession:
             self._proxy = NetFaultProxy(self.config.api_url, net_profile(profile)).start()
         return self._proxy.url
 
+    @property
+    def network_proxy(self) -> NetFaultProxy | None:
+        """The run's network-profile proxy, once a client asked for it (else None)."""
+        return self._proxy
+
     def close_proxy(self) -> None:
         if self._proxy is not None:
             self._proxy.close()
