@@ -1,4 +1,4 @@
-"""A still-running exec whose attach is cut: the client's reconnect path (rest-protocol §4.5).
+"""A still-running exec whose attach is cut: the client's reconnect path (probe, sleep, re-attach).
 
 After a cut without an exit frame, the REST client probes `GET .../executions/{id}`; while the
 exec is `running` it sleeps (15 s in 0.10.8) and re-attaches to the same execution. What that

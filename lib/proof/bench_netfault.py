@@ -36,6 +36,7 @@ def _runtime(url: str, key: str, prefix: str) -> boxlite.Boxlite:
 
 
 async def measure(execs: int, words: list[str]) -> list[str]:
+    """Time `execs` round trips per side, interleaved; the lines to print."""
     cfg = load()
     plan = nf.parse(words)
     direct = _runtime(cfg.api_url, cfg.api_key, cfg.prefix)
@@ -72,6 +73,7 @@ async def measure(execs: int, words: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m lib.proof.bench_netfault`: print the numbers."""
     ap = argparse.ArgumentParser(prog="python -m lib.proof.bench_netfault", description=__doc__)
     ap.add_argument("--execs", type=int, default=60, help="round trips per side (default 60)")
     ap.add_argument(

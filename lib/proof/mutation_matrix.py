@@ -20,7 +20,8 @@ stand-in can inject each bug by name (standin/faults.py), so this module runs th
   other row (clean included) runs those marks as `transparent`, so the clean row is each
   network case's positive control;
 - for racy faults, the pinned cases again over K runs per probability, giving a detection
-  rate with a Wilson 95 % interval (anchors.md "Measurable goals" D).
+  rate with a Wilson 95 % interval (seeing a fault of rate p once at confidence c takes
+  ceil(ln(1-c)/ln(1-p)) runs).
 
 After every run the stack's box list (through the API) must be empty: zero boxes left.
 Per-case outcomes come from each run's JUnit XML, read raw (an xfail is "caught", an
@@ -71,10 +72,12 @@ NETFAULTS_ENV = "BOXLITE_E2E_NETFAULTS"
 
 
 def is_network(fault: str | None) -> bool:
+    """Whether a row's fault is a harness network fault (`net:NAME`)."""
     return bool(fault) and str(fault).startswith(NET)
 
 
 def known_fault(fault: str) -> bool:
+    """A registered stand-in fault, or `net:` + a registered network fault."""
     return fault in SPECS or (is_network(fault) and fault.removeprefix(NET) in netfaults.SPECS)
 
 
@@ -88,6 +91,7 @@ def issue_of(fault: str | None) -> str | None:
 
 
 def row_env(fault: str | None) -> dict[str, str]:
+    """The environment a row's pytest runs with: which netfault marks apply."""
     return {NETFAULTS_ENV: fault.removeprefix(NET) if is_network(fault) else "transparent"}
 
 
@@ -117,6 +121,7 @@ class Row:
 
     @property
     def caught(self) -> list[str]:
+        """Cases that failed, errored or xfailed in this row (the fault showed in them)."""
         return sorted(c for c, o in self.outcomes.items() if o in CAUGHT)
 
     def problems(self) -> list[str]:
@@ -147,10 +152,12 @@ class Row:
         return found
 
     def collateral(self) -> list[str]:
+        """Caught cases not pinned to this row's fault (allowed only for broad faults)."""
         pins = set(self.pins)
         return [c for c in self.caught if c not in pins]
 
     def to_json(self) -> dict:
+        """The row for the matrix JSON, its problems included."""
         return {
             "label": self.label,
             "fault": self.fault,
@@ -177,10 +184,12 @@ class Detection:
     problems: list[str] = field(default_factory=list)
 
     def rate(self) -> tuple[float, float, float]:
+        """(detection rate, Wilson 95 % low, high) over the K runs."""
         low, high = wilson_interval(self.detected, self.runs)
         return (self.detected / self.runs if self.runs else 0.0), low, high
 
     def to_json(self) -> dict:
+        """The detection for the matrix JSON, rate and interval included."""
         rate, low, high = self.rate()
         return {
             "fault": self.fault,
@@ -282,6 +291,7 @@ class MatrixStack:
         )
 
     def up(self) -> None:
+        """Bootstrap the private stand-in with no fault and set its fixtures up."""
         for argv in (
             (str(REPO_ROOT / "bootstrap.sh"), "--stack", "standin", "--fault", "none"),
             (sys.executable, str(REPO_ROOT / "fixture_setup.py")),
@@ -345,6 +355,7 @@ class MatrixStack:
         return junit.read(junit_path.read_text()), took
 
     def close(self) -> None:
+        """Tear the private stack down and delete its root."""
         self.private.close()
 
 
@@ -353,6 +364,9 @@ class MatrixStack:
 
 @dataclass
 class Plan:
+    """What the matrix runs: which faults, K repeats per probability for racy ones, pinned-only
+    or whole-catalogue rows, and the pins."""
+
     faults: list[str]
     repeat: int = 0  # K runs per probability for racy faults (0: none)
     probabilities: tuple[float, ...] = DEFAULT_PROBABILITIES
@@ -369,6 +383,8 @@ def _fault_arg(fault: str) -> str:
 
 
 def run_matrix(stack: MatrixStack, plan: Plan, workdir: Path) -> tuple[list[Row], list[Detection]]:
+    """A clean row, one row per fault, then K pinned runs per probability of each racy fault; the
+    stack ends with no fault."""
     rows: list[Row] = []
     log = stack.log
 
@@ -420,11 +436,14 @@ def run_matrix(stack: MatrixStack, plan: Plan, workdir: Path) -> tuple[list[Row]
 
 
 def problems(rows: Iterable[Row], detections: Iterable[Detection]) -> list[str]:
+    """Every broken promise of the matrix: misses, false alarms, leftover boxes, unrun pins."""
     found = [p for r in rows for p in r.problems()]
     return found + [p for d in detections for p in d.problems]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """CLI: run the matrix on a private stand-in and print it; 0 clean, 1 broken, 2 bad input,
+    125 the stack could not run."""
     ap = argparse.ArgumentParser(
         prog="python -m lib.proof.mutation_matrix",
         description="Run the case catalogue clean and once per stand-in or network fault; "

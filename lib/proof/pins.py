@@ -36,12 +36,15 @@ class PinsError(HarnessError):
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add `--e2e-pins-out FILE`."""
     parser.addoption(
         "--e2e-pins-out", metavar="FILE", help="write {fault: [case node ids]} from catches marks"
     )
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    """With `--e2e-pins-out`: write {fault: sorted node ids} from the collected cases' `catches`
+    marks."""
     out = session.config.getoption("--e2e-pins-out")
     if not out:
         return

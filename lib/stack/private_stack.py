@@ -47,6 +47,9 @@ def free_ports(count: int) -> list[int]:
 
 @dataclass
 class PrivateStack:
+    """A temporary root, free ports and the env to run bootstrap.sh and teardown.sh on them;
+    `close()` leaves nothing behind."""
+
     root: Path
     env: dict[str, str]
     layout: Layout

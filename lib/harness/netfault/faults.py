@@ -39,6 +39,8 @@ class NetFaultError(HarnessError, ValueError):
 
 @dataclass(frozen=True)
 class NetFaultSpec:
+    """One registered network fault: its word, what it does, the issue it exposes."""
+
     name: str
     summary: str
     exposes: str | None = None  # upstream issue the fault makes visible, "owner/repo#N"
@@ -94,13 +96,16 @@ class FaultPlan:
 
     @property
     def delays(self) -> bool:
+        """Whether any chunk is held back (latency, jitter or bandwidth pacing)."""
         return self.latency_ms > 0 or self.jitter_ms > 0 or self.bandwidth_kbps is not None
 
     @property
     def label(self) -> str:
+        """The fault words as one string, for reports."""
         return " ".join(self.names) or "transparent"
 
     def exposes(self) -> set[str]:
+        """Upstream issues this plan's faults make visible in the SDK."""
         return {SPECS[n.partition("=")[0]].exposes for n in self.names} - {None}  # type: ignore[misc]
 
 

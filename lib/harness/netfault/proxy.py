@@ -76,6 +76,8 @@ class ProxyError(HarnessError):
 
 @dataclass(frozen=True)
 class Event:
+    """One thing the proxy saw or did, for evidence (JSON-line shipped from the child)."""
+
     at: float  # monotonic
     conn: int
     kind: str  # request | response | upgrade | cut-after-upgrade | cut-mid-stream | reset
@@ -506,11 +508,13 @@ class NetFaultProxy:
 
     @property
     def url(self) -> str:
+        """The upstream URL with the proxy's host and port (same path, e.g. `/api`)."""
         if self.port is None:
             raise ProxyError("netfault proxy not started")
         return urlunsplit(("http", f"127.0.0.1:{self.port}", self._parts.path, "", ""))
 
     def start(self) -> NetFaultProxy:
+        """Spawn the child and wait (bounded) for its listen line."""
         self._dir = tempfile.TemporaryDirectory(prefix="boxlite-e2e-netfault-")
         self._events_file = Path(self._dir.name) / "events.jsonl"
         argv = [sys.executable, "-m", "lib.harness.netfault.proxy", "--upstream", self.upstream]
@@ -535,6 +539,7 @@ class NetFaultProxy:
         return self
 
     def close(self) -> None:
+        """Close the child's stdin (it exits), reap it, keep the events readable."""
         proc, self._proc = self._proc, None
         if proc is not None:
             with contextlib.suppress(OSError):
@@ -559,6 +564,7 @@ class NetFaultProxy:
 
     @property
     def events(self) -> list[Event]:
+        """Everything recorded so far, in order."""
         if self._dir is None or self._events_file is None:
             return list(getattr(self, "_last", []))
         try:
@@ -572,9 +578,11 @@ class NetFaultProxy:
         return out
 
     def of_kind(self, *kinds: str) -> list[Event]:
+        """The recorded events of these kinds."""
         return [e for e in self.events if e.kind in kinds]
 
     def summary(self) -> str:
+        """One line: the plan, the URL and a count per event kind."""
         counts: dict[str, int] = {}
         for e in self.events:
             counts[e.kind] = counts.get(e.kind, 0) + 1
@@ -590,6 +598,7 @@ def _first_line(proc: subprocess.Popen, timeout: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The child: serve one proxy until stdin closes."""
     ap = argparse.ArgumentParser(
         prog="python -m lib.harness.netfault.proxy",
         description="Serve a netfault proxy on a free loopback port until stdin closes.",

@@ -27,6 +27,7 @@ MARK = "netfault"
 
 
 def marked_words(item: pytest.Item) -> tuple[str, ...]:
+    """The words of the case's `netfault` marks, validated (a bad one is a usage error)."""
     words: list[str] = []
     for mark in item.iter_markers(MARK):
         if not mark.args or mark.kwargs or not all(isinstance(a, str) for a in mark.args):
@@ -40,6 +41,7 @@ def marked_words(item: pytest.Item) -> tuple[str, ...]:
 
 
 def kept(words: tuple[str, ...], which: str) -> tuple[str, ...]:
+    """`words` filtered by BOXLITE_E2E_NETFAULTS: all, none, or only one fault's."""
     if which == "marked":
         return words
     if which == "transparent":
@@ -48,10 +50,12 @@ def kept(words: tuple[str, ...], which: str) -> tuple[str, ...]:
 
 
 def profile_words(cfg: Config) -> tuple[str, ...]:
+    """The run's network-profile words (none without a profile)."""
     return nf.profile(cfg.network_profile).names if cfg.network_profile else ()
 
 
 def case_words(item: pytest.Item, cfg: Config) -> tuple[str, ...]:
+    """What the case's proxy applies: the profile, then its kept marks."""
     return profile_words(cfg) + kept(marked_words(item), cfg.case_netfaults)
 
 
@@ -84,6 +88,7 @@ class NetFault:
         return made
 
     def close(self) -> None:
+        """Close the runtime, then the proxy."""
         try:
             self.rt.close()
         finally:

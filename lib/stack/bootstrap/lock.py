@@ -22,6 +22,7 @@ class Busy(HarnessError):
 
 @contextlib.contextmanager
 def exclusive(layout: Layout) -> Iterator[None]:
+    """Hold the layout's bootstrap/teardown lock; Busy when another one holds it."""
     path = layout.run_dir.parent / "boxlite-e2e.lock"
     try:
         with exclusive_lock(path):

@@ -25,6 +25,8 @@ from standin import images
 
 
 def faults_file(ctx: Context) -> Path:
+    """Where the last bootstrap recorded the stand-in's faults (reused when no `--fault` is
+    given)."""
     return ctx.layout.config_dir / "standin-faults.json"
 
 
@@ -47,6 +49,8 @@ def sourcefingerprint() -> str:
 
 
 def services(ctx: Context, faults: list[str]) -> list[Service]:
+    """The stand-in runner and API services with the faults split by side; a new source or env
+    fingerprint restarts them."""
     layout = ctx.layout
     by_side = {
         side: [f"--fault={f}" for f in faults if faults_mod.SPECS[f.split("=")[0]].side == side]
