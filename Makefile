@@ -68,6 +68,13 @@ test\:e2e: setup ## Run cases/ on the stack that is up (path check on); results/
 	$(if $(filter-out file,$(origin STACK)),BOXLITE_E2E_STACK=$(STACK)) \
 	  BOXLITE_E2E_RESULTS_DIR=$(CURDIR)/results $(PYTEST) cases
 
+# What the netfault proxy costs (lib/proof/bench_netfault.py): exec round trip through a
+# `transparent` proxy vs straight to the API of the stack that is up, interleaved.
+BENCH_EXECS ?= 60
+.PHONY: bench\:netfault
+bench\:netfault: setup ## Print the netfault proxy's overhead: exec round trip via transparent proxy vs direct
+	$(PY) -m lib.proof.bench_netfault --execs $(BENCH_EXECS)
+
 # The mutation matrix (lib/proof/mutation_matrix.py): on a private stand-in (temporary root, free
 # ports), the catalogue clean and once per fault, then the racy fault's pinned case
 # MATRIX_REPEAT times at each probability. Not part of `make test` (which runs a reduced

@@ -6,6 +6,11 @@
 - `box_factory` / `box`: boxes owned by the fixture; removed at teardown without counting
   as leaks.
 - `api`: the raw REST client (httpx) bound to the org prefix, for hand-built requests.
+- `netfault`: a runtime (`netfault.rt`) whose traffic goes through a loopback fault proxy
+  applying the case's `@pytest.mark.netfault(...)` words (lib.harness.netfault), with
+  `await netfault.box()` and the proxy's `events` as evidence.
+- `rt` and `api` go through the run's network-profile proxy when
+  `BOXLITE_E2E_NETWORK_PROFILE` is set (e.g. `wan`), straight to the API otherwise.
 - autouse: the local FFI runtime is refused, and every test's boxes are path-verified on both
   hops and removed (`lib.harness.plugin.E2ESession.finish_test`).
 
@@ -23,6 +28,7 @@ import pytest_asyncio
 
 from lib.harness.api import ApiClient
 from lib.harness.config import Config, SecondOrg
+from lib.harness.netfault.session import NetFault, case_words
 from lib.harness.plugin import E2ESession, session_of
 from lib.harness.runtime import TrackedBox, TrackedRuntime, forbid_local_runtime, rest_runtime
 
@@ -54,7 +60,7 @@ def second_org(e2e: E2ESession) -> SecondOrg:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def rt(e2e: E2ESession) -> AsyncIterator[TrackedRuntime]:
     cfg = e2e.config
-    runtime = rest_runtime(cfg.api_url, cfg.api_key, cfg.prefix, e2e.ledger)
+    runtime = rest_runtime(e2e.client_url(), cfg.api_key, cfg.prefix, e2e.ledger)
     yield runtime
     try:
         await e2e.finish_session(runtime)
@@ -109,5 +115,22 @@ async def box(box_factory) -> TrackedBox:
 @pytest_asyncio.fixture(loop_scope="session")
 async def api(e2e: E2ESession, _path_check) -> AsyncIterator[ApiClient]:
     cfg = e2e.config
-    async with ApiClient(cfg.api_url, cfg.api_key, cfg.prefix, recorder=e2e.ledger) as client:
+    url = e2e.client_url()
+    async with ApiClient(url, cfg.api_key, cfg.prefix, recorder=e2e.ledger) as client:
         yield client
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def netfault(request, e2e: E2ESession, image: str, _path_check) -> AsyncIterator[NetFault]:
+    cfg = e2e.config
+    words = case_words(request.node, cfg)
+
+    def make(url: str) -> TrackedRuntime:
+        return rest_runtime(url, cfg.api_key, cfg.prefix, e2e.ledger)
+
+    faulty = NetFault(cfg, words, make, e2e.ledger, image)
+    try:
+        yield faulty
+    finally:
+        print(faulty.proxy.summary())
+        faulty.close()

@@ -34,7 +34,11 @@ SPECS: dict[str, FaultSpec] = {
         FaultSpec(
             "attach-no-replay",
             "runner",
-            "boxlite-ai/boxlite#627",
+            # Not #627: that PR was the client's missing re-attach after a cut (the harness's
+            # netfault `ws-cut-after-upgrade` exposes it). A re-attach that does not replay
+            # the output produced before it is #1046 (still open): "output produced while no
+            # Runner subscriber is connected" must be replayed, each byte once.
+            "boxlite-ai/boxlite#1046",
             "a re-attach to an execution does not replay its output backlog",
         ),
         FaultSpec(

@@ -99,7 +99,13 @@ def _known_bugs(node) -> list[str]:
 def test_every_fault_is_caught_by_marked_cases(pins):
     # Read from the cases' catches marks: every registered fault has a case, and the marks
     # name registered faults only (the plugin refuses others at collection).
-    assert set(pins) == set(SPECS), "each stand-in fault needs a @catches case, and only those"
+    stand_in = {f for f in pins if not mm.is_network(f)}
+    assert stand_in == set(SPECS), "each stand-in fault needs a @catches case, and only those"
+    # Network rows exist exactly for the network faults some case catches.
+    assert {f for f in pins if mm.is_network(f)} == {
+        "net:ws-cut-after-upgrade",
+        "net:ws-cut-mid-stream",
+    }
     assert pins["exec-stdout-drop"] == (P06,)
     assert len(pins["quota-clamp"]) == 11  # parametrised cases count once per parameter set
 
@@ -111,7 +117,7 @@ def test_known_bug_markers_on_pinned_cases_name_their_faults_issue(pins):
     for fault, cases in pins.items():
         for case in cases:
             for issue in _known_bugs(functions[case.split("[")[0]]):
-                assert issue == SPECS[fault].issue, (case, issue, fault)
+                assert issue == mm.issue_of(fault), (case, issue, fault)
 
 
 @pytest.mark.stack
@@ -121,14 +127,38 @@ def test_reduced_matrix_on_a_private_stand_in(tmp_path):
     stack = mm.MatrixStack(log=lines.append)
     try:
         stack.up()
-        plan = mm.Plan(faults=list(SPECS), pinned_only=True, workers=2, pins=collect_pins())
+        pinmap = collect_pins()
+        faults = mm.all_faults(pinmap)
+        plan = mm.Plan(faults=faults, pinned_only=True, workers=2, pins=pinmap)
         rows, detections = mm.run_matrix(stack, plan, tmp_path)
         assert stack.boxes() == []
     finally:
         stack.close()
     print("\n".join(lines))
     print(mm.render(rows, detections))
-    assert [r.fault for r in rows] == [None, *SPECS]
+    assert [r.fault for r in rows] == [None, *faults]
+    assert any(mm.is_network(f) for f in faults), "network-fault rows are part of the matrix"
     assert len(rows[0].outcomes) >= 90, "the clean row must run the whole catalogue"
     assert mm.problems(rows, detections) == []
     assert all(r.boxes_left == 0 for r in rows)
+
+
+def test_network_rows_run_the_stand_in_clean_and_only_their_fault():
+    # A network row's cases keep only that network fault; every other row runs the cases'
+    # network faults transparent (the clean row is their positive control).
+    assert mm.row_env("net:ws-cut-after-upgrade") == {mm.NETFAULTS_ENV: "ws-cut-after-upgrade"}
+    assert mm.row_env(None) == {mm.NETFAULTS_ENV: "transparent"}
+    assert mm.row_env("quota-clamp") == {mm.NETFAULTS_ENV: "transparent"}
+    assert mm._fault_arg("net:ws-cut-mid-stream") == "net:ws-cut-mid-stream"
+    assert mm.issue_of("net:ws-cut-after-upgrade") == "boxlite-ai/boxlite#627"
+    assert mm.known_fault("net:latency") and not mm.known_fault("net:nope")
+    assert not mm.known_fault("nope")
+    row = mm.Row(
+        "net:ws-cut-after-upgrade",
+        "net:ws-cut-after-upgrade",
+        {"cases/a.py::t": "xfailed", "cases/b.py::t": "passed"},
+        0,
+        pins=("cases/a.py::t",),
+    )
+    assert row.problems() == []
+    assert "#627" in mm.render([row], [])

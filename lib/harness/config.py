@@ -24,6 +24,10 @@ Decisions (documented in docs/architecture.md's harness section as well):
   lines; it returns as soon as every id is seen, so this only bounds a miss.
 - `SKIP_PATH_VERIFY` is true only for 1/true/yes/on (any case); anything else, `0`
   included, keeps the check on.
+- Network: `NETWORK_PROFILE` (`wan`, `transparent` or `;`-separated fault words) puts a
+  netfault proxy in front of the API for every runtime and raw client of the run;
+  `NETFAULTS` (`marked` default, `transparent`, or one fault name) says which of a case's
+  own `netfault(...)` marks apply (positive controls and mutation-matrix rows).
 - Case knobs: `P06_BOXES` (default 3) and `P06_EXECS` (default 40) size the p0_6 race
   (boxes x execs per box). Positive integers; anything else is a `ConfigError`, never a
   silent default. Cases read them from the `Config` (`e2e_config.p06_boxes`), like the rest.
@@ -45,6 +49,7 @@ from typing import Any
 from lib.errors import HarnessError
 from lib.harness import credentials
 from lib.harness.api import ApiUnreachable, StackFacts, probe_stack
+from lib.harness.netfault import faults as netfaults
 from lib.layout import Layout
 from lib.names import REPO_ROOT, RUNNER_SERVICE
 
@@ -73,6 +78,8 @@ ENV_VARS = (
     "PATH_DEADLINE",
     "P06_BOXES",
     "P06_EXECS",
+    "NETWORK_PROFILE",
+    "NETFAULTS",
 )
 DEFAULT_PATH_DEADLINE = 5.0
 DEFAULT_P06_BOXES = 3
@@ -149,6 +156,10 @@ class Config:
     # Case knobs: the p0_6 race's boxes and execs per box.
     p06_boxes: int = DEFAULT_P06_BOXES
     p06_execs: int = DEFAULT_P06_EXECS
+    # Network faults (lib.harness.netfault): the profile every runtime of the run goes
+    # through (None: straight to the API), and which of a case's own `netfault` marks apply.
+    network_profile: str | None = None
+    case_netfaults: str = "marked"
 
     def active_issues(self) -> frozenset[str]:
         """Upstream issues the active faults reproduce (a known_bug on one of them is expected to
@@ -181,6 +192,8 @@ class Config:
             "p06_execs": self.p06_execs,
             "second_org": self.second_org.prefix if self.second_org else None,
             "max_cpus_per_box": self.max_cpus_per_box,
+            "network_profile": self.network_profile,
+            "case_netfaults": self.case_netfaults,
         }
 
 
@@ -318,7 +331,36 @@ def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) ->
         max_cpus_per_box=_max_cpus(profile),
         p06_boxes=_positive_int(env, "P06_BOXES", DEFAULT_P06_BOXES, sources),
         p06_execs=_positive_int(env, "P06_EXECS", DEFAULT_P06_EXECS, sources),
+        network_profile=_network_profile(env, sources),
+        case_netfaults=_case_netfaults(env, sources),
     )
+
+
+def _network_profile(env: Mapping[str, str], sources: dict[str, str]) -> str | None:
+    """BOXLITE_E2E_NETWORK_PROFILE (`wan`, `transparent`, or `;`-separated fault words)."""
+    raw = _env(env, "NETWORK_PROFILE")
+    if raw is None:
+        return None
+    try:
+        netfaults.profile(raw)
+    except netfaults.NetFaultError as exc:
+        raise ConfigError(f"BOXLITE_E2E_NETWORK_PROFILE={raw!r}: {exc}") from None
+    sources["network_profile"] = "env"
+    return raw
+
+
+def _case_netfaults(env: Mapping[str, str], sources: dict[str, str]) -> str:
+    """BOXLITE_E2E_NETFAULTS: `marked` (default), `transparent`, or one fault name kept."""
+    raw = _env(env, "NETFAULTS")
+    if raw is None:
+        return "marked"
+    if raw not in ("marked", "transparent") and raw not in netfaults.SPECS:
+        raise ConfigError(
+            f"BOXLITE_E2E_NETFAULTS={raw!r}: expected marked, transparent or a network fault "
+            f"name ({', '.join(sorted(netfaults.SPECS))})"
+        )
+    sources["case_netfaults"] = "env"
+    return raw
 
 
 def _second_org(

@@ -43,6 +43,10 @@ from lib.harness import reports
 from lib.harness.config import Config, ConfigError
 from lib.harness.config import load as load_config
 from lib.harness.logsources import FileSource, JournalSource, LogSource
+from lib.harness.netfault import session as netsession
+from lib.harness.netfault.faults import SPECS as NET_SPECS
+from lib.harness.netfault.faults import profile as net_profile
+from lib.harness.netfault.proxy import NetFaultProxy
 from lib.harness.path_verification import Outcome, PathResult, PathVerifier
 from lib.harness.runtime import BoxLedger, remove_boxes
 from lib.names import RUNNER_SERVICE
@@ -74,9 +78,13 @@ MARKERS = (
     f"({', '.join(sorted(CAPABILITIES))}); skipped with the reason in the summary",
     "smoke: safe against a shared/paying stack: one box at a time, no quota or error storms",
     "image(ref): run this case with image `ref` instead of the stack default",
-    "catches(*faults): the stand-in faults (standin/faults.py) this case must catch; the "
-    "mutation matrix builds its pins from these marks",
+    "catches(*faults): the stand-in faults (standin/faults.py) this case must catch, or "
+    "network faults as 'net:NAME' (lib/harness/netfault); the mutation matrix builds its pins "
+    "from these marks",
+    "netfault(*faults): network fault words (lib/harness/netfault/faults.py) the `netfault` "
+    "fixture's proxy applies to this case (BOXLITE_E2E_NETFAULTS filters them)",
 )
+NET_PREFIX = "net:"
 
 
 class BoxLeakWarning(pytest.PytestWarning):
@@ -128,6 +136,30 @@ class E2ESession:
             else PathVerifier(build_sources(cfg), deadline=cfg.path_deadline)
         )
         self.started = time.monotonic()
+        self._proxy: NetFaultProxy | None = None
+
+    def client_url(self) -> str:
+        """Where runtimes and raw clients go: the API, or the run's network-profile proxy.
+
+        The proxy forwards to the API unchanged except for the profile's faults, so the API
+        log (and so the path check) still sees every request."""
+        profile = self.config.network_profile
+        if not profile:
+            return self.config.api_url
+        if self._proxy is None:
+            self._proxy = NetFaultProxy(self.config.api_url, net_profile(profile)).start()
+        return self._proxy.url
+
+    @property
+    def network_proxy(self) -> NetFaultProxy | None:
+        """The run's network-profile proxy, once a client asked for it (else None)."""
+        return self._proxy
+
+    def close_proxy(self) -> None:
+        """Stop the network-profile proxy, if one was started."""
+        if self._proxy is not None:
+            self._proxy.close()
+            self._proxy = None
 
     # -- per test
     def begin_test(self, item: pytest.Item) -> None:
@@ -253,6 +285,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = E2ESession(cfg, run_uid[:8], worker)
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop this process's network-profile proxy (each xdist worker has its own)."""
+    e2e = config.stash.get(SESSION_KEY, None)
+    if e2e is not None:
+        e2e.close_proxy()
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Header lines: stack, API, prefix, SDK version, run id, faults, path check, image."""
     e2e = config.stash.get(SESSION_KEY, None)
@@ -265,6 +304,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"boxlite-e2e: stack {c.stack}, api {c.api_url}, prefix {c.prefix!r}, "
         f"sdk boxlite {_sdk_version()}, run {e2e.run_id}",
         f"boxlite-e2e: faults {faults}; path verification {path}; image {c.image}",
+        f"boxlite-e2e: network {reports.network_text(c.describe())}",
     ]
 
 
@@ -294,6 +334,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for mark in item.iter_markers("image"):
             _single_str_arg(mark, item)
         _check_catches(item)
+        netsession.marked_words(item)  # a bad netfault word is a usage error, never ignored
         if e2e is None:
             continue
         _apply_known_bugs(item, e2e.config)
@@ -305,12 +346,17 @@ def _check_catches(item: pytest.Item) -> None:
     for mark in item.iter_markers("catches"):
         if not mark.args or mark.kwargs or not all(isinstance(a, str) for a in mark.args):
             raise pytest.UsageError(f"{item.nodeid}: @catches takes fault names")
-        unknown = [f for f in mark.args if f not in FAULT_SPECS]
+        unknown = [f for f in mark.args if f not in FAULT_SPECS and not _network_fault(f)]
         if unknown:
             raise pytest.UsageError(
                 f"{item.nodeid}: catches({', '.join(map(repr, unknown))}): unknown fault; "
-                f"known: {', '.join(sorted(FAULT_SPECS))}"
+                f"known: {', '.join(sorted(FAULT_SPECS))}, or net:NAME with NAME one of "
+                f"{', '.join(sorted(NET_SPECS))}"
             )
+
+
+def _network_fault(name: str) -> bool:
+    return name.startswith(NET_PREFIX) and name.removeprefix(NET_PREFIX) in NET_SPECS
 
 
 def _apply_known_bugs(item: pytest.Item, cfg: Config) -> None:
@@ -322,6 +368,11 @@ def _apply_known_bugs(item: pytest.Item, cfg: Config) -> None:
             )
         faults = [f for f in cfg.faults if f.issue == issue]
         active = cfg.stack == "cloud" or bool(faults)
+        # A bug the case's own network fault exposes (an SDK bug, the same wheel on both
+        # stacks) is active exactly while that fault is in force, whichever the stack.
+        by_network = netsession.known_bug_activity(item, cfg, issue)
+        if by_network is not None:
+            active, faults = by_network, []
         item.user_properties.append(
             (reports.PROP_KNOWN_BUG, json.dumps({"issue": issue, "active": active}))
         )

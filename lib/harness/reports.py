@@ -213,8 +213,25 @@ def build_summary(
         "leaked_boxes": leaked,
         "removal_failures": removal_failed,
         "stack_boxes_left": dict(stack_boxes) if stack_boxes is not None else None,
+        "network": {
+            "profile": config.get("network_profile"),
+            "case_netfaults": config.get("case_netfaults", "marked"),
+            "text": network_text(config),
+        },
         "config_sources": config.get("sources", {}),
     }
+
+
+def network_text(config: Mapping[str, Any]) -> str:
+    """One line: which network profile was in force, and which case network faults."""
+    profile = config.get("network_profile")
+    which = config.get("case_netfaults", "marked")
+    head = (
+        f"profile {profile} (every runtime and raw client through the netfault proxy)"
+        if profile
+        else "profile none (straight to the API)"
+    )
+    return f"{head}; case netfault marks: {which}"
 
 
 def write_summary(results_dir: Path, summary: Mapping[str, Any]) -> Path:
@@ -242,6 +259,7 @@ def render(summary: Mapping[str, Any]) -> list[str]:
         f"stack faults: {fault_text}",
         "stack versions: " + (json.dumps(versions, sort_keys=True) if versions else "unknown"),
         f"path verification: {summary['path_verification']}",
+        f"network: {(summary.get('network') or {}).get('text', 'profile none')}",
         "counts: " + ", ".join(f"{k} {counts[k]}" for k in COUNT_KEYS),
     ]
 

@@ -15,6 +15,10 @@ stand-in can inject each bug by name (standin/faults.py), so this module runs th
   exception is a *broad* fault: `exec-stdout-drop` drops the tail of every exec's stdout, so
   any case that reads stdout may legitimately catch it; such catches are listed as
   collateral, never hidden;
+- once per harness network fault a case catches (`net:NAME`, lib.harness.netfault): the
+  stand-in runs clean and the cases run with only that fault of their `netfault` marks; every
+  other row (clean included) runs those marks as `transparent`, so the clean row is each
+  network case's positive control;
 - for racy faults, the pinned cases again over K runs per probability, giving a detection
   rate with a Wilson 95 % interval (seeing a fault of rate p once at confidence c takes
   ceil(ln(1-c)/ln(1-p)) runs).
@@ -44,6 +48,7 @@ import httpx
 
 from lib import junit, processes
 from lib.errors import HarnessError
+from lib.harness.netfault import faults as netfaults
 from lib.names import REPO_ROOT
 from lib.proof.pins import Pins, PinsError
 from lib.proof.pins import collect as collect_pins
@@ -56,6 +61,44 @@ BROAD = frozenset({"exec-stdout-drop"})
 # The probability a racy fault runs at in its full-catalogue row.
 ROW_PROBABILITY = {"exec-stdout-drop": 0.2}
 DEFAULT_PROBABILITIES = (0.05, 0.2)
+
+# A row's fault is a stand-in fault (SPECS) or a harness network fault, `net:NAME`
+# (lib.harness.netfault): the stand-in then runs clean, and the cases run with only that
+# network fault of their `netfault` marks (BOXLITE_E2E_NETFAULTS=NAME). Every other row runs
+# the cases' network faults as `transparent`, so the clean row is also every network case's
+# positive control.
+NET = "net:"
+NETFAULTS_ENV = "BOXLITE_E2E_NETFAULTS"
+
+
+def is_network(fault: str | None) -> bool:
+    """Whether a row's fault is a harness network fault (`net:NAME`)."""
+    return bool(fault) and str(fault).startswith(NET)
+
+
+def known_fault(fault: str) -> bool:
+    """A registered stand-in fault, or `net:` + a registered network fault."""
+    return fault in SPECS or (is_network(fault) and fault.removeprefix(NET) in netfaults.SPECS)
+
+
+def issue_of(fault: str | None) -> str | None:
+    """The upstream issue a row's fault models (stand-in) or exposes (network)."""
+    if not fault:
+        return None
+    if is_network(fault):
+        return netfaults.SPECS[fault.removeprefix(NET)].exposes
+    return SPECS[fault].issue
+
+
+def row_env(fault: str | None) -> dict[str, str]:
+    """The environment a row's pytest runs with: which netfault marks apply."""
+    return {NETFAULTS_ENV: fault.removeprefix(NET) if is_network(fault) else "transparent"}
+
+
+def all_faults(pins: Mapping[str, Sequence[str]]) -> list[str]:
+    """Every stand-in fault, then every network fault some case catches."""
+    return [*SPECS, *sorted(f for f in pins if is_network(f))]
+
 
 CAUGHT = frozenset({"failed", "error", "xfailed"})
 OK = frozenset({"passed"})
@@ -118,7 +161,7 @@ class Row:
         return {
             "label": self.label,
             "fault": self.fault,
-            "issue": SPECS[self.fault].issue if self.fault else None,
+            "issue": issue_of(self.fault),
             "pinned_only": self.pinned_only,
             "caught": self.caught,
             "collateral": self.collateral(),
@@ -177,7 +220,7 @@ def render(rows: Sequence[Row], detections: Sequence[Detection], markdown: bool 
     if markdown:
         lines += ["| fault | issue | caught by | verdict |", "|---|---|---|---|"]
     for row in rows:
-        issue = SPECS[row.fault].issue if row.fault else "-"
+        issue = issue_of(row.fault) or "-"
         if row.fault is None:
             c = _counts(row.outcomes)
             caught = f"nothing ({c.get('passed', 0)} passed, {c.get('skipped', 0)} n/a)"
@@ -280,7 +323,11 @@ class MatrixStack:
         return list(resp.json().get("boxes", []))
 
     def pytest(
-        self, selection: Sequence[str], results: Path, workers: int = 0
+        self,
+        selection: Sequence[str],
+        results: Path,
+        workers: int = 0,
+        extra_env: Mapping[str, str] | None = None,
     ) -> tuple[dict[str, str], float]:
         """Run cases; per-case outcomes from the JUnit XML, and the wall time."""
         results.mkdir(parents=True, exist_ok=True)
@@ -289,7 +336,7 @@ class MatrixStack:
         argv += [f"--junitxml={junit_path}", "-o", "junit_family=xunit2"]
         if workers > 1:
             argv += ["-n", str(workers)]
-        env = self.env | {"BOXLITE_E2E_RESULTS_DIR": str(results)}
+        env = self.env | dict(extra_env or {}) | {"BOXLITE_E2E_RESULTS_DIR": str(results)}
         started = time.monotonic()
         proc = subprocess.run(
             argv,
@@ -329,6 +376,8 @@ class Plan:
 
 
 def _fault_arg(fault: str) -> str:
+    if is_network(fault):
+        return fault
     p = ROW_PROBABILITY.get(fault)
     return f"{fault}={p:g}" if p is not None else fault
 
@@ -340,7 +389,8 @@ def run_matrix(stack: MatrixStack, plan: Plan, workdir: Path) -> tuple[list[Row]
     log = stack.log
 
     def one(label: str, fault: str | None, selection: Sequence[str], pinned: bool) -> Row:
-        outcomes, took = stack.pytest(selection, workdir / label.replace("=", "-"), plan.workers)
+        work = workdir / label.replace("=", "-").replace(":", "-")
+        outcomes, took = stack.pytest(selection, work, plan.workers, row_env(fault))
         pinned_cases = plan.pins.get(fault, ()) if fault else ()
         row = Row(label, fault, outcomes, len(stack.boxes()), took, pinned, pinned_cases)
         status = "ok" if not row.problems() else "; ".join(row.problems()[:5])
@@ -351,7 +401,7 @@ def run_matrix(stack: MatrixStack, plan: Plan, workdir: Path) -> tuple[list[Row]
     rows.append(one("clean", None, ["cases"], False))
     for fault in plan.faults:
         applied = _fault_arg(fault)
-        stack.use([applied])
+        stack.use([] if is_network(fault) else [applied])
         selection = (
             sorted({c.split("::")[0] for c in plan.pins.get(fault, ())}) if plan.pinned_only else []
         )
@@ -359,14 +409,16 @@ def run_matrix(stack: MatrixStack, plan: Plan, workdir: Path) -> tuple[list[Row]
         # inside those files still shows.
         rows.append(one(applied, fault, selection or ["cases"], plan.pinned_only))
     detections: list[Detection] = []
-    racy = [f for f in plan.faults if SPECS[f].probabilistic]
+    racy = [f for f in plan.faults if f in SPECS and SPECS[f].probabilistic]
     for fault in racy if plan.repeat else ():
         for p in plan.probabilities:
             d = Detection(fault, p)
             stack.use([f"{fault}={p:g}"])
             for k in range(plan.repeat):
                 label = f"{fault}-{p:g}-run{k}"
-                outcomes, _ = stack.pytest(list(plan.pins[fault]), workdir / label, 0)
+                outcomes, _ = stack.pytest(
+                    list(plan.pins[fault]), workdir / label, 0, row_env(fault)
+                )
                 d.runs += 1
                 d.detected += any(outcomes.get(c) in CAUGHT for c in plan.pins[fault])
                 left = len(stack.boxes())
@@ -394,9 +446,14 @@ def main(argv: list[str] | None = None) -> int:
     125 the stack could not run."""
     ap = argparse.ArgumentParser(
         prog="python -m lib.proof.mutation_matrix",
-        description="Run the case catalogue clean and once per stand-in fault; print the matrix.",
+        description="Run the case catalogue clean and once per stand-in or network fault; "
+        "print the matrix.",
     )
-    ap.add_argument("--faults", default="all", help="comma list of faults (default: all)")
+    ap.add_argument(
+        "--faults",
+        default="all",
+        help="comma list of faults: stand-in names, net:NAME for network faults (default: all)",
+    )
     ap.add_argument(
         "--repeat", type=int, default=20, help="K runs per probability for racy faults (0: none)"
     )
@@ -411,17 +468,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (JUnit, outputs)")
     args = ap.parse_args(argv)
-    faults = list(SPECS) if args.faults == "all" else [f.strip() for f in args.faults.split(",")]
-    unknown = [f for f in faults if f not in SPECS]
-    if unknown:
-        print(
-            f"mutation matrix: unknown fault(s) {unknown}; known: {sorted(SPECS)}", file=sys.stderr
-        )
-        return 2
     try:
         pinmap = collect_pins()
     except PinsError as exc:
         print(f"mutation matrix: cannot read the pins: {exc}", file=sys.stderr)
+        return 2
+    every = all_faults(pinmap)
+    faults = every if args.faults == "all" else [f.strip() for f in args.faults.split(",")]
+    unknown = [f for f in faults if not known_fault(f)]
+    if unknown:
+        print(f"mutation matrix: unknown fault(s) {unknown}; known: {every}", file=sys.stderr)
         return 2
     plan = Plan(
         faults=faults,

@@ -242,7 +242,7 @@ def _readonly(request: web.Request) -> bool:
 async def attach_execution(request: web.Request) -> web.StreamResponse:
     service = _service(request)
     ex = _execution(request)
-    # attach-no-replay (#627): a re-attach (any attach after the exec stream's first one)
+    # attach-no-replay (#1046): a re-attach (any attach after the exec stream's first one)
     # starts at the live end, so output produced before it is never seen by that client.
     replay = not ("attach-no-replay" in service.faults and ex.attach_count > 0)
     return await serve_attach(request, ex, readonly=_readonly(request), replay=replay)

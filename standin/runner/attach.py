@@ -11,7 +11,7 @@ Wire rules the real 0.10.8 SDK depends on (its attach WebSocket):
 
 A client is a cursor into the execution's backlog (executions.py). It starts at the first
 chunk, so an attach a few ms after `POST /exec`, and any re-attach, replay everything —
-except under the `attach-no-replay` fault (#627), where a re-attach starts at the live end.
+except under the `attach-no-replay` fault (#1046), where a re-attach starts at the live end.
 """
 
 from __future__ import annotations

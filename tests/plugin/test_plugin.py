@@ -122,6 +122,10 @@ def test_standin_only():
         ("no_such_marker", "not found in `markers`"),
         ('catches("quota-clamps")', "unknown fault"),
         ("catches()", "takes fault names"),
+        ('catches("net:ws-cut-everything")', "unknown fault"),
+        ('netfault("cut-everything")', "unknown network fault"),
+        ('netfault("latency")', "needs =MS"),
+        ("netfault()", "takes network fault words"),
     ],
 )
 def test_marker_misuse_is_an_error_not_a_skip(run, marker, message):
@@ -369,3 +373,53 @@ def test_plain_failure_gets_a_report_folder(run, env):
     report = (folder / "report.txt").read_text()
     assert "plainly wrong" in report and "=== call: failed" in report
     assert json.loads((folder / "boxes.json").read_text()) == []
+
+
+NET_CASES = """
+import pytest
+
+@pytest.mark.netfault("ws-cut-after-upgrade")
+@pytest.mark.known_bug("boxlite-ai/boxlite#627")
+def test_cut():
+    assert False, "output lost"
+
+@pytest.mark.netfault("ws-cut-after-upgrade")
+@pytest.mark.known_bug("boxlite-ai/boxlite#627")
+def test_cut_passes():
+    pass
+"""
+
+
+def test_known_bug_exposed_by_a_network_fault_applies_while_it_is_in_force(run, stack, env):
+    # The stand-in has no fault for #627: the case's own network fault makes it active.
+    stack.faults = []
+    result = run(NET_CASES)
+    result.assert_outcomes(xfailed=1, failed=1)  # the pass is an XPASS(strict)
+    assert summary(env)["known_bugs_open"] == [
+        {"test": "test_case.py::test_cut", "issue": "boxlite-ai/boxlite#627"}
+    ]
+
+
+@pytest.mark.parametrize("standin", [True, False])
+def test_network_exposed_known_bug_is_inactive_without_its_fault(
+    run, stack, env, monkeypatch, standin
+):
+    # The positive control: with the case's network faults filtered out, it must pass, on
+    # either stack (on cloud an always-active marker would XPASS here).
+    stack.standin = standin
+    monkeypatch.setenv("BOXLITE_E2E_NETFAULTS", "transparent")
+    result = run(NET_CASES)
+    result.assert_outcomes(passed=1, failed=1)
+    s = summary(env)
+    assert s["network"]["case_netfaults"] == "transparent"
+    assert {i["outcome"] for i in s["known_bugs_not_active"]} == {"passed", "failed"}
+
+
+def test_summary_states_the_network_profile(run, env, monkeypatch):
+    monkeypatch.setenv("BOXLITE_E2E_NETWORK_PROFILE", "wan")
+    result = run("def test_x():\n    pass\n")
+    result.assert_outcomes(passed=1)
+    s = summary(env)
+    assert s["network"]["profile"] == "wan"
+    result.stdout.fnmatch_lines(["network: profile wan (every runtime and raw client*"])
+    result.stdout.fnmatch_lines(["boxlite-e2e: network profile wan*"])
