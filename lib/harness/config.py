@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from lib.harness import credentials
-from lib.harness.api import ApiUnreachable, StackFacts, probe_stack
+from lib.harness.api import UPSTREAM_MIN_AUTO_STOP_S, ApiUnreachable, StackFacts, probe_stack
 from lib.layout import Layout
 from lib.names import REPO_ROOT, RUNNER_SERVICE
 
@@ -126,6 +126,9 @@ class Config:
     # Case knobs: the p0_6 race's boxes and execs per box.
     p06_boxes: int = DEFAULT_P06_BOXES
     p06_execs: int = DEFAULT_P06_EXECS
+    # The smallest non-zero auto_stop the API accepts: upstream's 60 s on the cloud stack;
+    # the stand-in reports its own (lowered so lifecycle cases take seconds, stand-in only).
+    lifecycle_floor: int = UPSTREAM_MIN_AUTO_STOP_S
 
     def active_issues(self) -> frozenset[str]:
         return frozenset(f.issue for f in self.faults if f.issue)
@@ -154,6 +157,7 @@ class Config:
             "versions": dict(self.versions),
             "p06_boxes": self.p06_boxes,
             "p06_execs": self.p06_execs,
+            "lifecycle_floor_s": self.lifecycle_floor,
         }
 
 
@@ -289,7 +293,20 @@ def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) ->
         principal=facts.me.body if isinstance(facts.me.body, dict) else {},
         p06_boxes=_positive_int(env, "P06_BOXES", DEFAULT_P06_BOXES, sources),
         p06_execs=_positive_int(env, "P06_EXECS", DEFAULT_P06_EXECS, sources),
+        lifecycle_floor=_lifecycle_floor(facts, stack, sources),
     )
+
+
+def _lifecycle_floor(facts: StackFacts, stack: str, sources: dict[str, str]) -> int:
+    """The stand-in says which floor it runs with; the real API's is upstream's constant."""
+    answer = facts.lifecycle
+    body = answer.body if answer is not None and answer.ok else None
+    floor = body.get("min_auto_stop_s") if isinstance(body, dict) else None
+    if stack == "standin" and isinstance(floor, int) and not isinstance(floor, bool):
+        sources["lifecycle_floor"] = "GET /v1/_standin/lifecycle"
+        return floor
+    sources["lifecycle_floor"] = "upstream constant"
+    return UPSTREAM_MIN_AUTO_STOP_S
 
 
 def _deadline(env: Mapping[str, str]) -> float:
