@@ -60,6 +60,12 @@ test\:e2e: setup ## Run cases/ on the stack that is up (path check on); results/
 	$(if $(filter-out file,$(origin STACK)),BOXLITE_E2E_STACK=$(STACK)) \
 	  BOXLITE_E2E_RESULTS_DIR=$(CURDIR)/results $(PYTEST) cases
 
+# Sweep: remove the boxes of runs that are provably dead (their liveness lock is held by no
+# process); boxes of live runs and foreign boxes are reported, never touched. API only.
+.PHONY: sweep
+sweep: setup ## Remove boxes of dead e2e runs on the stack (live/foreign: reported) [SWEEP_ARGS=--dry-run]
+	$(PY) -m lib.harness.sweep $(SWEEP_ARGS)
+
 # The mutation matrix (lib/proof/mutation_matrix.py): on a private stand-in (temporary root, free
 # ports), the catalogue clean and once per fault, then the racy fault's pinned case
 # MATRIX_REPEAT times at each probability. Not part of `make test` (which runs a reduced
