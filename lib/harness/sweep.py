@@ -36,6 +36,7 @@ class SweepReport:
     foreign: list[dict] = field(default_factory=list)
     forgotten_runs: list[str] = field(default_factory=list)
     error: str | None = None
+    dry_run: bool = False
 
     def to_json(self) -> dict:
         return {
@@ -55,7 +56,10 @@ class SweepReport:
             f"{len(self.failed)} failed; left alone: {len(self.live)} of live runs, "
             f"{len(self.foreign)} foreign"
         ]
-        for label, items in (("removed", self.removed), ("FAILED", self.failed)):
+        done = "would remove" if self.dry_run else "removed"
+        if self.dry_run:
+            out[0] = out[0].replace("sweep: removed", "sweep (dry run): would remove")
+        for label, items in ((done, self.removed), ("FAILED", self.failed)):
             out += [f"  {label} {b['box_id']} ({b['name']}) run {b['run']}" for b in items]
         out += [f"  live run {b['run']}: {b['box_id']} ({b['name']})" for b in self.live]
         return out
@@ -70,7 +74,7 @@ def sweep(
     log: Callable[[str], None] | None = None,
 ) -> SweepReport:
     """One pass over the org's boxes (see module doc). `own_run` is never swept."""
-    report = SweepReport()
+    report = SweepReport(dry_run=dry_run)
     api = boxes or StackBoxes.of(cfg)
     try:
         listed = api.list()

@@ -324,6 +324,7 @@ def start_api(
     admin_key: str = ADMIN_KEY,
     faults: list[str] = (),
     ready_timeout: float = READY_TIMEOUT,
+    extra_args: list[str] = (),
 ) -> ApiProcess:
     """`python -m standin api --port 0`; ready once its `listen` line is in the log."""
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -333,6 +334,7 @@ def start_api(
     argv += ["--state-dir", str(state_dir), "--log-file", str(log_path), "--org-id", org_id]
     for fault in faults:
         argv += ["--fault", fault]
+    argv += list(extra_args)
     env = {**os.environ, "ADMIN_API_KEY": admin_key, "DEFAULT_RUNNER_API_KEY": runner_key}
     proc, url = spawn_listening(
         argv,
