@@ -269,3 +269,27 @@ def test_a_run_that_cannot_start_replaces_stale_results(drill, monkeypatch):
     assert doc["status"] == "not started" and doc["exit_status"] == 2
     assert "rejected the key" in doc["reason"]
     assert not (drill.results / "junit.xml").exists(), "the last run's JUnit outlived it"
+
+
+def test_a_failed_bootstrap_stops_what_it_started():
+    """issue 12 drill: a bootstrap failing on a taken port left supervisord and the registry
+    running. Now it stops what it started and says so; nothing of the stack stays up."""
+    import socket
+
+    from tests.stack_helpers import TempStack
+
+    stack = TempStack.create()
+    squatter = socket.socket()
+    try:
+        squatter.bind(("127.0.0.1", stack.layout.api_port))
+        squatter.listen()
+        done = stack.run("bootstrap.sh", "--stack", "standin")
+        out = done.stdout + done.stderr
+        assert done.returncode == 1, out
+        assert "step services failed" in out and str(stack.layout.api_port) in out
+        assert "bootstrap: rollback: stopped boxlite-registry (this bootstrap started it)" in out
+        assert "bootstrap: rollback: stopped supervisord (this bootstrap started it)" in out
+        assert stack.processes() == [], "a failed bootstrap left processes running"
+    finally:
+        squatter.close()
+        stack.close()
