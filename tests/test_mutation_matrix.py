@@ -10,15 +10,15 @@ detection rates, is `make mutation-matrix`.
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
+from lib.names import REPO_ROOT
 from lib.proof import mutation_matrix as mm
 from lib.proof.pins import collect as collect_pins
 from standin.faults import SPECS
 
-CASES = Path(__file__).resolve().parents[1] / "cases"
+CASES = REPO_ROOT / "cases"
 
 P06 = "cases/test_p0_6_exec_stdout_race.py::test_exec_stdout_is_complete_before_exit"
 
@@ -114,6 +114,7 @@ def test_known_bug_markers_on_pinned_cases_name_their_faults_issue(pins):
                 assert issue == SPECS[fault].issue, (case, issue, fault)
 
 
+@pytest.mark.stack
 @pytest.mark.timeout(1200)
 def test_reduced_matrix_on_a_private_stand_in(tmp_path):
     lines: list[str] = []

@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from lib.layout import Layout
+from lib.names import REPO_ROOT
 from lib.stack.services import (
     Service,
     ServiceError,
@@ -101,6 +102,7 @@ def manager(short_root):
             psutil.Process(daemon).kill()
 
 
+@pytest.mark.stack  # a real supervisord
 def test_supervisor_sync_is_idempotent_and_restarts_only_on_change(manager):
     assert manager.sync([SLEEPER]) == {"boxlite-sleeper": "installed"}
     pid = manager.pid("boxlite-sleeper")
@@ -123,6 +125,7 @@ def test_supervisor_sync_is_idempotent_and_restarts_only_on_change(manager):
     assert manager.status("boxlite-sleeper") == "running"
 
 
+@pytest.mark.stack  # a real supervisord
 def test_remove_and_shutdown_leave_no_process(manager):
     manager.sync([SLEEPER])
     procs = [psutil.Process(manager.daemon_pid()), psutil.Process(manager.pid("boxlite-sleeper"))]
@@ -134,6 +137,7 @@ def test_remove_and_shutdown_leave_no_process(manager):
     assert not manager.conf.exists()
 
 
+@pytest.mark.stack  # a real supervisord
 def test_cli_restart_and_status(manager, short_root):
     manager.sync([SLEEPER])
     pid = manager.pid("boxlite-sleeper")
@@ -144,7 +148,7 @@ def test_cli_restart_and_status(manager, short_root):
         env=env,
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO_ROOT,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
@@ -154,7 +158,7 @@ def test_cli_restart_and_status(manager, short_root):
         env=env,
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO_ROOT,
         timeout=60,
     )
     assert status.returncode == 3

@@ -17,30 +17,24 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lib.names import REPO_ROOT
 from lib.proof import worktrees as W
 from lib.stack import secrets
 from tests.stack_helpers import TempStack
 from tests.two_sided_fake import git, make_repo
 
-HARNESS = Path(__file__).resolve().parents[1]
+HARNESS = REPO_ROOT
 CASE = "cases/test_p0_6_exec_stdout_race.py"
 ORIGINAL = ["attach-no-replay"]
 FAULTS = ".boxlite-e2e/standin-faults"
 
 
 @pytest.fixture(scope="module")
-def stack():
-    st = TempStack.create()
-    try:
-        up = st.run("bootstrap.sh", "--stack", "standin", "--fault", ORIGINAL[0])
-        assert up.returncode == 0, up.stdout + up.stderr
-        fx = st.run("fixture_setup.py", "--stack", "standin")
-        assert fx.returncode == 0, fx.stdout + fx.stderr
-        # Small, still certain: with the fault at p=1 every exec loses its tail.
-        st.env |= {"BOXLITE_E2E_P06_BOXES": "1", "BOXLITE_E2E_P06_EXECS": "10"}
-        yield st
-    finally:
-        st.close()
+def stack(make_stack):
+    st = make_stack(faults=ORIGINAL, provision=True)
+    # Small, still certain: with the fault at p=1 every exec loses its tail.
+    st.env |= {"BOXLITE_E2E_P06_BOXES": "1", "BOXLITE_E2E_P06_EXECS": "10"}
+    return st
 
 
 @pytest.fixture(scope="module")

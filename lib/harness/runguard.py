@@ -51,6 +51,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def install_sigterm() -> None:
+    """Make SIGTERM end the run the way Ctrl-C does (see `_on_sigterm`)."""
     signal.signal(signal.SIGTERM, _on_sigterm)
 
 
@@ -69,6 +70,8 @@ def signals_deferred() -> Iterator[list[int]]:
 
 
 class RunGuard:
+    """One process's part in keeping the run clean (see the module docstring)."""
+
     def __init__(self, cfg, run_id: str, worker: str | None):
         self.cfg = cfg
         self.run_id = run_id
@@ -80,6 +83,7 @@ class RunGuard:
 
     # -- start
     def start(self) -> None:
+        """Controller: lease, start-of-run sweep, the org's boxes now, SIGTERM handling."""
         self.lease.hold(
             {
                 "api_url": self.cfg.api_url,
@@ -96,11 +100,13 @@ class RunGuard:
             self.at_start = None
 
     def join(self) -> None:
+        """xdist worker: join the run's lease and handle SIGTERM like Ctrl-C."""
         self.lease.hold()
         install_sigterm()
 
     # -- end
     def final_check(self, interrupted: bool) -> dict:
+        """The exact leftover check (and the interrupt cleanup), with signals deferred."""
         with signals_deferred() as late:
             result = self._final_check(interrupted)
         if late:

@@ -32,10 +32,12 @@ LIVE, DEAD, UNKNOWN = "live", "dead", "unknown"
 
 
 def record_path(runs_dir: Path, run_id: str) -> Path:
+    """Where a run's record lives."""
     return runs_dir / f"{run_id}.json"
 
 
 def lock_path(runs_dir: Path, run_id: str) -> Path:
+    """The file whose lock says the run lives."""
     return runs_dir / f"{run_id}.lock"
 
 
@@ -78,6 +80,7 @@ class RunLease:
 
 
 def read_record(runs_dir: Path, run_id: str) -> dict | None:
+    """The run's record, or None (missing or unreadable)."""
     try:
         doc = json.loads(record_path(runs_dir, run_id).read_text())
     except (OSError, ValueError):
@@ -121,4 +124,5 @@ def forget(runs_dir: Path, run_id: str) -> None:
 
 
 def known_runs(runs_dir: Path) -> list[str]:
+    """Run ids with a record here."""
     return sorted(p.stem for p in Path(runs_dir).glob("*.json"))

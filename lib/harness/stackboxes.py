@@ -32,16 +32,20 @@ class StackUnavailable(RuntimeError):
 
 
 def run_of(name: object) -> str | None:
+    """The run id in a harness box name, None for any other name."""
     match = RUN_NAME.match(name) if isinstance(name, str) else None
     return match.group("run") if match else None
 
 
 def brief(box: dict) -> dict:
+    """A box as reports show it: id, name, status."""
     return {"box_id": box.get("box_id"), "name": box.get("name"), "status": box.get("status")}
 
 
 @dataclass
 class StackBoxes:
+    """The org's boxes through the API (sync httpx, short timeouts)."""
+
     api_url: str
     api_key: str
     prefix: str | None
@@ -49,6 +53,7 @@ class StackBoxes:
 
     @classmethod
     def of(cls, cfg, timeout: float = TIMEOUT_S) -> StackBoxes:
+        """The client for a harness Config."""
         return cls(cfg.api_url, cfg.api_key, cfg.prefix, timeout)
 
     def __repr__(self) -> str:  # never the key
@@ -61,6 +66,7 @@ class StackBoxes:
         return {"Authorization": f"Bearer {self.api_key}"}
 
     def list(self) -> list[dict]:
+        """Every box the org has; StackUnavailable when the API cannot say."""
         try:
             resp = httpx.get(self._url("/boxes"), headers=self._headers(), timeout=self.timeout)
             boxes = resp.json().get("boxes") if resp.status_code == 200 else None
@@ -87,4 +93,5 @@ class StackBoxes:
 
 
 def of_run(boxes: Iterable[dict], run_id: str) -> list[dict]:
+    """The boxes named for run `run_id`."""
     return [b for b in boxes if run_of(b.get("name")) == run_id]

@@ -30,6 +30,8 @@ from lib.harness.stackboxes import StackBoxes, StackUnavailable, brief, run_of
 
 @dataclass
 class SweepReport:
+    """What one sweep did and left alone."""
+
     removed: list[dict] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
     live: list[dict] = field(default_factory=list)
@@ -39,6 +41,7 @@ class SweepReport:
     dry_run: bool = False
 
     def to_json(self) -> dict:
+        """The report as summary.json stores it."""
         return {
             "removed": self.removed,
             "failed": self.failed,
@@ -49,6 +52,7 @@ class SweepReport:
         }
 
     def lines(self) -> list[str]:
+        """The report for a terminal."""
         if self.error:
             return [f"sweep: not done ({self.error})"]
         out = [
@@ -117,6 +121,7 @@ def sweep(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`make sweep`: one sweep of the configured stack; the exit status of the module doc."""
     from lib.harness.config import ConfigError
     from lib.harness.config import load as load_config
 

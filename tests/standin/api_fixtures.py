@@ -203,6 +203,7 @@ async def in_process_api(
     org_id: str = "org-123/team-a",
     runner_key: str = RUNNER_KEY,
     lifecycle_floor: int = 60,
+    health_key: str = "",
 ) -> AsyncIterator[InProcessApi]:
     """The API app in this event loop, in front of a fresh FakeRunner, both on free ports.
 
@@ -223,6 +224,7 @@ async def in_process_api(
         admin_key=ADMIN_KEY,
         runner_key=runner_key,
         lifecycle_floor=lifecycle_floor,
+        health_key=health_key,
     )
     log = EventLog("api", str(config.log_file))
     store = Store.open(config.state_dir, org_id)

@@ -24,11 +24,14 @@ STOP_HINT = "./teardown.sh (with the same BOXLITE_E2E_ROOT and ports)"
 
 @dataclass
 class Snapshot:
+    """What ran before this bootstrap: services of ours, and our supervisord."""
+
     running: set[str] = field(default_factory=set)
     daemon: bool | None = None  # None: the manager has no daemon of ours (systemd)
 
     @classmethod
     def take(cls, manager: ServiceManager) -> Snapshot:
+        """Record what runs now."""
         return cls(_running(manager), _daemon(manager))
 
 
