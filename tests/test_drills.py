@@ -28,7 +28,7 @@ from tests.harness_pytester import point_harness_at, use_cases_conftest
 from tests.standin.api_fixtures import fixture_setup, start_api, wait_ready
 from tests.standin.runner_fixtures import BUSYBOX_REF, make_busybox_rootfs, runner_process
 
-pytestmark = pytest.mark.drill
+pytestmark = [pytest.mark.drill, pytest.mark.stack]
 pytest_plugins = ["pytester"]
 
 ORG = "org-drill"
