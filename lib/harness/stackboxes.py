@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from lib.errors import HarnessError
 from lib.harness.api import v1_path
 
 RUN_NAME = re.compile(r"^e2e-(?P<run>[0-9a-f]{8})(?:-|$)")
@@ -27,7 +28,7 @@ REMOVING = frozenset({"removing", "destroying", "deleting"})
 TIMEOUT_S = 10.0
 
 
-class StackUnavailable(RuntimeError):
+class StackUnavailable(HarnessError):
     """The API could not be asked (down, refused the key, answered nonsense)."""
 
 
