@@ -74,6 +74,11 @@ BENCH_EXECS ?= 60
 .PHONY: bench\:netfault
 bench\:netfault: setup ## Print the netfault proxy's overhead: exec round trip via transparent proxy vs direct
 	$(PY) -m lib.proof.bench_netfault --execs $(BENCH_EXECS)
+# Sweep: remove the boxes of runs that are provably dead (their liveness lock is held by no
+# process); boxes of live runs and foreign boxes are reported, never touched. API only.
+.PHONY: sweep
+sweep: setup ## Remove boxes of dead e2e runs on the stack (live/foreign: reported) [SWEEP_ARGS=--dry-run]
+	$(PY) -m lib.harness.sweep $(SWEEP_ARGS)
 
 # The mutation matrix (lib/proof/mutation_matrix.py): on a private stand-in (temporary root, free
 # ports), the catalogue clean and once per fault, then the racy fault's pinned case

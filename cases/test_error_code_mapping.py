@@ -28,7 +28,8 @@ from lib.harness.case_helpers import describe, error_code, refused
 @pytest_asyncio.fixture(loop_scope="session")
 async def raw_box(api, image):
     """A box created by a hand-built POST, force-removed by the case's own teardown."""
-    resp = await api.create_box({"image": image})
+    # auto_resume off: upstream's API defaults it on, which would resume a stopped box on exec.
+    resp = await api.create_box({"image": image, "auto_resume": False})
     assert resp.status_code in (200, 201), describe(resp)
     yield resp.json()
     gone = await api.delete(f"/boxes/{resp.json()['box_id']}", params={"force": "true"})

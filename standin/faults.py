@@ -62,6 +62,14 @@ SPECS: dict[str, FaultSpec] = {
             "out-of-range cpus/memory are silently clamped and the box is created (201)",
         ),
         FaultSpec(
+            "lifecycle-timers-never-fire",
+            "api",
+            # boxlite serve accepted and echoed the lifecycle fields but never acted on them;
+            # PR #1411 (after #1407) made it enforce them. The stand-in had the same bug.
+            "boxlite-ai/boxlite#1407",
+            "auto_stop/auto_delete are stored and echoed but never fire: idle boxes live on",
+        ),
+        FaultSpec(
             "validation-coerce",
             "api",
             "boxlite-ai/boxlite#662",

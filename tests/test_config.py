@@ -264,6 +264,7 @@ def test_probe_stack_over_http():
         "/api/v1/_standin/faults",
         "/api/v1/config",
         "/api/health",
+        "/api/v1/_standin/lifecycle",
     }
     assert all(auth == "Bearer k" for _, auth in seen)
 

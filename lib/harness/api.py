@@ -36,6 +36,9 @@ PROBE_TIMEOUT = 10.0
 # a box a crashed run strands stops after 5 minutes and is deleted after 10.
 AUTO_STOP_S = 300
 AUTO_DELETE_S = 600
+# The real API refuses a non-zero auto_stop below this (MIN_AUTO_STOP_SECONDS,
+# apps/api/src/box/constants/box-lifecycle.constants.ts upstream).
+UPSTREAM_MIN_AUTO_STOP_S = 60
 
 _CREATE_PATH = re.compile(r"/boxes/?$")
 _IMPORT_PATH = re.compile(r"/boxes/import/?$")
@@ -231,6 +234,8 @@ class StackFacts:
     config: Answer
     health: Answer
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Stand-in only (`GET /v1/_standin/lifecycle`): the auto_stop floor it runs with.
+    lifecycle: Answer | None = None
 
 
 def probe_stack(
@@ -262,4 +267,5 @@ def probe_stack(
             faults=get("/v1/_standin/faults"),
             config=get("/v1/config"),
             health=get("/health"),
+            lifecycle=get("/v1/_standin/lifecycle"),
         )

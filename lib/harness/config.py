@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ from typing import Any
 
 from lib.errors import HarnessError
 from lib.harness import credentials
-from lib.harness.api import ApiUnreachable, StackFacts, probe_stack
+from lib.harness.api import UPSTREAM_MIN_AUTO_STOP_S, ApiUnreachable, StackFacts, probe_stack
 from lib.harness.netfault import faults as netfaults
 from lib.layout import Layout
 from lib.names import REPO_ROOT, RUNNER_SERVICE
@@ -80,6 +81,8 @@ ENV_VARS = (
     "P06_EXECS",
     "NETWORK_PROFILE",
     "NETFAULTS",
+    "RUNS_DIR",
+    "RUN_ID",
 )
 DEFAULT_PATH_DEADLINE = 5.0
 DEFAULT_P06_BOXES = 3
@@ -160,6 +163,13 @@ class Config:
     # through (None: straight to the API), and which of a case's own `netfault` marks apply.
     network_profile: str | None = None
     case_netfaults: str = "marked"
+    # The smallest non-zero auto_stop the API accepts: upstream's 60 s on the cloud stack;
+    # the stand-in reports its own (lowered so lifecycle cases take seconds, stand-in only).
+    lifecycle_floor: int = UPSTREAM_MIN_AUTO_STOP_S
+    # Liveness records of runs (lib.harness.runlease) and a run id chosen by the caller
+    # (two_sided passes one, so it can sweep the run's boxes if it has to kill it).
+    runs_dir: Path = Path("/nonexistent")
+    run_id: str | None = None
 
     def active_issues(self) -> frozenset[str]:
         """Upstream issues the active faults reproduce (a known_bug on one of them is expected to
@@ -190,6 +200,8 @@ class Config:
             "versions": dict(self.versions),
             "p06_boxes": self.p06_boxes,
             "p06_execs": self.p06_execs,
+            "lifecycle_floor_s": self.lifecycle_floor,
+            "runs_dir": str(self.runs_dir),
             "second_org": self.second_org.prefix if self.second_org else None,
             "max_cpus_per_box": self.max_cpus_per_box,
             "network_profile": self.network_profile,
@@ -306,7 +318,8 @@ def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) ->
     runner_log = _runner_log(env, stack, layout, sources)
     api_log = Path(_env(env, "API_LOG") or layout.api_log)
     sources["api_log"] = "env" if _env(env, "API_LOG") else "default"
-    results = Path(_env(env, "RESULTS_DIR") or REPO_ROOT / "results")
+    results = results_dir_of(env)
+    runs_dir = Path(_env(env, "RUNS_DIR") or cred_file.parent / "e2e-runs")
 
     return Config(
         stack=stack,
@@ -333,6 +346,9 @@ def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) ->
         p06_execs=_positive_int(env, "P06_EXECS", DEFAULT_P06_EXECS, sources),
         network_profile=_network_profile(env, sources),
         case_netfaults=_case_netfaults(env, sources),
+        lifecycle_floor=_lifecycle_floor(facts, stack, sources),
+        runs_dir=runs_dir,
+        run_id=check_run_id(env),
     )
 
 
@@ -361,6 +377,69 @@ def _case_netfaults(env: Mapping[str, str], sources: dict[str, str]) -> str:
         )
     sources["case_netfaults"] = "env"
     return raw
+
+
+def results_dir_of(env: Mapping[str, str] | None = None) -> Path:
+    """Where results go, known even when the rest of the config cannot be resolved."""
+    env = os.environ if env is None else env
+    return Path(_env(env, "RESULTS_DIR") or REPO_ROOT / "results")
+
+
+def check_run_id(env: Mapping[str, str]) -> str | None:
+    """BOXLITE_E2E_RUN_ID: 8 lowercase hex digits (the box-name run id), or unset."""
+    raw = _env(env, "RUN_ID")
+    if raw is not None and not re.fullmatch(r"[0-9a-f]{8}", raw):
+        raise ConfigError(f"BOXLITE_E2E_RUN_ID={raw!r}: expected 8 lowercase hex digits")
+    return raw
+
+
+def check_knobs(env: Mapping[str, str]) -> list[str]:
+    """Every setting `load` validates without asking the stack; one message per bad one.
+
+    For callers that pass settings on to a run (two_sided) and must refuse a bad one before
+    spending minutes building: the same checks `load` applies, so they cannot drift apart.
+    """
+    problems = []
+    checks: list[Callable[[], object]] = [
+        lambda: _positive_int(env, "P06_BOXES", DEFAULT_P06_BOXES, {}),
+        lambda: _positive_int(env, "P06_EXECS", DEFAULT_P06_EXECS, {}),
+        lambda: _deadline(env),
+        lambda: check_run_id(env),
+        lambda: Layout.from_env(env),
+    ]
+    for check in checks:
+        try:
+            check()
+        except (ConfigError, ValueError) as exc:
+            problems.append(str(exc))
+    stack = _env(env, "STACK")
+    if stack is not None and stack not in STACKS:
+        problems.append(f"BOXLITE_E2E_STACK={stack!r}: expected one of {STACKS}")
+    unknown = sorted(
+        k
+        for k in env
+        if k.startswith(ENV_PREFIX)
+        and k.removeprefix(ENV_PREFIX) not in ENV_VARS
+        and k.removeprefix(ENV_PREFIX) in _CASE_KNOB_LOOKALIKES
+    )
+    problems += [f"{k}: not a setting this harness reads" for k in unknown]
+    return problems
+
+
+# Misspellings worth refusing (a knob that silently does nothing looks like a pass).
+_CASE_KNOB_LOOKALIKES = frozenset({"P06_BOX", "P06_EXEC", "P6_BOXES", "P6_EXECS"})
+
+
+def _lifecycle_floor(facts: StackFacts, stack: str, sources: dict[str, str]) -> int:
+    """The stand-in says which floor it runs with; the real API's is upstream's constant."""
+    answer = facts.lifecycle
+    body = answer.body if answer is not None and answer.ok else None
+    floor = body.get("min_auto_stop_s") if isinstance(body, dict) else None
+    if stack == "standin" and isinstance(floor, int) and not isinstance(floor, bool):
+        sources["lifecycle_floor"] = "GET /v1/_standin/lifecycle"
+        return floor
+    sources["lifecycle_floor"] = "upstream constant"
+    return UPSTREAM_MIN_AUTO_STOP_S
 
 
 def _second_org(

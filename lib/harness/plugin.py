@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 import uuid
 import warnings
@@ -39,8 +40,8 @@ from typing import Any
 import pytest
 from pytest_asyncio import is_async_test
 
-from lib.harness import reports
-from lib.harness.config import Config, ConfigError
+from lib.harness import reports, runguard
+from lib.harness.config import Config, ConfigError, results_dir_of
 from lib.harness.config import load as load_config
 from lib.harness.logsources import FileSource, JournalSource, LogSource
 from lib.harness.netfault import session as netsession
@@ -48,6 +49,7 @@ from lib.harness.netfault.faults import SPECS as NET_SPECS
 from lib.harness.netfault.faults import profile as net_profile
 from lib.harness.netfault.proxy import NetFaultProxy
 from lib.harness.path_verification import Outcome, PathResult, PathVerifier
+from lib.harness.runguard import RunGuard
 from lib.harness.runtime import BoxLedger, remove_boxes
 from lib.names import RUNNER_SERVICE
 from standin.faults import SPECS as FAULT_SPECS
@@ -160,6 +162,7 @@ class E2ESession:
         if self._proxy is not None:
             self._proxy.close()
             self._proxy = None
+        self.guard: RunGuard | None = None
 
     # -- per test
     def begin_test(self, item: pytest.Item) -> None:
@@ -267,29 +270,33 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     if _informational(config):
         return
+    worker = _xdist_worker(config)
     try:
         cfg = load_config()
     except ConfigError as exc:
+        if worker is None:  # the results say so, instead of showing the last run's
+            reports.write_not_started(
+                results_dir_of(), exit_status=2, reason=f"cannot start: {exc}"
+            )
         pytest.exit(f"boxlite-e2e cannot start: {exc}", returncode=2)
-    worker = _xdist_worker(config)
     if worker is not None:
         run_uid = config.workerinput["testrunuid"]  # type: ignore[attr-defined]
     else:
         # Share one run id with xdist workers, so every box name of this run matches.
-        run_uid = getattr(config.option, "testrunuid", None) or uuid.uuid4().hex
+        run_uid = cfg.run_id or getattr(config.option, "testrunuid", None) or uuid.uuid4().hex
         if hasattr(config.option, "testrunuid"):
             config.option.testrunuid = run_uid
-        reports.prepare(cfg.results_dir)
+        reports.prepare(cfg.results_dir, run_uid[:8])
         if not getattr(config.option, "xmlpath", None):
             config.option.xmlpath = str(cfg.results_dir / "junit.xml")
-    config.stash[SESSION_KEY] = E2ESession(cfg, run_uid[:8], worker)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop this process's network-profile proxy (each xdist worker has its own)."""
-    e2e = config.stash.get(SESSION_KEY, None)
-    if e2e is not None:
-        e2e.close_proxy()
+    e2e = E2ESession(cfg, run_uid[:8], worker)
+    config.stash[SESSION_KEY] = e2e
+    # Liveness lease, start-of-run sweep, SIGTERM as Ctrl-C (lib.harness.runguard).
+    e2e.guard = RunGuard(cfg, e2e.run_id, worker)
+    if worker is None:
+        e2e.guard.start()
+    else:
+        e2e.guard.join()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -305,6 +312,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"sdk boxlite {_sdk_version()}, run {e2e.run_id}",
         f"boxlite-e2e: faults {faults}; path verification {path}; image {c.image}",
         f"boxlite-e2e: network {reports.network_text(c.describe())}",
+        f"boxlite-e2e: auto_stop floor {c.lifecycle_floor}s"
+        + ("" if c.lifecycle_floor == 60 else " (stand-in only; the real API's is 60s)"),
     ]
 
 
@@ -441,50 +450,43 @@ def _write_failure(e2e: E2ESession, item: pytest.Item, phases: dict) -> None:
 
 
 STACK_BOXES_KEY = pytest.StashKey[dict]()
-
-
-def stack_leftovers(e2e: E2ESession, timeout: float = 30.0) -> dict[str, Any]:
-    """Ask the API which boxes of this run are still listed (names `e2e-<run id>...`).
-
-    The ledger can only remove what it saw; this is the independent check that a full run
-    left zero boxes on the stack (raw REST, CLI and subprocess boxes included). A stack that
-    cannot be asked is reported as "not checked", never as zero.
-    """
-    import httpx
-
-    from lib.harness.api import v1_path
-
-    cfg = e2e.config
-    mine = f"e2e-{e2e.run_id}"
-    try:
-        resp = httpx.get(
-            cfg.api_url.rstrip("/") + v1_path("/boxes", cfg.prefix),
-            headers={"Authorization": f"Bearer {cfg.api_key}"},
-            timeout=timeout,
-        )
-        boxes = resp.json()["boxes"] if resp.status_code == 200 else None
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-        return {"checked": False, "error": f"{type(exc).__name__}: {exc}", "left": []}
-    if not isinstance(boxes, list):
-        return {"checked": False, "error": f"HTTP {resp.status_code} listing boxes", "left": []}
-    left = [
-        {"box_id": b.get("box_id"), "name": b.get("name"), "status": b.get("status")}
-        for b in boxes
-        if isinstance(b, dict) and str(b.get("name") or "").startswith(mine)
-    ]
-    return {"checked": True, "listed": len(boxes), "left": left, "error": None}
+RUN_END_KEY = pytest.StashKey[dict]()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """After every worker's teardown: no box of this run may still be on the stack."""
+    """After every worker's teardown: the exact leftover check (lib.harness.runguard); after
+    an interrupt it also removes every box of the run, and the run says how it ended."""
     config = session.config
     e2e = config.stash.get(SESSION_KEY, None)
     if e2e is None or _xdist_worker(config) is not None or config.option.collectonly:
         return
-    found = stack_leftovers(e2e)
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(runguard.received)
+    found = e2e.guard.final_check(interrupted)
     config.stash[STACK_BOXES_KEY] = found
+    end: dict[str, Any] = {"status": "interrupted" if interrupted else "complete"}
+    end["start_sweep"] = e2e.guard.start_sweep
+    if interrupted:
+        sig = runguard.received[0] if runguard.received else signal.SIGINT
+        end["reason"] = f"stopped by {signal.Signals(sig).name}"
+        if sig != signal.SIGINT:  # Ctrl-C keeps pytest's 2; other signals say which
+            session.exitstatus = 128 + sig
     if found["left"] and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    end["exit_status"] = int(session.exitstatus)
+    config.stash[RUN_END_KEY] = end
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop this process's network-profile proxy (each xdist worker has its own), then
+    release the run's liveness lease (forgotten when nothing of the run is left)."""
+    e2e = config.stash.get(SESSION_KEY, None)
+    if e2e is not None:
+        e2e.close_proxy()
+    guard = getattr(e2e, "guard", None)
+    if guard is None:
+        return
+    found = config.stash.get(STACK_BOXES_KEY, None) or {}
+    guard.finish(nothing_left=bool(found.get("checked")) and not found.get("remaining"))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config):
@@ -499,10 +501,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         config=e2e.config.describe(),
         sdk_version=_sdk_version(),
         run_id=e2e.run_id,
-        exit_status=int(exitstatus),
+        exit_status=int(config.stash.get(RUN_END_KEY, {}).get("exit_status", exitstatus)),
         duration_s=time.monotonic() - e2e.started,
         session_files=session_files,
         stack_boxes=config.stash.get(STACK_BOXES_KEY, None),
+        run_end=config.stash.get(RUN_END_KEY, None),
     )
     path = reports.write_summary(results, summary)
     terminalreporter.write_sep("=", "boxlite-e2e summary")

@@ -17,8 +17,10 @@ pytest-xdist ships from workers to the controller, which alone writes the summar
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,12 +43,48 @@ PROP_REMOVAL_FAILED = "e2e_removal_failed"  # [{"box_id","name","error"}]
 PROP_PATH = "e2e_path"  # {"outcome","message"}
 
 
-def prepare(results_dir: Path) -> None:
-    """Create the results dir; drop the previous run's failure folders and session files."""
+def prepare(results_dir: Path, run_id: str | None = None) -> None:
+    """Make `results/` this run's, never the last one's, before anything else happens.
+
+    First `summary.json` is replaced, atomically, by a record saying this run is under way
+    (so a run killed by SIGKILL leaves "running, pid N", never the previous green summary),
+    then the previous run's JUnit, failure folders and session files are removed.
+    """
     results_dir.mkdir(parents=True, exist_ok=True)
+    write_summary(
+        results_dir,
+        {
+            "status": "running",
+            "run_id": run_id,
+            "pid": os.getpid(),
+            "started_at": _now(),
+            "note": "written at start; replaced when the run ends (still here: it was killed)",
+        },
+    )
+    (results_dir / "junit.xml").unlink(missing_ok=True)
     shutil.rmtree(results_dir / FAILURES_DIR, ignore_errors=True)
     for stale in results_dir.glob(SESSION_FILES):
         stale.unlink(missing_ok=True)
+
+
+def write_not_started(results_dir: Path, *, exit_status: int, reason: str) -> Path:
+    """The summary of a run that stopped before any case ran (bad config, API down)."""
+    prepare(results_dir)
+    return write_summary(
+        results_dir,
+        {
+            "status": "not started",
+            "exit_status": exit_status,
+            "reason": reason,
+            "finished_at": _now(),
+            "counts": dict.fromkeys(COUNT_KEYS, 0),
+        },
+    )
+
+
+def _now() -> str:
+    stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return stamp.replace("+00:00", "Z")
 
 
 def safe_name(nodeid: str, limit: int = 120) -> str:
@@ -139,6 +177,7 @@ def build_summary(
     duration_s: float,
     session_files: Iterable[Path] = (),
     stack_boxes: Mapping[str, Any] | None = None,
+    run_end: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run summary as a JSON-ready dict, from pytest's own stats and our properties.
 
@@ -189,7 +228,12 @@ def build_summary(
         for box in doc.get("removal_failed", []):
             removal_failed.append({"test": "(session)", **box})
 
+    end = dict(run_end or {})
     return {
+        # complete | interrupted (signal, boxes removed by the cleanup) | see run_end
+        "status": end.get("status", "complete"),
+        "run_end": end,
+        "finished_at": _now(),
         "stack": config.get("stack"),
         "sdk": {"package": "boxlite", "version": sdk_version},
         "run_id": run_id,
@@ -252,7 +296,11 @@ def render(summary: Mapping[str, Any]) -> list[str]:
         or "none"
     )
     versions = summary.get("stack_versions") or {}
+    end = summary.get("run_end") or {}
     lines = [
+        f"run status: {summary.get('status', 'complete')}"
+        + (f" ({end['reason']})" if end.get("reason") else "")
+        + f"  exit status: {summary.get('exit_status')}",
         f"stack: {summary['stack']}  api: {summary['api_url']}  prefix: {summary['prefix']!r}",
         f"sdk: boxlite {summary['sdk']['version']}  run: {summary['run_id']}  "
         f"image: {summary['image']}",
@@ -298,9 +346,39 @@ def render(summary: Mapping[str, Any]) -> list[str]:
             f"(API list after the run: {stack.get('listed')} box(es) in the org)"
         )
         lines.extend(f"  {b.get('box_id')} ({b.get('name')}, {b.get('status')})" for b in left)
+        lines.extend(_leftover_detail(stack))
+    sweep = end.get("start_sweep")
+    if sweep:
+        lines.append(
+            f"sweep at start: removed {len(sweep.get('removed', []))} box(es) of dead runs; "
+            f"left alone {len(sweep.get('live', []))} of live runs, "
+            f"{len(sweep.get('foreign', []))} foreign"
+            + (f" (not done: {sweep['error']})" if sweep.get("error") else "")
+        )
     section(
         "box removal failures",
         summary["removal_failures"],
         lambda i: f"{i['box_id']} ({i.get('name')}) in {i['test']}: {i.get('error')}",
     )
     return lines
+
+
+LEFTOVER_KINDS = (
+    ("removed_by_cleanup", "removed by the interrupt cleanup"),
+    ("removed_in_flight", "removed (removal was in flight at the end)"),
+    ("still_removing", "still removing after the wait"),
+    ("stranded", "stranded (left by the run; removed by the final check)"),
+    ("removal_failed", "stranded and could not be removed"),
+    ("unattributed", "created in the org during the run without the run's name (untouched)"),
+)
+
+
+def _leftover_detail(stack: Mapping[str, Any]) -> list[str]:
+    """The exact leftover check's categories (lib.harness.runguard.final_check)."""
+    out = []
+    for key, label in LEFTOVER_KINDS:
+        items = stack.get(key) or []
+        if items:
+            out.append(f"  {label}: {len(items)}")
+            out.extend(f"    {b.get('box_id')} ({b.get('name')})" for b in items)
+    return out

@@ -31,6 +31,7 @@ import contextlib
 import datetime as _dt
 import json
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -44,6 +45,9 @@ from pathlib import Path
 
 from lib import processes
 from lib.errors import HarnessError
+from lib.harness.config import ConfigError, check_knobs
+from lib.harness.config import load as load_config
+from lib.harness.stackboxes import StackBoxes, StackUnavailable, of_run
 from lib.layout import Layout
 from lib.names import REPO_ROOT
 from lib.proof import verdict as V
@@ -177,6 +181,19 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> Option
     )
 
 
+def validate(opts: Options, env: Mapping[str, str]) -> None:
+    """Refuse, before anything is built, a setting the runs would only refuse minutes later:
+    the harness's own BOXLITE_E2E_* knobs (the checks lib.harness.config applies) and a CASES
+    path that does not exist in this checkout."""
+    problems = check_knobs(env)
+    for case in opts.cases:
+        path = case.split("::", 1)[0]
+        if not path.startswith("-") and not (REPO_ROOT / path).exists():
+            problems.append(f"CASES: {path} does not exist in {REPO_ROOT}")
+    if problems:
+        raise UsageError("bad setting(s), nothing was built:\n  " + "\n  ".join(problems))
+
+
 # --------------------------------------------------------------------------- signals
 
 
@@ -213,7 +230,26 @@ def signals_deferred(log) -> Iterator[list[int]]:
             signal.signal(s, h)
 
 
-def _kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+def run_cause(results: Path, log: Path) -> str:
+    """Why a run did not run: the reason its summary gives, else the telling log line."""
+    try:
+        doc = json.loads((results / "summary.json").read_text())
+        if doc.get("reason"):
+            return str(doc["reason"])
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no log"
+    for marker in ("cannot start", "error:", "UsageError", "ERROR", "Error"):
+        for line in lines:
+            if marker in line and not line.startswith("$ "):
+                return line[:300]
+    return (lines[-1] if lines else "empty log")[:300]
+
+
+def _kill_group(proc: subprocess.Popen, grace: float = 30.0) -> None:
     """SIGTERM the run's process group, SIGKILL after a grace period, and reap it."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
         with contextlib.suppress(ProcessLookupError):
@@ -297,9 +333,13 @@ class TwoSided:
         junit.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "pytest", *self.opts.cases, f"--junitxml={junit}"]
         argv += ["-p", "no:cacheprovider", *self.opts.pytest_args]
+        # The run's id is ours to choose, so if we must kill the run we can still remove its
+        # boxes (named e2e-<run id>-...) before restoring the build.
+        run_id = secrets.token_hex(4)
         env = {
             **os.environ,
             **build.env,
+            "BOXLITE_E2E_RUN_ID": run_id,
             "BOXLITE_E2E_TWO_SIDED_SIDE": build.side,
             "BOXLITE_E2E_TWO_SIDED_ROUND": str(round_),
             "BOXLITE_E2E_TWO_SIDED_REF": build.ref,
@@ -330,17 +370,41 @@ class TwoSided:
                 code: int | None = proc.wait(timeout=self.opts.run_timeout)
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
+                self.remove_run_boxes(run_id, env)
                 code, note = None, f"timed out after {self.opts.run_timeout:g}s"
             except BaseException:
-                _kill_group(proc)
+                # Interrupted: stop the run (SIGTERM: it removes its own boxes), then make
+                # sure none of its boxes outlives it, before the build is restored.
+                with signals_deferred(self.log):
+                    _kill_group(proc)
+                    self.remove_run_boxes(run_id, env)
                 raise
+        if code not in V.PYTEST_RAN:
+            self.remove_run_boxes(run_id, env)
         text = junit.read_text() if junit.is_file() else None
         result = V.run_from_junit(
             round_, build.side, code, text, round(time.monotonic() - start, 3), str(junit), str(log)
         )
+        if not note and not result.valid and code not in V.PYTEST_RAN:
+            note = f"pytest exited {code}: {run_cause(self.runs_dir / stem, log)}"
         if note:
             result = V.RunResult(**{**result.__dict__, "note": note})
         return result
+
+    def remove_run_boxes(self, run_id: str, env: Mapping[str, str]) -> None:
+        """Remove every box named for run `run_id` (API only); note what could not be."""
+        try:
+            cfg = load_config(env)
+            boxes = StackBoxes.of(cfg)
+            mine = of_run(boxes.list(), run_id)
+        except (ConfigError, StackUnavailable) as exc:
+            self.report["notes"].append(f"run {run_id}: boxes not checked ({exc})")
+            return
+        failed = [b for b in mine if boxes.remove(str(b.get("box_id"))) is not None]
+        if mine:
+            self.log(f"removed {len(mine) - len(failed)} box(es) the stopped run {run_id} left")
+        if failed:
+            self.report["notes"].append(f"run {run_id}: could not remove {failed}")
 
     def describe_run(self, r: V.RunResult, build: SideBuild) -> str:
         """One progress line for a run: outcome, first failing cases or why it is invalid,
@@ -577,6 +641,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         # two_sided.sh runs us from the harness root (so `-m lib...` cannot pick up a `lib`
         # package from the caller's directory) and passes the caller's cwd for paths.
         opts = parse_args(argv, env, Path(env.get("BOXLITE_E2E_CALLER_CWD") or Path.cwd()))
+        validate(opts, env)
         driver = build_driver(opts.stack, opts.driver, opts.layout, env, opts.cache_dir)
         with stack_lock(opts.layout):
             if inflight_path(opts.layout).is_file():

@@ -415,6 +415,10 @@ class SupervisorManager(ServiceManager):
                 raise ServiceError(f"supervisord did not shut down within {deadline:.0f}s")
             time.sleep(0.05)
 
+    def shutdown_daemon(self) -> None:
+        """Stop our supervisord (a failed bootstrap's rollback, when it started it)."""
+        self._shutdown()
+
     def shutdown_if_idle(self) -> bool:
         """Stop our supervisord and drop its config once no program is left."""
         if self.installed():

@@ -18,6 +18,7 @@ from standin.api import admin, health, keys, v1
 from standin.api.auth import make_auth_middleware
 from standin.api.config import ApiConfig
 from standin.api.context import CTX, ApiContext
+from standin.api.lifecycle import Reaper
 from standin.api.nest import nest_middleware
 from standin.api.reconcile import reconcile_at_startup
 from standin.api.reqlog import make_request_log_middleware
@@ -55,12 +56,14 @@ def build_app(config: ApiConfig, store: Store, log: EventLog) -> web.Application
         # Snapshot/box JSON bodies are small; file uploads stream and never hit this limit.
         client_max_size=4 * 1024 * 1024,
     )
+    ctx.reaper = Reaper(ctx, config.lifecycle_floor)
     app[CTX] = ctx
     app.router.add_get("/api/health", health.health)
     app.router.add_get("/api/health/ready", health.ready)
     app.router.add_get("/api/v1/me", v1.me)
     app.router.add_get("/api/v1/config", v1.config)
     app.router.add_get("/api/v1/_standin/faults", v1.faults)
+    app.router.add_get("/api/v1/_standin/lifecycle", v1.lifecycle_info)
     app.router.add_route("*", "/api/v1/{rest:.*}", v1.dispatch)
     admin.add_routes(app)
     keys.add_routes(app, key_store)
@@ -73,7 +76,9 @@ async def _lifecycle(app: web.Application):
     await ctx.client.start()
     ctx.puller.resume_all()
     reconciling = asyncio.create_task(reconcile_at_startup(ctx))
+    ctx.reaper.start()
     yield
+    await ctx.reaper.close()
     reconciling.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await reconciling

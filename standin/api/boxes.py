@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from standin.api import lifecycle
 from standin.api.context import ApiContext, ctx_of
 from standin.api.reqlog import BOX_ID_KEY
 from standin.api.runner_client import RunnerReply, RunnerUnavailable
@@ -26,7 +27,17 @@ from standin.api.validation import check_create_body, check_sizes
 from standin.errors import ApiError
 
 # Fields the API decides; everything else in the SDK's create body goes to the runner as-is.
-OWNED_FIELDS = ("name", "image", "rootfs_path", "cpus", "memory_mib", "disk_size_gb")
+OWNED_FIELDS = (
+    "name",
+    "image",
+    "rootfs_path",
+    "cpus",
+    "memory_mib",
+    "disk_size_gb",
+    "auto_stop",
+    "auto_delete",
+    "auto_resume",
+)
 # Live fields taken from the runner's Box; only non-null ones (labels/auto_* must not be null).
 RUNNER_FIELDS = (
     "status",
@@ -37,9 +48,6 @@ RUNNER_FIELDS = (
     "last_activity_at",
     "network",
     "labels",
-    "auto_stop",
-    "auto_delete",
-    "auto_resume",
     "health_status",
 )
 
@@ -55,6 +63,10 @@ def box_json(rec: BoxRecord, runner_box: dict | None = None) -> dict:
         "cpus": rec.cpus,
         "memory_mib": rec.memory_mib,
         "labels": {},
+        # The API owns the lifecycle policy and acts on it (standin.api.lifecycle).
+        "auto_stop": rec.auto_stop,
+        "auto_delete": rec.auto_delete,
+        "auto_resume": rec.auto_resume,
     }
     if rec.disk_size_gb is not None:
         doc["disk_size_gb"] = rec.disk_size_gb
@@ -62,6 +74,8 @@ def box_json(rec: BoxRecord, runner_box: dict | None = None) -> dict:
         value = (runner_box or {}).get(key)
         if value is not None:
             doc[key] = value
+    if rec.last_activity is not None:
+        doc["last_activity_at"] = lifecycle.rfc3339(rec.last_activity)
     return doc
 
 
@@ -90,6 +104,19 @@ def resolve_live(ctx: ApiContext, request: web.Request, org: Org, ident: str) ->
     if rec.runner_id is None:
         raise ApiError("invalid_state", f"box {rec.id} is still being created")
     return rec
+
+
+async def ensure_ready(ctx: ApiContext, rec: BoxRecord) -> None:
+    """Before a proxied request: count it as activity, and start a stopped box that asked
+    for auto_resume (upstream's BoxAutoResumeService.ensureReady). Without auto_resume the
+    request goes on and the runner refuses it (409 `stopped`)."""
+    lifecycle.touch(rec)
+    if rec.status == "stopped" and rec.auto_resume:
+        reply = await _call(ctx, "POST", runner_box_path(rec, ["start"]))
+        if reply.ok:
+            _refresh(ctx, rec, reply.json())
+            ctx.log.event("box.auto_resume", box_id=rec.id, runner_box_id=rec.runner_id)
+    ctx.store.save()
 
 
 def runner_box_path(rec: BoxRecord, tail: list[str] = ()) -> str:
@@ -153,6 +180,7 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
     ctx = ctx_of(request)
     body = check_create_body(await read_json(request))
     sizes = check_sizes(body, org.quota, ctx.config.faults)
+    policy = lifecycle.check_policy(body, ctx.config.lifecycle_floor)
     name = body.get("name")
     if name is not None and ctx.store.find_box(org.id, name) is not None:
         raise ApiError("already_exists", f"a box named {name!r} already exists")
@@ -178,7 +206,11 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
         created_at=now,
         updated_at=now,
         status="creating",
+        auto_stop=policy.auto_stop,
+        auto_delete=policy.auto_delete,
+        auto_resume=policy.auto_resume,
     )
+    lifecycle.touch(rec)
     # Reserve id and name before the first await, so concurrent creates cannot collide.
     ctx.store.boxes[rec.id] = rec
     ctx.store.save()
@@ -188,6 +220,10 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
 
     runner_body = {k: v for k, v in body.items() if k not in OWNED_FIELDS}
     runner_body.update(name=rec.id, image=rec.runner_image, cpus=rec.cpus)
+    # The runner is told the policy (its Box JSON echoes it); the API's timers act on it.
+    runner_body.update(
+        auto_stop=rec.auto_stop, auto_delete=rec.auto_delete, auto_resume=rec.auto_resume
+    )
     runner_body["memory_mib"] = rec.memory_mib
     if rec.disk_size_gb is not None:
         runner_body["disk_size_gb"] = rec.disk_size_gb
@@ -262,6 +298,9 @@ async def box_action(request: web.Request, org: Org, ident: str, action: str) ->
     reply = await _call(ctx, "POST", runner_box_path(rec, [action]))
     if (error := _settle(ctx, rec, ident, reply)) is not None:
         return error
+    if action == "start":
+        lifecycle.touch(rec)
+        ctx.store.save()
     ctx.log.event(f"box.{action}", box_id=rec.id, runner_box_id=rec.runner_id, status=rec.status)
     return web.json_response(box_json(rec, reply.json()))
 

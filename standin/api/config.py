@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from standin.api.lifecycle import UPSTREAM_MIN_AUTO_STOP_S
 from standin.faults import ActiveFault
 from standin.startcheck import ConfigError, check_loopback, check_port, side_faults
 
@@ -38,6 +39,9 @@ class ApiConfig:
     log_file: Path | None
     org_id: str | None
     faults: dict[str, ActiveFault] = field(default_factory=dict)
+    # Stand-in only: the auto_stop floor (upstream 60 s), lowered so cases can use short
+    # windows; reported at GET /api/v1/_standin/lifecycle (standin.api.lifecycle).
+    lifecycle_floor: int = UPSTREAM_MIN_AUTO_STOP_S
     # repr=False: a config printed in a traceback or debug line must not leak the keys.
     admin_key: str = field(default="", repr=False)
     runner_key: str = field(default="", repr=False)
@@ -70,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--fault", action="append", default=[], metavar="NAME[=P]", help="inject a fault"
     )
+    parser.add_argument(
+        "--lifecycle-floor",
+        type=int,
+        default=UPSTREAM_MIN_AUTO_STOP_S,
+        metavar="SECONDS",
+        help="stand-in only: smallest non-zero auto_stop (upstream: 60); timers tick at floor/6",
+    )
     return parser
 
 
@@ -89,6 +100,10 @@ def resolve(argv: list[str], environ: Mapping[str, str] | None = None) -> ApiCon
     if missing:
         raise ConfigError(f"missing secret(s) {', '.join(missing)}: set them in env or --env-file")
     faults = side_faults(args.fault, "api")
+    if not 1 <= args.lifecycle_floor <= UPSTREAM_MIN_AUTO_STOP_S:
+        raise ConfigError(
+            f"--lifecycle-floor {args.lifecycle_floor}: expected 1..{UPSTREAM_MIN_AUTO_STOP_S}"
+        )
     return ApiConfig(
         host=args.host,
         port=args.port,
@@ -97,6 +112,7 @@ def resolve(argv: list[str], environ: Mapping[str, str] | None = None) -> ApiCon
         log_file=args.log_file,
         org_id=args.org_id,
         faults=faults,
+        lifecycle_floor=args.lifecycle_floor,
         admin_key=values[ADMIN_KEY_VAR],
         runner_key=values[RUNNER_KEY_VAR],
         health_key=values.get(HEALTH_KEY_VAR, ""),

@@ -65,6 +65,11 @@ class BoxRecord:
     updated_at: str
     status: str = "configured"
     runner_id: str | None = None  # None while the runner create is in flight
+    # Lifecycle policy (standin.api.lifecycle); defaults are upstream's API defaults.
+    auto_stop: int = 900
+    auto_delete: int = 0
+    auto_resume: bool = True
+    last_activity: float | None = None  # epoch seconds of the last proxied request
 
 
 @dataclass

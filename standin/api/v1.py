@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from standin.api import boxes, keys, proxy
+from standin.api import boxes, keys, lifecycle, proxy
 from standin.api.context import ctx_of
 from standin.api.routing import PrefixMismatch, match_route, split_prefix
 from standin.api.runner_client import RunnerUnavailable
@@ -62,6 +62,11 @@ async def faults(request: web.Request) -> web.Response:
     return web.json_response({"stack": "standin", "faults": found})
 
 
+async def lifecycle_info(request: web.Request) -> web.Response:
+    """Stand-in only: the lifecycle floor and tick this API runs with (see lifecycle.py)."""
+    return web.json_response(ctx_of(request).reaper.describe())
+
+
 async def dispatch(request: web.Request) -> web.StreamResponse:
     ctx = ctx_of(request)
     org = keys.caller_org(request)
@@ -101,10 +106,15 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     }
     if (kind, method) in proxied:
         rec = boxes.resolve_live(ctx, request, org, route.box)
+        await boxes.ensure_ready(ctx, rec)
         return await proxy.proxy_http(request, ctx.client, _runner_path(rec, tail))
     if kind in ("execution_attach", "box_attach") and method == "GET":
         rec = boxes.resolve_live(ctx, request, org, route.box)
-        return await proxy.proxy_ws(request, ctx.client, _runner_path(rec, tail))
+        await boxes.ensure_ready(ctx, rec)
+        try:
+            return await proxy.proxy_ws(request, ctx.client, _runner_path(rec, tail))
+        finally:
+            lifecycle.touch(rec)  # an attach ends in activity too (the output just read)
     raise web.HTTPNotFound()
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lib.stack.bootstrap import cloud, cloud_data, common, standin
+from lib.stack.bootstrap import cloud, cloud_data, common, rollback, standin
 from lib.stack.bootstrap.context import Context, StepError
 from lib.stack.health import HealthError
 from lib.stack.services import ServiceError
@@ -121,6 +121,7 @@ def run(ctx: Context, only: list[str] | None, emit: Callable[[str], None] = prin
     emit(f"bootstrap: stack {ctx.options.stack}, root {ctx.layout.root}, {mode}")
     started = time.monotonic()
     outcomes: list[Outcome] = []
+    before = None if ctx.dry_run else rollback.Snapshot.take(ctx.manager)
     for index, (name, step) in enumerate(steps, 1):
         ctx.actions, ctx.notes = [], []
         t0 = time.monotonic()
@@ -144,6 +145,9 @@ def run(ctx: Context, only: list[str] | None, emit: Callable[[str], None] = prin
             emit(f"    {line}")
         if failed is not None:
             emit(f"bootstrap: step {name} failed:\n{failed}")
+            if before is not None:  # leave the host as this invocation found it
+                for line in rollback.undo(ctx.manager, before):
+                    emit(f"bootstrap: rollback: {line}")
             return 1
     changed = sum(o.status != "unchanged" for o in outcomes)
     verb = "would change" if ctx.dry_run else "changed"

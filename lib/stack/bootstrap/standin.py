@@ -23,6 +23,10 @@ from lib.stack.services import Service
 from standin import faults as faults_mod
 from standin import images
 
+# The stand-in's auto_stop floor (upstream: 60 s). Short enough that a lifecycle case's
+# stop-then-delete takes seconds; the harness bounds (300/600 s) stay far above it.
+STANDIN_LIFECYCLE_FLOOR_S = 2
+
 
 def faults_file(ctx: Context) -> Path:
     """Where the last bootstrap recorded the stand-in's faults (reused when no `--fault` is
@@ -92,6 +96,10 @@ def services(ctx: Context, faults: list[str]) -> list[Service]:
         str(layout.env_file),
         "--log-file",
         str(layout.api_log),
+        # Stand-in only: lifecycle cases pin auto_stop/auto_delete with windows of seconds,
+        # not upstream's 60 s floor; the API reports the floor it runs with.
+        "--lifecycle-floor",
+        str(STANDIN_LIFECYCLE_FLOOR_S),
     ]
     common = {"PYTHONUNBUFFERED": "1", "BOXLITE_E2E_BUILD": build}
     return [
