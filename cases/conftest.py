@@ -6,6 +6,10 @@
 - `box_factory` / `box`: boxes owned by the fixture; removed at teardown without counting
   as leaks.
 - `api`: the raw REST client (httpx) bound to the org prefix, for hand-built requests.
+- SDK axis (lib/harness/sdk): a case taking `client` runs once per SDK (`[python]`,
+  `[node]`, `[go]`); `client` is the neutral interface over that SDK (the Python `rt`, or a
+  runtime inside the SDK's driver process), `sdk_box` one running box made through it.
+  Boxes keep the harness's names and lifetimes and are path-checked and removed like any.
 - autouse: the local FFI runtime is refused, and every test's boxes are path-verified on both
   hops and removed (`lib.harness.plugin.E2ESession.finish_test`).
 
@@ -25,6 +29,10 @@ from lib.harness.api import ApiClient
 from lib.harness.config import Config
 from lib.harness.plugin import E2ESession, session_of
 from lib.harness.runtime import TrackedBox, TrackedRuntime, forbid_local_runtime, rest_runtime
+from lib.harness.sdk import axis
+from lib.harness.sdk.base import Client, ClientBox
+from lib.harness.sdk.driver import DriverClient
+from lib.harness.sdk.python_client import PythonClient
 
 pytest_plugins = ["lib.harness.plugin"]
 
@@ -45,6 +53,7 @@ async def rt(e2e: E2ESession) -> AsyncIterator[TrackedRuntime]:
     runtime = rest_runtime(cfg.api_url, cfg.api_key, cfg.prefix, e2e.ledger)
     yield runtime
     try:
+        await e2e.drivers.close()
         await e2e.finish_session(runtime)
     finally:
         runtime.close()
@@ -99,3 +108,45 @@ async def api(e2e: E2ESession, _path_check) -> AsyncIterator[ApiClient]:
     cfg = e2e.config
     async with ApiClient(cfg.api_url, cfg.api_key, cfg.prefix, recorder=e2e.ledger) as client:
         yield client
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(
+    request, sdk: str, rt: TrackedRuntime, e2e: E2ESession, _path_check
+) -> AsyncIterator[Client]:
+    cfg = e2e.config
+    if sdk == "python":
+        made: Client = PythonClient(rt, cfg.api_url, cfg.prefix)
+    else:
+
+        async def lost_create(name: str) -> None:
+            # A create the driver never answered may still have made the box: own it.
+            found = await rt.get(name)
+            if found is not None:
+                e2e.ledger.record(found.id, name=name, route=f"{sdk}:create (unanswered)")
+
+        proc = await e2e.drivers.get(sdk)
+        made = await DriverClient.connect(
+            proc,
+            url=cfg.api_url,
+            api_key=cfg.api_key,
+            prefix=cfg.prefix,
+            ledger=e2e.ledger,
+            lost_create=lost_create,
+        )
+    missing = axis.missing_capabilities(request.node, made.capabilities)
+    if missing:
+        await made.close()
+        pytest.skip(
+            f"not applicable: sdk {sdk} ({made.version}) has no "
+            + "; ".join(axis.CAPABILITIES[c] for c in missing)
+        )
+    yield made
+    await made.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def sdk_box(client: Client, image: str, e2e: E2ESession) -> ClientBox:
+    made = await client.create(image)
+    e2e.ledger.claim(made.id)  # removed by the path check's teardown, not a leak
+    return made

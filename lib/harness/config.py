@@ -29,6 +29,9 @@ Decisions (documented in docs/architecture.md's harness section as well):
 - Case knobs: `P06_BOXES` (default 3) and `P06_EXECS` (default 40) size the p0_6 race
   (boxes x execs per box). Positive integers; anything else is a `ConfigError`, never a
   silent default. Cases read them from the `Config` (`e2e_config.p06_boxes`), like the rest.
+- **SDK axis** (`Config.sdks`, lib/harness/sdk/availability.py): `SDKS` (comma list of
+  python, node, go; default all), `NODE` (the node binary), `GO_DRIVER` (the Go driver
+  binary). An SDK that is missing carries the reason it is not applicable.
 
 Errors are `ConfigError` with one message meant for a human; the plugin turns it into
 `pytest.exit(..., returncode=2)` before collection.
@@ -41,11 +44,14 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from lib.harness import credentials
 from lib.harness.api import ApiUnreachable, StackFacts, probe_stack
+from lib.harness.sdk.availability import Availability, SdkSelectionError, detect_all
+from lib.harness.sdk.availability import parse_selection as parse_sdk_selection
 from lib.layout import Layout
 from lib.names import REPO_ROOT
 
@@ -74,6 +80,9 @@ ENV_VARS = (
     "PATH_DEADLINE",
     "P06_BOXES",
     "P06_EXECS",
+    "SDKS",
+    "NODE",
+    "GO_DRIVER",
 )
 DEFAULT_PATH_DEADLINE = 5.0
 DEFAULT_P06_BOXES = 3
@@ -126,6 +135,8 @@ class Config:
     # Case knobs: the p0_6 race's boxes and execs per box.
     p06_boxes: int = DEFAULT_P06_BOXES
     p06_execs: int = DEFAULT_P06_EXECS
+    # The SDK axis: every SDK, available or with the reason it is not (lib.harness.sdk).
+    sdks: Mapping[str, Availability] = field(default_factory=dict)
 
     def active_issues(self) -> frozenset[str]:
         return frozenset(f.issue for f in self.faults if f.issue)
@@ -154,6 +165,7 @@ class Config:
             "versions": dict(self.versions),
             "p06_boxes": self.p06_boxes,
             "p06_execs": self.p06_execs,
+            "sdks": {name: a.to_json() for name, a in self.sdks.items()},
         }
 
 
@@ -289,6 +301,21 @@ def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) ->
         principal=facts.me.body if isinstance(facts.me.body, dict) else {},
         p06_boxes=_positive_int(env, "P06_BOXES", DEFAULT_P06_BOXES, sources),
         p06_execs=_positive_int(env, "P06_EXECS", DEFAULT_P06_EXECS, sources),
+        sdks=_sdks(env, layout),
+    )
+
+
+def _sdks(env: Mapping[str, str], layout: Layout) -> dict[str, Availability]:
+    try:
+        selection = parse_sdk_selection(_env(env, "SDKS"))
+    except SdkSelectionError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        python_version = metadata.version("boxlite")
+    except metadata.PackageNotFoundError:
+        python_version = "unknown"
+    return detect_all(
+        env=env, bin_dir=layout.bin_dir, python_version=python_version, selection=selection
     )
 
 

@@ -45,12 +45,15 @@ from lib.harness.config import load as load_config
 from lib.harness.logsources import FileSource, JournalSource, LogSource
 from lib.harness.path_verification import Outcome, PathResult, PathVerifier
 from lib.harness.runtime import BoxLedger, remove_boxes
+from lib.harness.sdk import axis
+from lib.harness.sdk.driver import DriverPool
 
 SESSION_KEY = pytest.StashKey["E2ESession"]()
 PHASES_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
 MARKS_KEY = pytest.StashKey[Any]()
 PATH_KEY = pytest.StashKey[PathResult]()
 BOXES_KEY = pytest.StashKey[list]()
+DRIVER_MARKS_KEY = pytest.StashKey[dict]()
 
 ISSUE_RE = re.compile(r"^[\w.-]+/[\w.-]+#\d+$")
 # Capabilities `needs()` understands: the API's /v1/config flags (minus "_enabled"), the
@@ -72,6 +75,7 @@ MARKERS = (
     f"({', '.join(sorted(CAPABILITIES))}); skipped with the reason in the summary",
     "smoke: safe against a shared/paying stack: one box at a time, no quota or error storms",
     "image(ref): run this case with image `ref` instead of the stack default",
+    *axis.MARKERS,
 )
 
 
@@ -116,11 +120,16 @@ class E2ESession:
             if cfg.skip_path_verify
             else PathVerifier(build_sources(cfg), deadline=cfg.path_deadline)
         )
+        # SDK drivers (node, go) for the SDK axis: started on first use, one per process.
+        self.drivers = DriverPool(
+            cfg.sdks, cfg.results_dir / "drivers", worker, lambda: self.ledger.current
+        )
         self.started = time.monotonic()
 
     # -- per test
     def begin_test(self, item: pytest.Item) -> None:
         item.stash[MARKS_KEY] = self.verifier.mark() if self.verifier else None
+        item.stash[DRIVER_MARKS_KEY] = self.drivers.mark()
         self.ledger.begin(item.nodeid)
 
     async def finish_test(self, item: pytest.Item, rt: Any) -> None:
@@ -266,6 +275,10 @@ def _single_str_arg(mark: pytest.Mark, item: pytest.Item) -> str:
     return mark.args[0]
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    axis.parametrize(metafunc)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     e2e = config.stash.get(SESSION_KEY, None)
     session_loop = pytest.mark.asyncio(loop_scope="session")
@@ -278,6 +291,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         _apply_known_bugs(item, e2e.config)
         _apply_needs(item, e2e.config)
+        axis.apply(item, e2e.config.sdks)
 
 
 def _apply_known_bugs(item: pytest.Item, cfg: Config) -> None:
@@ -345,6 +359,14 @@ def _write_failure(e2e: E2ESession, item: pytest.Item, phases: dict) -> None:
     truncated = {h.hop: h.truncated for h in result.hops} if result else {}
     if result is None and e2e.verifier is not None:
         slices = {hop: [] for hop in e2e.verifier.sources}
+    # The driver lines written while this test ran: its own SDK's always, others if any.
+    callspec = getattr(item, "callspec", None)
+    own = callspec.params.get("sdk") if callspec is not None else None
+    drivers = {
+        sdk: lines
+        for sdk, lines in e2e.drivers.slices(item.stash.get(DRIVER_MARKS_KEY, None)).items()
+        if lines or sdk == own
+    }
     reports.write_failure_dir(
         e2e.config.results_dir,
         item.nodeid,
@@ -352,6 +374,7 @@ def _write_failure(e2e: E2ESession, item: pytest.Item, phases: dict) -> None:
         boxes=item.stash.get(BOXES_KEY, []),
         slices=slices,
         truncated=truncated,
+        driver_logs=drivers,
     )
 
 
@@ -417,6 +440,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         duration_s=time.monotonic() - e2e.started,
         session_files=session_files,
         stack_boxes=config.stash.get(STACK_BOXES_KEY, None),
+        sdks={name: a.to_json() for name, a in e2e.config.sdks.items()},
     )
     path = reports.write_summary(results, summary)
     terminalreporter.write_sep("=", "boxlite-e2e summary")

@@ -37,6 +37,9 @@ PROP_BOXES = "e2e_boxes"  # [{"box_id","name","route"}]
 PROP_LEAKED = "e2e_leaked"  # [{"box_id","name","route"}] removed by the harness
 PROP_REMOVAL_FAILED = "e2e_removal_failed"  # [{"box_id","name","error"}]
 PROP_PATH = "e2e_path"  # {"outcome","message"}
+PROP_SDK = "e2e_sdk"  # "python" | "node" | "go": the SDK an axis case ran through
+# Per-SDK outcome of one case, worst first (a failing teardown beats a passing call).
+SDK_OUTCOMES = ("failed", "error", "xpassed", "xfailed", "not applicable", "passed")
 
 
 def prepare(results_dir: Path) -> None:
@@ -70,9 +73,11 @@ def write_failure_dir(
     boxes: Sequence[Mapping[str, Any]] = (),
     slices: Mapping[str, Sequence[str]] | None = None,
     truncated: Mapping[str, bool] | None = None,
+    driver_logs: Mapping[str, Sequence[str]] | None = None,
     cap: int = SLICE_CAP,
 ) -> Path:
-    """Write `failures/<test>/`: report.txt, boxes.json, <hop>.log per hop (capped)."""
+    """Write `failures/<test>/`: report.txt, boxes.json, <hop>.log per hop, and
+    driver-<sdk>.log per SDK driver running in this process (its lines during the test)."""
     folder = results_dir / FAILURES_DIR / safe_name(nodeid)
     folder.mkdir(parents=True, exist_ok=True)
     lines = [f"test: {nodeid}"]
@@ -94,6 +99,9 @@ def write_failure_dir(
         if not hop_lines:
             text = f"(no {hop} log line named this test's boxes)\n"
         (folder / f"{hop}.log").write_text(_capped(text, cap))
+    for sdk, log_lines in (driver_logs or {}).items():
+        text = "\n".join(log_lines) + "\n" if log_lines else "(the driver logged nothing)\n"
+        (folder / f"driver-{sdk}.log").write_text(_capped(text, cap))
     return folder
 
 
@@ -137,6 +145,7 @@ def build_summary(
     duration_s: float,
     session_files: Iterable[Path] = (),
     stack_boxes: Mapping[str, Any] | None = None,
+    sdks: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run summary as a JSON-ready dict, from pytest's own stats and our properties.
 
@@ -212,7 +221,70 @@ def build_summary(
         "removal_failures": removal_failed,
         "stack_boxes_left": dict(stack_boxes) if stack_boxes is not None else None,
         "config_sources": config.get("sources", {}),
+        "sdks": dict(sdks or {}),
+        "sdk_axis": sdk_axis(reports),
     }
+
+
+def axis_case(nodeid: str, sdk: str) -> str:
+    """`cases/x.py::test_y[node-42]` -> `cases/x.py::test_y[42]` (the SDK's id removed)."""
+    head, sep, params = nodeid.partition("[")
+    if not sep:
+        return nodeid
+    rest = [p for p in params.rstrip("]").split("-") if p != sdk]
+    return head + (f"[{'-'.join(rest)}]" if rest else "")
+
+
+def sdk_axis(reports: Mapping[str, Iterable[Any]]) -> dict[str, Any]:
+    """{"cases": {case: {sdk: outcome}}, "totals": {sdk: {outcome: n}}} for axis cases."""
+    cases: dict[str, dict[str, str]] = {}
+    for key, reps in reports.items():
+        for rep in reps:
+            sdk = props(rep).get(PROP_SDK)
+            if not isinstance(sdk, str):
+                continue
+            if key == "skipped":
+                outcome = "not applicable"
+            elif key in ("failed", "error", "xfailed", "xpassed"):
+                outcome = "error" if key == "failed" and rep.when != "call" else key
+            elif key == "passed" and rep.when == "call":
+                outcome = "passed"
+            else:
+                continue
+            row = cases.setdefault(axis_case(rep.nodeid, sdk), {})
+            old = row.get(sdk)
+            if old is None or SDK_OUTCOMES.index(outcome) < SDK_OUTCOMES.index(old):
+                row[sdk] = outcome
+    totals: dict[str, dict[str, int]] = {}
+    for row in cases.values():
+        for sdk, outcome in row.items():
+            bucket = totals.setdefault(sdk, {})
+            bucket[outcome] = bucket.get(outcome, 0) + 1
+    return {"cases": dict(sorted(cases.items())), "totals": totals}
+
+
+def sdk_table(
+    summary: Mapping[str, Any], sdks: Sequence[str] = ("python", "node", "go")
+) -> list[str]:
+    """The per-SDK table of a run (markdown), from summary.json's `sdk_axis`."""
+    axis = summary.get("sdk_axis") or {}
+    cases = axis.get("cases") or {}
+    lines = ["| case | " + " | ".join(sdks) + " |", "|---|" + "---|" * len(sdks)]
+    for case, row in cases.items():
+        short = case.split("::", 1)[-1]
+        module = case.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+        cells = [row.get(sdk, "-") for sdk in sdks]
+        lines.append(f"| {module}::{short} | " + " | ".join(cells) + " |")
+    totals = axis.get("totals") or {}
+    lines.append(
+        "| **total** | "
+        + " | ".join(
+            ", ".join(f"{n} {k}" for k, n in sorted(totals.get(sdk, {}).items())) or "-"
+            for sdk in sdks
+        )
+        + " |"
+    )
+    return lines
 
 
 def write_summary(results_dir: Path, summary: Mapping[str, Any]) -> Path:
@@ -279,6 +351,16 @@ def render(summary: Mapping[str, Any]) -> list[str]:
             f"(API list after the run: {stack.get('listed')} box(es) in the org)"
         )
         lines.extend(f"  {b.get('box_id')} ({b.get('name')}, {b.get('status')})" for b in left)
+    axis = summary.get("sdk_axis") or {}
+    if axis.get("cases"):
+        lines.append(f"sdk axis: {len(axis['cases'])} case(s)")
+        for sdk, info in (summary.get("sdks") or {}).items():
+            counts_text = ", ".join(
+                f"{n} {k}" for k, n in sorted((axis.get("totals") or {}).get(sdk, {}).items())
+            )
+            where = info.get("version") or "-"
+            why = "" if info.get("available") else f"  (not applicable: {info.get('reason')})"
+            lines.append(f"  {sdk:<6} {where:<8} {counts_text or 'no cases'}{why}")
     section(
         "box removal failures",
         summary["removal_failures"],

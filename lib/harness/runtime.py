@@ -99,6 +99,12 @@ class BoxLedger:
                 if id_or_name in (rec.box_id, rec.name):
                     rec.removed = True
 
+    @property
+    def current(self) -> str | None:
+        """The test whose scope is open (names a driver crash), or None between tests."""
+        with self._lock:
+            return self._current
+
     def begin(self, test: str) -> None:
         with self._lock:
             self._current = test
