@@ -69,9 +69,7 @@ async def test_unknown_image_is_a_typed_error(client):
     with pytest.raises(ClientError) as caught:
         await client.create(image)
     assert_kind(caught.value, "image", "not_found")
-    assert image in caught.value.message or "image" in caught.value.message.lower(), (
-        caught.value
-    )
+    assert image in caught.value.message or "image" in caught.value.message.lower(), caught.value
 
 
 @pytest.mark.sdk_bug(

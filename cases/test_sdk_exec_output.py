@@ -20,13 +20,13 @@ import secrets
 
 import pytest
 
-from lib.harness.case_helpers import wilson_interval
+from lib.stats import wilson_interval
 
 LINES = 12
 SCRIPT = (
-    'i=1; while [ "$i" -le {lines} ]; do echo "sdk $1 line $i of {lines}"; i=$((i+1)); done; '
+    f'i=1; while [ "$i" -le {LINES} ]; do echo "sdk $1 line $i of {LINES}"; i=$((i+1)); done; '
     'echo "SDK-END $1"'
-).format(lines=LINES)
+)
 
 
 def expected(tag: str) -> str:

@@ -171,6 +171,8 @@ def test_standin_only():
         ('known_bug("563")', "must name an issue"),
         ("known_bug()", "exactly one string"),
         ("no_such_marker", "not found in `markers`"),
+        ('catches("quota-clamps")', "unknown fault"),
+        ("catches()", "takes fault names"),
     ],
 )
 def test_marker_misuse_is_an_error_not_a_skip(run, marker, message):
@@ -186,6 +188,36 @@ def test_x():
     assert result.ret != 0
     assert message in result.stdout.str() + result.stderr.str()
     assert result.parseoutcomes().get("passed", 0) == 0  # nothing ran
+
+
+def test_collect_only_needs_no_stack_and_yields_the_catches_pins(run, monkeypatch, tmp_path):
+    # The mutation matrix reads its pins this way (lib.proof.pins), before any stack is up.
+    monkeypatch.setenv("BOXLITE_E2E_API_URL", "http://127.0.0.1:9")  # nothing listens
+    out = tmp_path / "pins.json"
+    result = run(
+        """
+import pytest
+
+@pytest.mark.catches("quota-clamp", "validation-coerce")
+@pytest.mark.parametrize("n", [1, 2])
+def test_x(n):
+    pass
+
+def test_y():
+    pass
+""",
+        "--collect-only",
+        "-p",
+        "lib.proof.pins",
+        f"--e2e-pins-out={out}",
+        subprocess=True,
+    )
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    pins = json.loads(out.read_text())
+    assert pins == {
+        "quota-clamp": ["test_case.py::test_x[1]", "test_case.py::test_x[2]"],
+        "validation-coerce": ["test_case.py::test_x[1]", "test_case.py::test_x[2]"],
+    }
 
 
 def test_missing_profile_stops_at_start_with_exit_2(run, monkeypatch):

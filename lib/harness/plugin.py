@@ -47,6 +47,7 @@ from lib.harness.path_verification import Outcome, PathResult, PathVerifier
 from lib.harness.runtime import BoxLedger, remove_boxes
 from lib.harness.sdk import axis
 from lib.harness.sdk.driver import DriverPool
+from standin.faults import SPECS as FAULT_SPECS
 
 SESSION_KEY = pytest.StashKey["E2ESession"]()
 PHASES_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -75,6 +76,8 @@ MARKERS = (
     f"({', '.join(sorted(CAPABILITIES))}); skipped with the reason in the summary",
     "smoke: safe against a shared/paying stack: one box at a time, no quota or error storms",
     "image(ref): run this case with image `ref` instead of the stack default",
+    "catches(*faults): the stand-in faults (standin/faults.py) this case must catch; the "
+    "mutation matrix builds its pins from these marks",
     *axis.MARKERS,
 )
 
@@ -91,7 +94,14 @@ def _informational(config: pytest.Config) -> bool:
     opt = config.option
     return any(
         getattr(opt, name, False)
-        for name in ("help", "version", "markers", "showfixtures", "show_fixtures_per_test")
+        for name in (
+            "help",
+            "version",
+            "markers",
+            "showfixtures",
+            "show_fixtures_per_test",
+            "collectonly",
+        )
     )
 
 
@@ -287,11 +297,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(session_loop, append=False)
         for mark in item.iter_markers("image"):
             _single_str_arg(mark, item)
+        _check_catches(item)
         if e2e is None:
             continue
         _apply_known_bugs(item, e2e.config)
         _apply_needs(item, e2e.config)
         axis.apply(item, e2e.config.sdks)
+
+
+def _check_catches(item: pytest.Item) -> None:
+    """A `catches` mark names registered faults only: a typo would pin nothing, silently."""
+    for mark in item.iter_markers("catches"):
+        if not mark.args or mark.kwargs or not all(isinstance(a, str) for a in mark.args):
+            raise pytest.UsageError(f"{item.nodeid}: @catches takes fault names")
+        unknown = [f for f in mark.args if f not in FAULT_SPECS]
+        if unknown:
+            raise pytest.UsageError(
+                f"{item.nodeid}: catches({', '.join(map(repr, unknown))}): unknown fault; "
+                f"known: {', '.join(sorted(FAULT_SPECS))}"
+            )
 
 
 def _apply_known_bugs(item: pytest.Item, cfg: Config) -> None:

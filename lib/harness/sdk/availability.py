@@ -122,9 +122,8 @@ def detect_go(go_driver: str | None, bin_dir: Path):
     return Availability(
         "go",
         False,
-        f"no Go driver: {built} was not built. The cloud bootstrap builds drivers/go against "
-        "the BoxLite checkout's sdks/go (needs the Go toolchain and module proxy); or set "
-        "BOXLITE_E2E_GO_DRIVER",
+        f"no Go driver at {built} (the cloud bootstrap builds it from the checkout's sdks/go; "
+        "needs Go and a module proxy; or set BOXLITE_E2E_GO_DRIVER)",
     )
 
 
