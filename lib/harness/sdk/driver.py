@@ -87,6 +87,7 @@ class DriverProcess:
         self._closing = False
         self._dead: DriverCrashed | None = None
         self._log_file: Any = None
+        self._exited = asyncio.Event()  # set once the reader has recorded the exit
 
     # -- lifecycle
     @property
@@ -227,6 +228,11 @@ class DriverProcess:
                 if not future.done():
                     future.set_exception(self._dead)
             self._pending.clear()
+            self._exited.set()
+
+    async def wait_exit(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        """Until the driver's exit has been recorded (calls fail with DriverCrashed)."""
+        await asyncio.wait_for(self._exited.wait(), timeout)
 
     # -- requests
     async def send_raw(self, line: str) -> None:
@@ -304,13 +310,17 @@ class DriverPool:
         await proc.start()
         return proc
 
-    def mark(self) -> dict[str, int]:
-        return {sdk: p.mark() for sdk, p in self.procs.items()}
+    def mark(self) -> dict[str, tuple[int, int]]:
+        return {sdk: (id(p), p.mark()) for sdk, p in self.procs.items()}
 
-    def slices(self, marks: Mapping[str, int] | None) -> dict[str, list[str]]:
+    def slices(self, marks: Mapping[str, tuple[int, int]] | None) -> dict[str, list[str]]:
         """Driver log lines written since `marks` (a driver started later: all its lines)."""
         marks = marks or {}
-        return {sdk: p.since(marks.get(sdk, 0)) for sdk, p in self.procs.items()}
+        out = {}
+        for sdk, proc in self.procs.items():
+            ident, at = marks.get(sdk, (None, 0))
+            out[sdk] = proc.since(at if ident == id(proc) else 0)
+        return out
 
     async def close(self) -> None:
         for proc in self.procs.values():
