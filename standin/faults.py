@@ -57,7 +57,7 @@ SPECS: dict[str, FaultSpec] = {
             # Not an upstream bug: the stand-in's own, found by the Node SDK's first run
             # against it (this project's issue 15). Kept as a fault so the case that pins
             # "errors name the box as the client knows it" is proven two-sided.
-            "boxlite-e2e#15",
+            "boxlite-e2e/issues#15",
             "errors about a box name the runner's internal id (rb...), not the API's id",
         ),
         FaultSpec(

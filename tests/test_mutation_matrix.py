@@ -148,6 +148,7 @@ def test_known_bug_markers_on_pinned_cases_name_their_faults_issue(pins):
                 assert issue == SPECS[fault].issue, (case, issue, fault)
 
 
+@pytest.mark.stack
 @pytest.mark.timeout(1200)
 def test_reduced_matrix_on_a_private_stand_in(tmp_path):
     lines: list[str] = []

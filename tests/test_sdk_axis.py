@@ -31,7 +31,12 @@ from lib.harness.sdk.driver import (
 from lib.harness.sdk.python_client import kind_of_exception
 
 NODE = av.detect_node(None, os.environ.get("PATH"))
-needs_node = pytest.mark.skipif(not NODE.available, reason=f"not applicable: {NODE.reason}")
+_no_node = pytest.mark.skipif(not NODE.available, reason=f"not applicable: {NODE.reason}")
+
+
+def needs_node(test):
+    """A real `node` driver process: tier `stack` (it starts a process), skipped without node."""
+    return pytest.mark.stack(_no_node(test))
 
 
 # --------------------------------------------------------------------------- kinds

@@ -53,13 +53,13 @@ from lib.harness.api import ApiUnreachable, StackFacts, probe_stack
 from lib.harness.sdk.availability import Availability, SdkSelectionError, detect_all
 from lib.harness.sdk.availability import parse_selection as parse_sdk_selection
 from lib.layout import Layout
-from lib.names import REPO_ROOT
+from lib.names import REPO_ROOT, RUNNER_SERVICE
 
 ENV_PREFIX = "BOXLITE_E2E_"
 STACKS = ("standin", "cloud")
 DEFAULT_PROFILE = "p1"
 DEFAULT_IMAGES = {"standin": "e2e/busybox:stable", "cloud": "alpine:3.23"}
-DEFAULT_RUNNER_UNIT = "boxlite-runner"
+DEFAULT_RUNNER_UNIT = RUNNER_SERVICE
 TRUTHY = frozenset({"1", "true", "yes", "on"})
 
 # Every variable this module reads (for docs and for the summary's "config from" line).

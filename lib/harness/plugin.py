@@ -47,6 +47,7 @@ from lib.harness.path_verification import Outcome, PathResult, PathVerifier
 from lib.harness.runtime import BoxLedger, remove_boxes
 from lib.harness.sdk import axis
 from lib.harness.sdk.driver import DriverPool
+from lib.names import RUNNER_SERVICE
 from standin.faults import SPECS as FAULT_SPECS
 
 SESSION_KEY = pytest.StashKey["E2ESession"]()
@@ -111,9 +112,9 @@ def build_sources(cfg: Config) -> dict[str, LogSource]:
     if rl.kind == "file":
         runner: LogSource = FileSource(rl.path or "", env_var="BOXLITE_E2E_RUNNER_LOG")
     elif rl.path is not None and rl.path.is_file():
-        runner = JournalSource(rl.unit or "boxlite-runner", files=[rl.path])
+        runner = JournalSource(rl.unit or RUNNER_SERVICE, files=[rl.path])
     else:
-        runner = JournalSource(rl.unit or "boxlite-runner", path=rl.path)
+        runner = JournalSource(rl.unit or RUNNER_SERVICE, path=rl.path)
     return {"runner": runner, "api": FileSource(cfg.api_log, env_var="BOXLITE_E2E_API_LOG")}
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import httpx
 
-from lib import junit
+from lib import junit, processes
 from lib.names import REPO_ROOT
 from lib.proof.pins import CLIENT_BUGS, Pins, PinsError
 from lib.proof.pins import collect as collect_pins
@@ -264,10 +264,7 @@ class MatrixStack:
             (str(REPO / "bootstrap.sh"), "--stack", "standin", "--fault", "none"),
             (sys.executable, str(REPO / "fixture_setup.py")),
         ):
-            proc = self._run(*argv)
-            if proc.returncode != 0:
-                tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
-                raise StackError(f"{' '.join(argv)} exited {proc.returncode}:\n{tail}")
+            processes.run(argv, cwd=REPO, env=self.env, timeout=300, error=StackError)
         self.log(f"matrix: stand-in up in {self.root} (API {self.layout.api_url})")
 
     def use(self, faults: list[str], settle: float = 30.0) -> None:
@@ -323,7 +320,7 @@ class MatrixStack:
         took = time.monotonic() - started
         (results / "pytest.out").write_text(proc.stdout + proc.stderr)
         if proc.returncode not in (0, 1) or not junit_path.is_file():
-            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
+            tail = processes.tail(proc.stdout + proc.stderr)
             raise StackError(f"pytest exited {proc.returncode} (not a test verdict):\n{tail}")
         return junit.read(junit_path.read_text()), took
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from lib import processes
 from lib.names import REPO_ROOT
 
 Pins = dict[str, tuple[str, ...]]
@@ -68,6 +69,6 @@ def collect(selection: Sequence[str] = ("cases",), cwd: Path = REPO_ROOT) -> Pin
             argv, cwd=cwd, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
         )
         if proc.returncode != 0 or not out.is_file():
-            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
+            tail = processes.tail(proc.stdout + proc.stderr, 15)
             raise PinsError(f"collecting {' '.join(selection)} exited {proc.returncode}:\n{tail}")
         return {f: tuple(c) for f, c in json.loads(out.read_text()).items()}
