@@ -80,7 +80,10 @@ def _node_package_version(driver_dir: Path) -> tuple[str | None, str | None]:
             f"{NODE_PACKAGE} is not installed in {driver_dir}/node_modules "
             "(run `make setup`, which runs `npm ci` there)"
         )
+    # The npm release ships the binding as a platform package; a checkout build (linked by
+    # the cloud bootstrap) has it in the SDK's own native/ directory.
     natives = [p for p in modules.glob("boxlite-*") if any(p.glob("*.node"))]
+    natives += list((modules / "boxlite" / "native").glob("*.node"))
     if not natives:
         return None, (
             f"{NODE_PACKAGE} {doc.get('version')} has no native package for this platform "
@@ -102,12 +105,14 @@ def detect_node(node: str | None, path: str | None, driver_dir: Path = NODE_DRIV
     if version is None:
         return Availability("node", False, why)
     script = driver_dir / "driver.mjs"
+    sdk = driver_dir / "node_modules" / "@boxlite-ai" / "boxlite"
+    built = f"checkout build {sdk.resolve()}" if sdk.is_symlink() else "npm release"
     return Availability(
         "node",
         True,
         argv=(binary, str(script)),
         version=version,
-        source="BOXLITE_E2E_NODE" if node else "PATH",
+        source=f"node from {'BOXLITE_E2E_NODE' if node else 'PATH'}; SDK: {built}",
     )
 
 
