@@ -10,6 +10,7 @@
   `[node]`, `[go]`); `client` is the neutral interface over that SDK (the Python `rt`, or a
   runtime inside the SDK's driver process), `sdk_box` one running box made through it.
   Boxes keep the harness's names and lifetimes and are path-checked and removed like any.
+  `client_at(url)` gives one more client of the same SDK aimed at another URL (a proxy).
 - autouse: the local FFI runtime is refused, and every test's boxes are path-verified on both
   hops and removed (`lib.harness.plugin.E2ESession.finish_test`).
 
@@ -110,30 +111,37 @@ async def api(e2e: E2ESession, _path_check) -> AsyncIterator[ApiClient]:
         yield client
 
 
+async def _connect(sdk: str, url: str, rt: TrackedRuntime, e2e: E2ESession) -> Client:
+    """A client of `sdk` on the stack's key and prefix, talking to `url`."""
+    cfg = e2e.config
+    if sdk == "python":
+        if url == cfg.api_url:
+            return PythonClient(rt, url, cfg.prefix)
+        runtime = rest_runtime(url, cfg.api_key, cfg.prefix, e2e.ledger)
+        return PythonClient(runtime, url, cfg.prefix, owned=True)
+
+    async def lost_create(name: str) -> None:
+        # A create the driver never answered may still have made the box: own it.
+        found = await rt.get(name)
+        if found is not None:
+            e2e.ledger.record(found.id, name=name, route=f"{sdk}:create (unanswered)")
+
+    proc = await e2e.drivers.get(sdk)
+    return await DriverClient.connect(
+        proc,
+        url=url,
+        api_key=cfg.api_key,
+        prefix=cfg.prefix,
+        ledger=e2e.ledger,
+        lost_create=lost_create,
+    )
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def client(
     request, sdk: str, rt: TrackedRuntime, e2e: E2ESession, _path_check
 ) -> AsyncIterator[Client]:
-    cfg = e2e.config
-    if sdk == "python":
-        made: Client = PythonClient(rt, cfg.api_url, cfg.prefix)
-    else:
-
-        async def lost_create(name: str) -> None:
-            # A create the driver never answered may still have made the box: own it.
-            found = await rt.get(name)
-            if found is not None:
-                e2e.ledger.record(found.id, name=name, route=f"{sdk}:create (unanswered)")
-
-        proc = await e2e.drivers.get(sdk)
-        made = await DriverClient.connect(
-            proc,
-            url=cfg.api_url,
-            api_key=cfg.api_key,
-            prefix=cfg.prefix,
-            ledger=e2e.ledger,
-            lost_create=lost_create,
-        )
+    made = await _connect(sdk, e2e.config.api_url, rt, e2e)
     missing = axis.missing_capabilities(request.node, made.capabilities)
     if missing:
         await made.close()
@@ -143,6 +151,25 @@ async def client(
         )
     yield made
     await made.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client_at(
+    client: Client, sdk: str, rt: TrackedRuntime, e2e: E2ESession
+) -> AsyncIterator[Callable[[str], Awaitable[Client]]]:
+    """`await client_at(url)`: another client of this case's SDK with the stack's key and
+    prefix, talking to `url` (e.g. a fault-injecting proxy in front of the API). Its boxes
+    are the ledger's like any; it is closed at teardown. The network-fault cases' hook."""
+    made: list[Client] = []
+
+    async def connect(url: str) -> Client:
+        other = await _connect(sdk, url, rt, e2e)
+        made.append(other)
+        return other
+
+    yield connect
+    for other in made:
+        await other.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from lib.harness.sdk.availability import detect_node
 from lib.proof import mutation_matrix as mm
 from lib.proof.pins import CLIENT_BUGS
 from lib.proof.pins import collect as collect_pins
@@ -170,3 +171,13 @@ def test_reduced_matrix_on_a_private_stand_in(tmp_path):
     assert len(rows[0].outcomes) >= 90, "the clean row must run the whole catalogue"
     assert mm.problems(rows, detections) == []
     assert all(r.boxes_left == 0 for r in rows)
+    # The SDK axis two-sided for node as for python: every pinned [node] case ran and caught
+    # its fault (problems() lets a not-applicable pin pass; on this host node is there).
+    # attach-no-replay has none: Node 0.10.0 cannot re-attach (not applicable).
+    if detect_node(None, None).available:
+        for row in rows[1:]:
+            for want in ("python", "node"):
+                axis = [c for c in row.pins if f"[{want}" in c]
+                assert all(row.outcomes.get(c) in mm.CAUGHT for c in axis), (row.label, axis)
+            if row.fault != "attach-no-replay":
+                assert any("[node" in c for c in row.pins), row.label
