@@ -176,8 +176,11 @@ def test_reduced_matrix_on_a_private_stand_in(tmp_path):
     # attach-no-replay has none: Node 0.10.0 cannot re-attach (not applicable).
     if detect_node(None, None).available:
         for row in rows[1:]:
+            no_attach = row.fault == "attach-no-replay"
             for want in ("python", "node"):
                 axis = [c for c in row.pins if f"[{want}" in c]
-                assert all(row.outcomes.get(c) in mm.CAUGHT for c in axis), (row.label, axis)
-            if row.fault != "attach-no-replay":
-                assert any("[node" in c for c in row.pins), row.label
+                expected = {"skipped"} if want == "node" and no_attach else mm.CAUGHT
+                assert axis and all(row.outcomes.get(c) in expected for c in axis), (
+                    row.label,
+                    {c: row.outcomes.get(c) for c in axis},
+                )
