@@ -17,7 +17,8 @@ is the canonical code's family (rest-protocol.md §5.3), and "typed" means any k
   as `internal error: ...`; Python 0.10.8 falls back on the status and raises
   ConfigError("auth: ..."). A client-side bug, so `sdk_bug` for node;
 - quota: a box over the org's per-box limit is `resource_exhausted` and never created
-  (boxlite-ai/boxlite#662, fault `quota-clamp`).
+  (boxlite-ai/boxlite#662, fault `quota-clamp`); a zero `cpus` is `invalid_argument` and
+  never created (faults `quota-clamp`, `validation-coerce`).
 """
 
 from __future__ import annotations
@@ -96,3 +97,16 @@ async def test_over_quota_box_is_refused_and_not_created(client, image):
     else:
         await client.remove(made.id, force=True)
         raise AssertionError(f"a 64-cpu box was created ({made.id}); expected resource_exhausted")
+
+
+@pytest.mark.catches("quota-clamp", "validation-coerce")
+async def test_zero_cpus_is_invalid_argument_and_not_created(client, image):
+    # A zero size is invalid, not "the default" (boxlite-ai/boxlite#662): each binding must
+    # send the 0 it was given (a binding that drops a falsy option hides the bug).
+    try:
+        made = await client.create(image, cpus=0)
+    except ClientError as exc:
+        assert_kind(exc, "invalid_argument")
+    else:
+        await client.remove(made.id, force=True)
+        raise AssertionError(f"a 0-cpu box was created ({made.id}); expected invalid_argument")

@@ -135,7 +135,7 @@ def test_every_fault_is_caught_by_marked_cases(pins):
         P06,
         *(f"{SDK_OUTPUT}[{s}]" for s in ("go", "node", "python")),
     )
-    assert len(pins["quota-clamp"]) == 14  # parametrised cases count once per parameter set
+    assert len(pins["quota-clamp"]) == 17  # parametrised cases count once per parameter set
     assert pins[CLIENT_BUGS] == (BAD_KEY_NODE,)
 
 

@@ -367,3 +367,30 @@ def render(summary: Mapping[str, Any]) -> list[str]:
         lambda i: f"{i['box_id']} ({i.get('name')}) in {i['test']}: {i.get('error')}",
     )
     return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m lib.harness.reports [results/summary.json]`: the run's per-SDK table."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    path = Path(args[0]) if args else Path("results") / "summary.json"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"reports: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    sdks = doc.get("sdks") or {}
+    print(
+        f"stack: {doc.get('stack')}, run {doc.get('run_id')}; SDKs: "
+        + ", ".join(
+            f"{name} {info.get('version') or 'not applicable'}" for name, info in sdks.items()
+        )
+    )
+    print()
+    print("\n".join(sdk_table(doc)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
