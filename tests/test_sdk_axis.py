@@ -251,3 +251,35 @@ async def test_eof_on_stdin_ends_the_driver_cleanly(tmp_path):
     await proc.close()
     assert proc._proc is not None and proc._proc.returncode == 0
     assert "stdin closed" in await asyncio.to_thread((tmp_path / "node.log").read_text)
+
+
+class _CrashingProc:
+    """Stands in for a driver that dies while a create is in flight."""
+
+    sdk = "node"
+    ready = {"version": "0.10.0", "capabilities": {}}
+    capabilities = frozenset()
+
+    async def request(self, op, **args):
+        self.sent = args
+        raise DriverCrashed("node driver (pid 1) was killed by signal 9 during t::case")
+
+
+async def test_a_create_cut_off_by_a_crash_is_looked_up_by_name():
+    from lib.harness.runtime import BoxLedger
+    from lib.harness.sdk.driver import DriverClient
+
+    ledger = BoxLedger("run1")
+    lost: list[str] = []
+
+    async def lost_create(name: str) -> None:
+        lost.append(name)
+
+    proc = _CrashingProc()
+    client = DriverClient(proc, "runtime1", ledger, lost_create)  # type: ignore[arg-type]
+    with pytest.raises(DriverCrashed):
+        await client.create("e2e/busybox:stable")
+    name = proc.sent["name"]
+    assert lost == [name] and name.startswith("e2e-run1-")
+    # The harness bounds the lifetime of every driver-made box, like rt.create does.
+    assert (proc.sent["options"]["auto_stop"], proc.sent["options"]["auto_delete"]) == (300, 600)
