@@ -1,6 +1,6 @@
 """Quota and size validation at create time, over raw REST: refuse, never clamp or coerce.
 
-Pins upstream's `test_quota_enforcement.py` (upstream-harness.md §7): the API used to clamp
+Pins upstream's e2e case `test_quota_enforcement.py`: the API used to clamp
 out-of-range sizes into range and create the box anyway (201), ignoring the org's
 `max_*_per_box` columns, and to coerce `cpus=0` to the default (fixed by PR #662,
 boxlite-ai/boxlite#662). The stand-in models both with the faults `quota-clamp` and

@@ -2,8 +2,9 @@
 
 The contract of cases/test_errors.py and cases/test_execution_shutdown.py, stated through
 the neutral client (lib/harness/sdk): every SDK error becomes a `ClientError` whose `kind`
-is the canonical code's family (rest-protocol.md §5.3), and "typed" means any kind but
-`internal` (what the client core makes of a 5xx) or `unknown`. Pins, per SDK:
+is the family of the error envelope's `code` (the SDKs dispatch on it, else on the HTTP
+status), and "typed" means any kind but `internal` (what the client core makes of a 5xx)
+or `unknown`. Pins, per SDK:
 
 - missing binary: `execution` (or `not_found`); open upstream as boxlite-ai/boxlite#1472
   (the guest's spawn_failed answered 500), stand-in fault `spawn-failed-500`;

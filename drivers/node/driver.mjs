@@ -228,7 +228,7 @@ const OPS = {
     return {};
   },
 
-  // Re-attach to an execution by id (rest-protocol §4.1). Only where the binding has it.
+  // Re-attach to an execution by id (the attach WebSocket a client reconnects with). Only where the binding has it.
   async attach(args) {
     const box = handle(args, "box", "box").obj;
     if (typeof box.attach !== "function") {

@@ -1,10 +1,8 @@
 """The run's configuration, resolved once into one frozen object.
 
 Precedence, key by key: `BOXLITE_E2E_*` environment > the credentials profile > stack
-defaults. Upstream read the environment from five places with different defaults and
-truthiness rules (`SKIP_PATH_VERIFY=0` disabled the check until PR #748; image fallbacks
-differed per file, upstream-harness.md §12). Here this module is the only reader of the
-environment; everything else gets a `Config`.
+defaults. This module is the only reader of the environment, so there is one set of
+defaults and one truthiness rule; everything else gets a `Config` (history: docs/history.md).
 
 Decisions (documented in docs/architecture.md's harness section as well):
 
@@ -48,6 +46,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from lib.errors import HarnessError
 from lib.harness import credentials
 from lib.harness.api import ApiUnreachable, StackFacts, probe_stack
 from lib.harness.sdk.availability import Availability, SdkSelectionError, detect_all
@@ -89,16 +88,19 @@ DEFAULT_P06_BOXES = 3
 DEFAULT_P06_EXECS = 40
 
 
-class ConfigError(RuntimeError):
+class ConfigError(HarnessError):
     """The run cannot start; the message says what is missing and how to fix it."""
 
 
 def truthy(value: str | None) -> bool:
+    """Whether an environment value says yes (1/true/yes/on, any case); unset is no."""
     return (value or "").strip().lower() in TRUTHY
 
 
 @dataclass(frozen=True)
 class Fault:
+    """A fault the stand-in reports as active, with the upstream issue it reproduces."""
+
     name: str
     issue: str
     component: str
@@ -107,6 +109,9 @@ class Fault:
 
 @dataclass(frozen=True)
 class RunnerLog:
+    """Where the runner logs: a plain file, or a systemd unit's journal (system journal, or a
+    dir/file at `path`)."""
+
     kind: str  # "file" | "journal"
     path: Path | None = None  # file, or journal dir/file for kind=journal
     unit: str | None = None
@@ -114,6 +119,9 @@ class RunnerLog:
 
 @dataclass(frozen=True)
 class Config:
+    """Everything a case run needs, resolved once from env, profile and the stack's own answers;
+    `sources` says which won for each key."""
+
     stack: str
     api_url: str
     api_key: str = field(repr=False)
@@ -139,6 +147,8 @@ class Config:
     sdks: Mapping[str, Availability] = field(default_factory=dict)
 
     def active_issues(self) -> frozenset[str]:
+        """Upstream issues the active faults reproduce (a known_bug on one of them is expected to
+        show)."""
         return frozenset(f.issue for f in self.faults if f.issue)
 
     def describe(self) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.layout import Layout
 from lib.names import API_SERVICE, RUNNER_BINARY, RUNNER_SERVICE
 from lib.stack.bootstrap.cloud import tool_env
@@ -52,7 +53,7 @@ from standin import atomicfile
 FAULTS_FILE = ".boxlite-e2e/standin-faults"
 
 
-class DriverError(Exception):
+class DriverError(HarnessError):
     """Base of the errors a driver raises; the message is shown to the user as is."""
 
 
@@ -70,6 +71,9 @@ class RestoreError(DriverError):
 
 @dataclass
 class SideBuild:
+    """One side's build: ref and sha, worktree, artifacts to swap in, report info and extra env
+    for the case runs."""
+
     side: str
     ref: str
     sha: str
@@ -88,22 +92,30 @@ class Snapshot:
 
 
 class StackDriver(abc.ABC):
+    """How two-sided builds each side, swaps it into the running stack and puts the original
+    back."""
+
     name: str = "?"
 
     def preflight(self) -> None:  # noqa: B027 - optional hook, default: nothing to check
         """Raise BringUpError when the stack is not there to swap builds into."""
 
     @abc.abstractmethod
-    def snapshot(self) -> Snapshot: ...
+    def snapshot(self) -> Snapshot:
+        """Record what runs now, before anything is swapped, so `restore` can put it back."""
 
     @abc.abstractmethod
-    def build(self, side: str, ref: str, sha: str, tree: Path, out_dir: Path) -> SideBuild: ...
+    def build(self, side: str, ref: str, sha: str, tree: Path, out_dir: Path) -> SideBuild:
+        """Build `side` from the worktree `tree` into `out_dir`; BuildError when it cannot."""
 
     @abc.abstractmethod
-    def activate(self, build: SideBuild) -> None: ...
+    def activate(self, build: SideBuild) -> None:
+        """Make `build` the running stack and return once it is healthy; BringUpError when it is
+        not."""
 
     @abc.abstractmethod
-    def restore(self, snapshot: Snapshot) -> None: ...
+    def restore(self, snapshot: Snapshot) -> None:
+        """Put the snapshot's build back; RestoreError when that fails."""
 
 
 # --------------------------------------------------------------------------- stand-in
@@ -166,6 +178,8 @@ def faults_from_report(doc: Any) -> list[str]:
 
 
 class StandinControl(Protocol):
+    """How the stand-in driver restarts the stand-in and asks which faults it runs."""
+
     def current_faults(self) -> list[str]:
         """What the running stand-in reports; BringUpError when it does not answer."""
         ...
@@ -173,6 +187,20 @@ class StandinControl(Protocol):
     def restart(self, faults: list[str]) -> None:
         """Restart the stand-in API and runner with exactly these faults."""
         ...
+
+
+def switch_faults(control: StandinControl, faults: list[str], settle: float = 30.0) -> None:
+    """Restart the stand-in with exactly `faults`, then wait (bounded) until it reports them.
+
+    A run must never start on the previous fault set: `restart` returns once the stack is
+    healthy, and the check here is that it runs *these* faults. BringUpError otherwise.
+    """
+    control.restart(faults)
+    end = time.monotonic() + settle
+    while (now := control.current_faults()) != faults:
+        if time.monotonic() >= end:
+            raise BringUpError(f"the stand-in reports faults {now}, expected {faults}")
+        time.sleep(0.1)
 
 
 class BootstrapControl:
@@ -198,6 +226,7 @@ class BootstrapControl:
         return key
 
     def current_faults(self) -> list[str]:
+        """GET the stand-in API's `/v1/_standin/faults` with the admin key."""
         import httpx
 
         url = f"{self.layout.api_url}/v1/_standin/faults"
@@ -215,6 +244,8 @@ class BootstrapControl:
         return faults_from_report(resp.json())
 
     def restart(self, faults: list[str]) -> None:
+        """`bootstrap.sh --stack standin --only services,health` with these faults, in its own
+        session."""
         argv = [str(self.harness_root / "bootstrap.sh"), "--stack", "standin"]
         argv += ["--only", "services,health"]
         for fault in faults or ["none"]:
@@ -231,6 +262,9 @@ class BootstrapControl:
 
 
 class StandinDriver(StackDriver):
+    """A side is a set of stand-in faults (read from the side's tree): swapping sides restarts
+    the stand-in with them."""
+
     name = "standin"
 
     def __init__(self, control: StandinControl, settle_deadline: float = 30.0) -> None:
@@ -238,34 +272,33 @@ class StandinDriver(StackDriver):
         self.settle_deadline = settle_deadline
 
     def preflight(self) -> None:
+        """Stand-in: it must answer its faults endpoint."""
         self.control.current_faults()
 
     def snapshot(self) -> Snapshot:
+        """Stand-in: the faults it runs now."""
         faults = self.control.current_faults()
         return Snapshot(info={"faults": faults}, data={"faults": faults})
 
     def build(self, side: str, ref: str, sha: str, tree: Path, out_dir: Path) -> SideBuild:
+        """Stand-in: nothing to compile; the faults the side's tree declares."""
         faults = declared_faults(tree)
         return SideBuild(side, ref, sha, tree, info={"faults": faults, "faults_file": FAULTS_FILE})
 
     def _switch(self, faults: list[str], error: type[DriverError]) -> None:
         try:
-            self.control.restart(faults)
-            # restart returns once healthy; the check is that it runs *these* faults.
-            end = time.monotonic() + self.settle_deadline
-            while (now := self.control.current_faults()) != faults:
-                if time.monotonic() >= end:
-                    raise error(f"the stand-in reports faults {now}, expected {faults}")
-                time.sleep(0.1)
+            switch_faults(self.control, faults, self.settle_deadline)
         except DriverError as exc:
             if isinstance(exc, error):
                 raise
             raise error(str(exc)) from None
 
     def activate(self, build: SideBuild) -> None:
+        """Stand-in: restart with the side's faults, wait until it reports exactly those."""
         self._switch(build.info["faults"], BringUpError)
 
     def restore(self, snapshot: Snapshot) -> None:
+        """Stand-in: restart with the original faults (RestoreError on failure)."""
         self._switch(snapshot.data["faults"], RestoreError)
 
 
@@ -287,10 +320,17 @@ class ServiceControl(Protocol):
 
     kind: str
 
-    def config_path(self, name: str) -> Path: ...
-    def stop(self, name: str) -> None: ...
-    def start(self, name: str) -> None: ...
-    def reload(self, name: str) -> None: ...
+    def config_path(self, name: str) -> Path:
+        """The service's unit or program file."""
+
+    def stop(self, name: str) -> None:
+        """Stop `name` and return once it is down (the runner binary is replaced next)."""
+
+    def start(self, name: str) -> None:
+        """Start `name` on what is installed now."""
+
+    def reload(self, name: str) -> None:
+        """Re-read the service's rewritten config and restart it on it."""
 
 
 def retarget_workdir(config: str, kind: str, new_dir: Path) -> str:
@@ -358,14 +398,17 @@ class CloudDriver(StackDriver):
     # where things are
     @property
     def runner_bin(self) -> Path:
+        """The installed runner binary the swap replaces."""
         return self.layout.bin_dir / RUNNER_BINARY
 
     @property
     def backup_dir(self) -> Path:
+        """Where the original runner and API config are kept during a run."""
         return self.layout.state_dir / "two-sided-backup"
 
     @property
     def services(self) -> ServiceControl:
+        """The service layer (systemd or supervisor), from `lib.stack.services` unless injected."""
         if self._services is None:
             from lib.stack import services  # the bootstrap's service layer (systemd or supervisor)
 
@@ -373,6 +416,8 @@ class CloudDriver(StackDriver):
         return self._services
 
     def health(self) -> None:
+        """Wait for the API's /health, then /health/ready (it reaches the runner); BringUpError
+        otherwise."""
         if self._health is not None:
             self._health()
             return
@@ -392,6 +437,8 @@ class CloudDriver(StackDriver):
 
     # the plan
     def build_plan(self, tree: Path, out_dir: Path) -> list[Step]:
+        """The build steps of one side: libboxlite.a, the cgo runner, the API's yarn workspace
+        and the Python SDK wheel."""
         target = self.cache_dir / "cargo-target"
         # The API runs from source with ts-node in `apps/` (the yarn workspace root, which
         # also needs an `apps -> .` self-link: api/project.json names apps/api/* paths).
@@ -438,6 +485,8 @@ class CloudDriver(StackDriver):
         ]
 
     def build(self, side: str, ref: str, sha: str, tree: Path, out_dir: Path) -> SideBuild:
+        """Cloud: run the build plan, check runner, wheel and API source are there, unpack the
+        SDK for the case runs."""
         out_dir.mkdir(parents=True, exist_ok=True)
         log = out_dir / "build.log"
         for step in self.build_plan(tree, out_dir):
@@ -492,9 +541,12 @@ class CloudDriver(StackDriver):
     # swapping
     @property
     def api_config(self) -> Path:
+        """The API service's unit or program file (its workdir is what a swap retargets)."""
         return self.services.config_path(API_SERVICE)
 
     def preflight(self) -> None:
+        """Cloud: refuse a left-over backup (an unrestored run) and a stack without runner or API
+        service."""
         record = self.backup_dir / "backup.json"
         if record.is_file():
             # An earlier run was killed before restoring: what runs now is one of its sides,
@@ -511,6 +563,8 @@ class CloudDriver(StackDriver):
             )
 
     def snapshot(self) -> Snapshot:
+        """Cloud: copy the runner binary and API config aside, recorded in backup.json for
+        `--recover`."""
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         runner_backup = self.backup_dir / RUNNER_BINARY
         api_backup = self.backup_dir / self.api_config.name
@@ -539,6 +593,8 @@ class CloudDriver(StackDriver):
         self.services.reload(API_SERVICE)
 
     def activate(self, build: SideBuild) -> None:
+        """Cloud: install the side's runner, point the API service at its source tree, wait
+        healthy."""
         try:
             original = Path(self.backup_dir / self.api_config.name).read_text()
             config = retarget_workdir(original, self.services.kind, build.artifacts["api"])
@@ -549,6 +605,7 @@ class CloudDriver(StackDriver):
         self.health()
 
     def restore(self, snapshot: Snapshot) -> None:
+        """Cloud: reinstall the backed-up runner and API config, wait healthy, drop the backup."""
         data = snapshot.data
         try:
             self._install(Path(data["runner_backup"]), Path(data["api_config_backup"]).read_text())
@@ -584,6 +641,7 @@ def load_driver(spec: str, **kwargs: Any) -> StackDriver:
 def make_driver(
     stack: str, *, harness_root: Path, layout: Layout, env: Mapping[str, str], cache_dir: Path
 ) -> StackDriver:
+    """The built-in driver for `stack` (standin or cloud); DriverError for another name."""
     if stack == "standin":
         return StandinDriver(BootstrapControl(harness_root, layout, env))
     if stack == "cloud":

@@ -2,9 +2,8 @@
 
 Why this exists: configuration must follow the checkout (a new variable added by a PR has to
 reach a long-lived host), so the files are rewritten from the layout and the secrets on every
-run; the secrets themselves stay stable (lib/stack/secrets.py). Upstream wrote the API env file
-0644 although it holds the admin and encryption keys, and fed the *whole* API env to the
-runner. Here both files are 0600 and the runner's holds only what the runner needs.
+run; the secrets themselves stay stable (lib/stack/secrets.py). Both files hold keys, so both
+are 0600, and the runner's holds only what the runner needs (history: docs/history.md).
 
 `python -m lib.stack.envfile exec FILE -- CMD ARGS...` loads FILE into the environment and execs
 CMD: how a supervisor program (which cannot read env files) gets secrets without them
@@ -38,7 +37,7 @@ def api_env(stack: str, layout: Layout, values: dict[str, str]) -> dict[str, str
     }
     if stack == "standin":
         return env
-    # The NestJS API's configuration (upstream-harness.md §2.3), on this layout's ports.
+    # The NestJS API's configuration (the variables upstream's bootstrap wrote), on our ports.
     env |= {
         "NODE_ENV": "development",
         "ENVIRONMENT": "production",
@@ -117,6 +116,8 @@ def runner_env(stack: str, layout: Layout, values: dict[str, str]) -> dict[str, 
 
 
 def render(values: dict[str, str]) -> str:
+    """The env file text; ValueError on a value with a newline (it would inject another
+    variable)."""
     for key, value in values.items():
         if "\n" in value:
             raise ValueError(f"env value of {key} contains a newline")
@@ -136,10 +137,13 @@ def write(path: Path, values: dict[str, str]) -> bool:
 
 
 def load(path: Path) -> dict[str, str]:
+    """An env file's KEY=value pairs, parsed like the secrets file."""
     return secrets.parse(Path(path).read_text())
 
 
 def main(argv: list[str]) -> int:
+    """`exec ENV_FILE -- CMD ARGS...`: exec CMD with the file's variables added to the
+    environment."""
     if len(argv) < 4 or argv[0] != "exec" or argv[2] != "--":
         print("usage: python -m lib.stack.envfile exec ENV_FILE -- CMD [ARGS...]", file=sys.stderr)
         return 2

@@ -2,11 +2,9 @@
 
 Why this exists: a fresh API has no snapshots (box creates of an unregistered image fail),
 an admin org with zero per-box quota (every create is refused), and the SDK needs a profile.
-Upstream patched quotas and read snapshot state with SQL on fixed credentials, interpolated
-names into SQL, hand-wrote the TOML with the default umask and overwrote the user's
-`[profiles.default]` (upstream-harness.md §4, §12). Here everything goes through the API
-(httpx), is idempotent, and the credentials are written last, only when everything before
-succeeded:
+Everything goes through the API (httpx), never the database, is idempotent, and the
+credentials are written last, only when everything before succeeded (history:
+docs/history.md):
 
 1. `GET /v1/me` proves the API is up and the admin key valid, and gives the org prefix.
 2. The org's per-box quota is raised to at least 4 CPUs / 8 GiB / 20 GB (never lowered).
@@ -34,6 +32,7 @@ from urllib.parse import quote
 
 import httpx
 
+from lib.errors import HarnessError
 from lib.harness import credentials
 from lib.layout import Layout
 from lib.stack import secrets
@@ -47,12 +46,15 @@ PROFILE = "p1"
 POLL = 0.25
 
 
-class SetupError(RuntimeError):
+class SetupError(HarnessError):
     """One clear message for the operator; the exit is non-zero and nothing was written."""
 
 
 @dataclass(frozen=True)
 class Settings:
+    """Where the API is, the admin key and where it came from, the stack, and the profile to
+    write."""
+
     api_url: str
     admin_key: str
     key_source: str
@@ -63,6 +65,8 @@ class Settings:
 
 
 def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """Settings from args and env; the admin key from the env or the secrets file, the stack from
+    args, env or the bootstrap record."""
     layout = Layout.from_env(env)
     api_url = (env.get("BOXLITE_E2E_API_URL") or layout.api_url).rstrip("/")
     key, source = env.get("BOXLITE_E2E_ADMIN_KEY", ""), "BOXLITE_E2E_ADMIN_KEY"
@@ -117,6 +121,8 @@ class Api:
         )
 
     def call(self, method: str, path: str, **kw) -> httpx.Response:
+        """One request; an unreachable API or a rejected admin key becomes a SetupError saying
+        what to do."""
         try:
             resp = self.http.request(method, path, **kw)
         except httpx.HTTPError as exc:
@@ -133,6 +139,7 @@ class Api:
         return resp
 
     def expect(self, resp: httpx.Response, *ok: int) -> dict | list:
+        """The JSON body when the status is one of `ok`, else a SetupError quoting the answer."""
         if resp.status_code not in ok:
             raise SetupError(
                 f"{resp.request.method} {resp.request.url.path} answered {resp.status_code}: "
@@ -148,35 +155,43 @@ class Api:
 
     # -- calls ----------------------------------------------------------------------------------
     def me(self) -> dict:
+        """The admin principal from GET /v1/me (its `sub` and org prefix)."""
         body = self.expect(self.call("GET", "/v1/me"), 200)
         if not isinstance(body, dict) or "sub" not in body:
             raise SetupError(f"GET /v1/me returned no principal: {str(body)[:200]}")
         return body
 
     def quota(self, org: str) -> dict | None:
+        """The org's quota, None when the admin route does not know the org."""
         resp = self.call("GET", f"/admin/organizations/{quote(org, safe='')}/quota")
         return None if resp.status_code == 404 else self.expect(resp, 200)
 
     def raise_quota(self, org: str, body: dict) -> None:
+        """PATCH the org's quota, falling back to the non-admin route on older APIs."""
         resp = self.call("PATCH", f"/admin/organizations/{quote(org, safe='')}/quota", json=body)
         if resp.status_code == 404:  # older API: the non-admin route
             resp = self.call("PATCH", f"/organizations/{quote(org, safe='')}/quota", json=body)
         self.expect(resp, 200, 204)
 
     def snapshot(self, name: str) -> dict | None:
+        """The snapshot with exactly this name, or None (`?name=` matches substrings)."""
         body = self.expect(self.call("GET", "/snapshots", params={"name": name}), 200)
         items = body.get("items", []) if isinstance(body, dict) else body
         return next((s for s in items if s.get("name") == name), None)  # ?name= is a substring
 
     def register(self, name: str) -> dict:
+        """Register a snapshot of image `name` (1 CPU, 1 GiB, 2 GB)."""
         body = {"name": name, "imageName": name, "cpu": 1, "memory": 1, "disk": 2}
         return self.expect(self.call("POST", "/snapshots", json=body), 200, 201)
 
     def delete_snapshot(self, snap: dict) -> None:
+        """DELETE it by id (the error retry re-registers it); 200 or 204 expected."""
         self.expect(self.call("DELETE", f"/snapshots/{quote(snap['id'], safe='')}"), 200, 204)
 
 
 def wait_active(api: Api, name: str, deadline: float) -> dict:
+    """Poll the snapshot until it is active or in error; SetupError when it vanishes or the
+    deadline passes."""
     end = time.monotonic() + deadline
     while True:
         snap = api.snapshot(name)
@@ -192,6 +207,8 @@ def wait_active(api: Api, name: str, deadline: float) -> dict:
 
 
 def ensure_snapshots(api: Api, names: list[str], deadline: float, say: Callable) -> None:
+    """Register missing snapshots and wait for each to be active, re-registering once after an
+    error."""
     existing = {n: api.snapshot(n) for n in names}
     for name, snap in existing.items():
         if snap is None:
@@ -221,6 +238,7 @@ def quota_gap(current: dict | None) -> dict:
 
 
 def profile_body(settings: Settings, prefix: str) -> dict:
+    """The credentials profile for this API, admin key and org prefix."""
     return {
         "url": settings.api_url,
         "api_key": settings.admin_key,
@@ -231,6 +249,8 @@ def profile_body(settings: Settings, prefix: str) -> dict:
 
 
 def write_credentials(settings: Settings, prefix: str, say: Callable) -> None:
+    """Write our profile (never over a profile we did not write), and `default` when absent or
+    ours; the file ends up 0600."""
     path, body = settings.credentials, profile_body(settings, prefix)
     try:
         before = credentials.load_profiles(path)
@@ -264,6 +284,8 @@ def write_credentials(settings: Settings, prefix: str, say: Callable) -> None:
 
 
 def setup(settings: Settings, api: Api, say: Callable) -> None:
+    """Check the admin, raise the quota, make the snapshots active, then write the credentials
+    last."""
     me = api.me()
     prefix = me.get("path_prefix", me.get("prefix"))
     if not prefix:
@@ -311,6 +333,7 @@ def check(settings: Settings, api: Api, say: Callable) -> list[str]:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The command line of fixture_setup.py."""
     p = argparse.ArgumentParser(prog="fixture_setup.py", description=__doc__.split("\n")[0])
     p.add_argument(
         "--stack", help="standin or cloud (default: BOXLITE_E2E_STACK, then the bootstrap record)"
@@ -322,6 +345,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
+    """CLI: set the stack up for the suite (or `--check` only); 1 on a SetupError, 2 for
+    `--profile default`."""
     args = parser().parse_args(argv)
     if args.profile == "default":
         print(

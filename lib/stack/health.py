@@ -1,10 +1,9 @@
 """Health means function: bounded HTTP probes, and the last log lines when one fails.
 
-Why this exists: upstream judged the runner healthy when a process existed and `ss` showed a
-listener whose text contained `:8080`, and never checked that the API could reach it. Here a
-component is healthy when it answers the request that proves it works, polled until a
-deadline; on failure the error carries the tail of the component's log (a file, or its
-journald unit), so the operator sees why without going hunting.
+Why this exists: a process with an open port is not a working service (history:
+docs/history.md). A component is healthy when it answers the request that proves it works,
+polled until a deadline; on failure the error carries the tail of the component's log (a file,
+or its journald unit), so the operator sees why without going hunting.
 """
 
 from __future__ import annotations
@@ -18,11 +17,12 @@ from pathlib import Path
 import httpx
 
 from lib import processes
+from lib.errors import HarnessError
 
 POLL_INTERVAL = 0.1  # between probes of a bounded wait; never a readiness guess
 
 
-class HealthError(RuntimeError):
+class HealthError(HarnessError):
     """A probe did not succeed before its deadline; the message includes the log tail."""
 
 
@@ -34,6 +34,8 @@ class LogRef:
     unit: str | None = None
 
     def tail(self, lines: int = 40) -> str:
+        """The log's last `lines` lines (journalctl for a unit, the bounded end of a file), or a
+        note on why there are none."""
         if self.unit:
             try:
                 out = subprocess.run(

@@ -2,7 +2,7 @@
 
 A wrong or missing key must get 401 with the NestJS flat body (the real API's guard throws
 UnauthorizedException), which the SDK maps to ConfigError; it must never become a 500
-(upstream-harness §7, test_error_code_mapping: "bad bearer token on /v1/me gives 401/403").
+(upstream's e2e case test_error_code_mapping: a bad bearer token on /v1/me gives 401/403).
 The key is compared in constant time and never echoed or logged.
 """
 

@@ -36,6 +36,8 @@ GO_DRIVER_BINARY = "boxlite-e2e-go-driver"
 
 @dataclass(frozen=True)
 class Availability:
+    """Whether one SDK can be driven here, how, and why not."""
+
     sdk: str
     available: bool
     reason: str | None = None  # why not (None when available)
@@ -44,6 +46,7 @@ class Availability:
     source: str = field(default="", compare=False)  # where it was found
 
     def to_json(self) -> dict:
+        """For summary.json and the run header."""
         return {
             "sdk": self.sdk,
             "available": self.available,
@@ -59,6 +62,7 @@ class SdkSelectionError(ValueError):
 
 
 def parse_selection(raw: str | None) -> frozenset[str] | None:
+    """BOXLITE_E2E_SDKS as a set (None: all); SdkSelectionError for unknown names."""
     if raw is None:
         return None
     chosen = [s.strip() for s in raw.split(",") if s.strip()]
@@ -93,6 +97,7 @@ def _node_package_version(driver_dir: Path) -> tuple[str | None, str | None]:
 
 
 def detect_node(node: str | None, path: str | None, driver_dir: Path = NODE_DRIVER_DIR):
+    """The Node SDK: a node binary and the installed @boxlite-ai/boxlite with a binding."""
     binary = shutil.which(node, path=path) if node else shutil.which("node", path=path)
     if binary is None:
         why = (
@@ -117,6 +122,7 @@ def detect_node(node: str | None, path: str | None, driver_dir: Path = NODE_DRIV
 
 
 def detect_go(go_driver: str | None, bin_dir: Path):
+    """The Go SDK: the Go driver binary, given or built by the cloud bootstrap."""
     if go_driver:
         if os.access(go_driver, os.X_OK) and Path(go_driver).is_file():
             return Availability("go", True, argv=(go_driver,), source="BOXLITE_E2E_GO_DRIVER")

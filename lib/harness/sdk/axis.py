@@ -36,6 +36,7 @@ CAPABILITIES = {"attach": "Box.attach(execution_id): re-attach to an execution b
 
 
 def parametrize(metafunc: pytest.Metafunc) -> None:
+    """Parametrise `sdk` with every SDK of the axis (ids python, node, go)."""
     if "sdk" in metafunc.fixturenames:
         metafunc.parametrize("sdk", SDKS, ids=SDKS)
 
@@ -74,5 +75,6 @@ def apply(item: pytest.Item, sdks: Mapping[str, Availability]) -> None:
 
 
 def missing_capabilities(item: pytest.Item, have: frozenset[str]) -> list[str]:
+    """The `sdk_needs` capabilities of `item` that `have` lacks."""
     needed = [c for mark in item.iter_markers("sdk_needs") for c in mark.args]
     return [c for c in needed if c not in have]

@@ -3,7 +3,7 @@
 A case on the SDK axis states a contract once and runs it through each SDK, so it cannot
 use `boxlite.StoppedError` (Python only) or a Node `Error` with a message. Instead every SDK
 error becomes a `ClientError` whose `kind` is the canonical wire `code`'s family
-(rest-protocol.md §5.3 Table A: `stopped`, `not_found`, `image`, `execution`, ...). Two ways
+(the REST error envelope's `code`: `stopped`, `not_found`, `image_pull_failed`, ...). Two ways
 to learn the kind, one per binding style:
 
 - the Python SDK raises one class per code (`python_client.kind_of_exception`);
@@ -71,6 +71,7 @@ class ClientError(Exception):
 
     @property
     def typed(self) -> bool:
+        """True unless the kind is `internal` or `unknown` (a 5xx or an unmapped status)."""
         return self.kind not in UNTYPED
 
 
@@ -95,13 +96,16 @@ class ClientExec(ABC):
         """stdout and stderr read concurrently to their end, then the result; bounded."""
 
     @abstractmethod
-    async def write_stdin(self, data: str) -> None: ...
+    async def write_stdin(self, data: str) -> None:
+        """Send `data` to the command's stdin."""
 
     @abstractmethod
-    async def close_stdin(self) -> None: ...
+    async def close_stdin(self) -> None:
+        """Close the command's stdin (the command sees EOF)."""
 
     @abstractmethod
-    async def kill(self) -> None: ...
+    async def kill(self) -> None:
+        """Kill the command."""
 
 
 class ClientBox(ABC):
@@ -120,25 +124,30 @@ class ClientBox(ABC):
         working_dir: str | None = None,
         tty: bool = False,
         timeout: float | None = None,
-    ) -> ClientExec: ...
+    ) -> ClientExec:
+        """Start `command args` in the box with these options; returns once it started."""
 
     @abstractmethod
     async def attach(self, execution_id: str) -> ClientExec:
         """Re-attach to an execution (needs the SDK capability `attach`)."""
 
     @abstractmethod
-    async def stop(self) -> None: ...
+    async def stop(self) -> None:
+        """Stop the box; its executions end."""
 
     @abstractmethod
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        """Start the stopped box again."""
 
     # `timeout` is the exec option (the server's deadline); `drain_timeout` bounds the read.
     async def run(
         self, command: str, *args: str, drain_timeout: float = DRAIN_TIMEOUT_S, **kw: Any
     ) -> Output:
+        """`exec` and `drain` in one call."""
         return await (await self.exec(command, args, **kw)).drain(drain_timeout)
 
     async def sh(self, script: str, *, drain_timeout: float = DRAIN_TIMEOUT_S, **kw: Any) -> Output:
+        """Run a POSIX `sh -c script` and drain it."""
         return await self.run("sh", "-c", script, drain_timeout=drain_timeout, **kw)
 
 
@@ -154,20 +163,25 @@ class Client(ABC):
     capabilities: frozenset[str] = frozenset()
 
     @abstractmethod
-    async def create(self, image: str, *, name: str | None = None, **options: Any) -> ClientBox: ...
+    async def create(self, image: str, *, name: str | None = None, **options: Any) -> ClientBox:
+        """A new box of `image`, named by the ledger (or `name`), its lifetime bounded."""
 
     @abstractmethod
-    async def get(self, id_or_name: str) -> ClientBox | None: ...
+    async def get(self, id_or_name: str) -> ClientBox | None:
+        """The box with this id or name, or None."""
 
     @abstractmethod
-    async def remove(self, id_or_name: str, *, force: bool = False) -> None: ...
+    async def remove(self, id_or_name: str, *, force: bool = False) -> None:
+        """Remove a box (`force`: even a running one)."""
 
     @abstractmethod
-    async def list_ids(self) -> list[str]: ...
+    async def list_ids(self) -> list[str]:
+        """The ids of every box this credential sees."""
 
     @abstractmethod
     async def with_key(self, api_key: str) -> Client:
         """Another runtime of this SDK on the same stack with another credential."""
 
     @abstractmethod
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release this client's runtime."""

@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lib.errors import HarnessError
 from lib.harness.api import AUTO_DELETE_S, AUTO_STOP_S
 from lib.harness.case_helpers import DRAIN_TIMEOUT_S, Output
 from lib.harness.runtime import BoxLedger
@@ -47,19 +48,25 @@ LOG_MEMORY_CAP = 200_000  # lines kept in memory for per-case slices
 STREAM_LIMIT = 64 * 1024 * 1024  # one answer line holds a whole drained output
 
 
-class DriverError(RuntimeError):
+class DriverError(HarnessError):
     """The driver process, not the SDK, failed."""
 
 
 class DriverCrashed(DriverError):
+    """The driver process exited or was killed; names the case it happened in."""
+
     pass
 
 
 class DriverProtocolError(DriverError):
+    """The driver refused a request as malformed (a harness bug, not an SDK error)."""
+
     pass
 
 
 class DriverTimeout(DriverError, AssertionError):
+    """The driver did not answer in time."""
+
     pass
 
 
@@ -92,18 +99,22 @@ class DriverProcess:
     # -- lifecycle
     @property
     def pid(self) -> int | None:
+        """The driver's process id (None before start)."""
         return self._proc.pid if self._proc else None
 
     @property
     def alive(self) -> bool:
+        """Started, not exited, no crash recorded."""
         return self._proc is not None and self._dead is None and self._proc.returncode is None
 
     @property
     def capabilities(self) -> frozenset[str]:
+        """The capabilities the ready line reports as true."""
         caps = self.ready.get("capabilities") or {}
         return frozenset(k for k, v in caps.items() if v is True)
 
     async def start(self, timeout: float = START_TIMEOUT_S) -> dict[str, Any]:
+        """Spawn the driver and wait (bounded) for its ready line."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = self.log_path.open("a", encoding="utf-8")
         self._proc = await asyncio.create_subprocess_exec(
@@ -143,6 +154,7 @@ class DriverProcess:
         await self._finish_tasks()
 
     async def kill(self) -> None:
+        """SIGKILL the driver and reap it."""
         proc = self._proc
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -170,9 +182,11 @@ class DriverProcess:
             self._log_file.flush()
 
     def mark(self) -> int:
+        """A position in the driver's log, for `since`."""
         return self.log_offset + len(self.log_lines)
 
     def since(self, mark: int) -> list[str]:
+        """The driver's log lines written after `mark`."""
         return self.log_lines[max(0, mark - self.log_offset) :]
 
     def _tail(self) -> str:
@@ -295,9 +309,11 @@ class DriverPool:
         self.restarts: dict[str, int] = {}
 
     def log_path(self, sdk: str) -> Path:
+        """Where `sdk`'s driver log is kept for this process."""
         return self.log_dir / f"{sdk}{'-' + self.worker if self.worker else ''}.log"
 
     async def get(self, sdk: str) -> DriverProcess:
+        """A live driver for `sdk` (started or restarted as needed)."""
         proc = self.procs.get(sdk)
         if proc is not None and proc.alive:
             return proc
@@ -311,6 +327,7 @@ class DriverPool:
         return proc
 
     def mark(self) -> dict[str, tuple[int, int]]:
+        """A position in the driver's log, for `since`."""
         return {sdk: (id(p), p.mark()) for sdk, p in self.procs.items()}
 
     def slices(self, marks: Mapping[str, tuple[int, int]] | None) -> dict[str, list[str]]:
@@ -323,6 +340,7 @@ class DriverPool:
         return out
 
     async def close(self) -> None:
+        """Close what this object owns; never raises."""
         for proc in self.procs.values():
             await proc.close()
 
@@ -331,10 +349,13 @@ class DriverPool:
 
 
 class DriverExec(ClientExec):
+    """An execution held by the driver."""
+
     def __init__(self, proc: DriverProcess, handle: str, execution_id: str):
         self._proc, self._h, self.id = proc, handle, execution_id
 
     async def drain(self, timeout: float = DRAIN_TIMEOUT_S) -> Output:
+        """Everything the execution delivered and how it ended, within `timeout`."""
         try:
             r = await self._proc.request("drain", execution=self._h, timeout=timeout)
         except DriverTimeout:
@@ -347,16 +368,21 @@ class DriverExec(ClientExec):
         )
 
     async def write_stdin(self, data: str) -> None:
+        """Send `data` to the command's stdin."""
         await self._proc.request("stdin_write", execution=self._h, data=data)
 
     async def close_stdin(self) -> None:
+        """Close the command's stdin (the command sees EOF)."""
         await self._proc.request("stdin_close", execution=self._h)
 
     async def kill(self) -> None:
+        """SIGKILL the driver and reap it."""
         await self._proc.request("kill", execution=self._h)
 
 
 class DriverBox(ClientBox):
+    """A box held by the driver."""
+
     def __init__(self, proc: DriverProcess, handle: str, box_id: str, name: str | None):
         self._proc, self._h, self.id, self.name = proc, handle, box_id, name
 
@@ -370,6 +396,7 @@ class DriverBox(ClientBox):
         tty: bool = False,
         timeout: float | None = None,
     ) -> ClientExec:
+        """Start `command args` in the box with these options; returns once it started."""
         r = await self._proc.request(
             "exec",
             box=self._h,
@@ -383,13 +410,16 @@ class DriverBox(ClientBox):
         return DriverExec(self._proc, r["execution"], r["execution_id"])
 
     async def attach(self, execution_id: str) -> ClientExec:
+        """Re-attach to an execution by id."""
         r = await self._proc.request("attach", box=self._h, execution_id=execution_id)
         return DriverExec(self._proc, r["execution"], r["execution_id"])
 
     async def stop(self) -> None:
+        """Stop the box; its executions end."""
         await self._proc.request("box_stop", box=self._h)
 
     async def start(self) -> None:
+        """Spawn the driver and wait (bounded) for its ready line."""
         await self._proc.request("box_start", box=self._h)
 
 
@@ -419,6 +449,7 @@ class DriverClient(Client):
         ledger: BoxLedger,
         lost_create: Callable[[str], Awaitable[None]],
     ) -> DriverClient:
+        """A REST runtime inside the driver for this stack."""
         r = await proc.request("connect", url=url, api_key=api_key, prefix=prefix or None)
         client = cls(proc, r["runtime"], ledger, lost_create)
         client._target = (url, prefix)
@@ -427,6 +458,7 @@ class DriverClient(Client):
     _target: tuple[str, str | None] = ("", None)
 
     async def create(self, image: str, *, name: str | None = None, **options: Any) -> ClientBox:
+        """A new box of `image`, named by the ledger (or `name`), its lifetime bounded."""
         name = name or self._ledger.new_name()
         if options.get("auto_stop") is None and options.get("auto_delete") is None:
             options["auto_stop"], options["auto_delete"] = AUTO_STOP_S, AUTO_DELETE_S
@@ -441,20 +473,24 @@ class DriverClient(Client):
         return DriverBox(self._proc, r["box"], r["box_id"], r.get("name"))
 
     async def get(self, id_or_name: str) -> ClientBox | None:
+        """The box with this id or name, or None."""
         r = await self._proc.request("get", runtime=self._rt, id_or_name=id_or_name)
         if r.get("box") is None:
             return None
         return DriverBox(self._proc, r["box"], r["box_id"], r.get("name"))
 
     async def remove(self, id_or_name: str, *, force: bool = False) -> None:
+        """Remove a box (`force`: even a running one)."""
         await self._proc.request("remove", runtime=self._rt, id_or_name=id_or_name, force=force)
         self._ledger.mark_removed(id_or_name)
 
     async def list_ids(self) -> list[str]:
+        """The ids of every box this credential sees."""
         r = await self._proc.request("list_info", runtime=self._rt)
         return [b["id"] for b in r.get("boxes", [])]
 
     async def with_key(self, api_key: str) -> Client:
+        """Another runtime of this SDK on the same stack with another credential."""
         url, prefix = self._target
         return await DriverClient.connect(
             self._proc,
@@ -466,6 +502,7 @@ class DriverClient(Client):
         )
 
     async def close(self) -> None:
+        """Close what this object owns; never raises."""
         if self._proc.alive:
             with contextlib.suppress(DriverError, ClientError):
                 await self._proc.request("close_runtime", runtime=self._rt)

@@ -19,6 +19,7 @@ from standin.faults import FaultError, parse_faults
 
 
 def parser() -> argparse.ArgumentParser:
+    """The command line of bootstrap.sh; the epilog lists each stack's steps."""
     p = argparse.ArgumentParser(
         prog="bootstrap.sh",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -47,6 +48,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    """CLI of bootstrap.sh: check the arguments, then run the plan under the layout lock (root
+    needed unless `--dry-run`)."""
     args = parser().parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
     unknown = sorted(set(only or []) - set(plan.step_names(args.stack)))

@@ -1,7 +1,7 @@
 """Bootstrap steps of the cloud stack: real BoxLite built from a checkout (`--repo`).
 
 For KVM hosts (a microVM per box); complete even where it cannot run, and its whole plan is
-checked with `--dry-run` against a fake checkout. What differs from upstream (§2, §12):
+checked with `--dry-run` against a fake checkout. What it guarantees (history: docs/history.md):
 
 - `/dev/kvm` must be readable *and* writable, not merely exist.
 - Postgres and Redis are harness-owned instances (lib/stack/bootstrap/cloud_data.py).
@@ -26,10 +26,10 @@ import re
 import shutil
 from pathlib import Path
 
-from lib.names import RUNNER_BINARY
+from lib.names import REPO_ROOT, RUNNER_BINARY
 from lib.stack.bootstrap.cloud_data import POSTGRES, REDIS
 from lib.stack.bootstrap.common import API, RUNNER, fingerprint, port_conflict
-from lib.stack.bootstrap.context import HARNESS_DIR, Context
+from lib.stack.bootstrap.context import Context
 from lib.stack.services import Service
 from lib.tomlcompat import tomllib
 
@@ -39,6 +39,8 @@ CARGO_BIN = Path.home() / ".cargo/bin"
 
 
 def repo(ctx: Context) -> Path:
+    """The BoxLite checkout from `--repo`; fails the step when none is given or it is not a
+    checkout."""
     path = ctx.options.repo
     if path is None:
         ctx.fail("the cloud stack needs --repo PATH (a BoxLite checkout)")
@@ -113,6 +115,7 @@ def rust_channel(checkout: Path) -> str:
 
 
 def rust(ctx: Context) -> None:
+    """Install rustup if missing, and the Rust toolchain the checkout pins."""
     checkout = repo(ctx)
     channel = rust_channel(checkout)
     rustup = shutil.which("rustup") or str(CARGO_BIN / "rustup")
@@ -156,6 +159,8 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 
 def go(ctx: Context) -> None:
+    """Install the Go apps/runner/go.mod asks for into GO_ROOT unless a new enough one is there;
+    the tarball is checked against go.dev's sha256."""
     checkout = repo(ctx)
     try:
         want = go_version(checkout)
@@ -193,6 +198,7 @@ def go(ctx: Context) -> None:
 
 
 def builds_file(ctx: Context) -> Path:
+    """builds.json: what each component was last built from, so an unchanged one is not rebuilt."""
     return ctx.layout.config_dir / "builds.json"
 
 
@@ -332,7 +338,7 @@ def sdk(ctx: Context) -> None:
 
 
 def _pyproject_pin() -> str:
-    deps = tomllib.loads((HARNESS_DIR / "pyproject.toml").read_text())["project"]["dependencies"]
+    deps = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     return next(d for d in deps if d.startswith("boxlite"))
 
 

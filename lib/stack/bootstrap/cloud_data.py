@@ -6,9 +6,9 @@ clusters (which Debian's packages start on 5432/6379) are never touched. So each
 the layout's state dir, listens on 127.0.0.1 at its own port (15432/16379 by default), and
 runs as a service (`boxlite-postgres`, `boxlite-redis`) under its package's system user.
 
-The DB role's password is a minted secret (upstream used the literal `boxlite`); SQL that
-carries it goes over stdin, so it never appears in a process list. Upstream's Redis had no
-password either; loopback-only binding is what keeps it private here.
+The DB role's password is a minted secret; SQL that carries it goes over stdin, so it never
+appears in a process list. Redis has no password: loopback-only binding is what keeps it
+private (history: docs/history.md).
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def _own_dir(ctx: Context, path: Path, user: str) -> None:
 
 
 def postgres_service(ctx: Context, bindir: Path) -> Service:
+    """The harness-owned Postgres cluster as a service: loopback only, socket in the layout's run
+    dir."""
     layout = ctx.layout
     return Service(
         POSTGRES,
@@ -209,6 +211,7 @@ def _can_login(ctx: Context, password: str) -> bool:
 
 
 def redis_config(ctx: Context) -> str:
+    """redis.conf for the harness-owned Redis: loopback only, protected mode, data in the layout."""
     layout = ctx.layout
     return "\n".join(
         [
@@ -227,6 +230,7 @@ def redis_config(ctx: Context) -> str:
 
 
 def redis_ping(port: int) -> bool:
+    """True when Redis on `port` answers PING with +PONG."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
             sock.sendall(b"PING\r\n")

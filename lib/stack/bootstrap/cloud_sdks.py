@@ -15,10 +15,11 @@ installs. One step, self-contained (wired in lib/stack/bootstrap/plan.py after `
 
 from __future__ import annotations
 
+from lib.names import REPO_ROOT
 from lib.stack.bootstrap import cloud
-from lib.stack.bootstrap.context import HARNESS_DIR, Context
+from lib.stack.bootstrap.context import Context
 
-NODE_DRIVER_DIR = HARNESS_DIR / "drivers" / "node"
+NODE_DRIVER_DIR = REPO_ROOT / "drivers" / "node"
 NPM_QUIET = ("--no-audit", "--no-fund")
 
 

@@ -1,8 +1,8 @@
 """Bootstrap steps both stacks share: packages, registry, secrets, env files, health, smoke.
 
 Each step is a function `step(ctx)` that inspects first and changes only what differs, through
-the context (so `--dry-run` shows the same plan a real run executes). Upstream ran these as
-one long shell script; here each is small enough to read and to test on its own.
+the context (so `--dry-run` shows the same plan a real run executes). Each is small enough to
+read and to test on its own (history: docs/history.md).
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def port_conflict(ctx: Context, port: int, service: str) -> None:
 
 
 def registry_service(ctx: Context) -> Service:
+    """The local OCI registry (Debian's docker-registry) as a service."""
     config = ctx.layout.config_dir / "registry.yml"
     return Service(
         REGISTRY,

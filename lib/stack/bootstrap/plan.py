@@ -95,11 +95,14 @@ STEPS: dict[str, list[tuple[str, Step]]] = {
 
 
 def step_names(stack: str) -> list[str]:
+    """The stack's step names, in run order."""
     return [name for name, _ in STEPS[stack]]
 
 
 @dataclass
 class Outcome:
+    """What one step did: status, actions taken (or planned), notes, time."""
+
     name: str
     status: str  # unchanged | changed | would change | failed
     actions: list[str]
