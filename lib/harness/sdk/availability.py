@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lib.errors import HarnessError
 from lib.harness.sdk import SDKS
 from lib.names import REPO_ROOT
 
@@ -57,7 +58,7 @@ class Availability:
         }
 
 
-class SdkSelectionError(ValueError):
+class SdkSelectionError(HarnessError, ValueError):
     """BOXLITE_E2E_SDKS names an SDK the axis does not know."""
 
 

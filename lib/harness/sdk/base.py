@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lib.errors import HarnessError
 from lib.harness.case_helpers import DRAIN_TIMEOUT_S, Output
 
 # The client core's Display prefixes -> kind. Longest first where one is a prefix of another.
@@ -59,8 +60,9 @@ def kind_of_message(message: str) -> str:
     return "unknown"
 
 
-class ClientError(Exception):
-    """An SDK call failed with an SDK error; `kind` is its neutral family."""
+class ClientError(HarnessError):
+    """An SDK call failed with an SDK error; `kind` is its neutral family (the SDK's own
+    exception or error object is `detail`)."""
 
     def __init__(self, sdk: str, kind: str, message: str, *, detail: Any = None):
         super().__init__(f"[{sdk}] {kind}: {message}")
