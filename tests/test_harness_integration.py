@@ -168,6 +168,16 @@ async def test_driver_dies_mid_case(client, image, e2e):
     await execution.drain()
 
 
+async def test_client_at_reaches_the_stack_through_another_url(client_at, e2e_config, image):
+    # The network-fault cases' hook: a second client of the same SDK at another URL (here
+    # the API by its name instead of its address; a fault proxy in those cases).
+    other = await client_at(e2e_config.api_url.replace("127.0.0.1", "localhost"))
+    made = await other.create(image)
+    out = await made.sh("echo via-other-url")
+    print("BOX", made.id, made.name)
+    assert out.stdout == "via-other-url\\n"
+
+
 async def test_next_case_gets_a_fresh_driver(sdk_box):
     out = await sdk_box.sh("echo again")
     assert out.stdout == "again\\n"
@@ -179,10 +189,10 @@ def test_node_boxes_are_owned_and_a_driver_crash_fails_only_its_case(pytester, e
     use_cases_conftest(pytester, "-ra")
     pytester.makepyfile(test_axis=AXIS_CASES)
     result = pytester.runpytest_subprocess("-k", "node or go", "-s", timeout=240)
-    result.assert_outcomes(passed=2, failed=1, skipped=3)
+    result.assert_outcomes(passed=3, failed=1, skipped=4)
     text = result.stdout.str()
     boxes = re.findall(r"BOX (\S+) (\S+)", text)
-    assert len(boxes) == 2 and all(name.startswith("e2e-") for _, name in boxes), boxes
+    assert len(boxes) == 3 and all(name.startswith("e2e-") for _, name in boxes), boxes
     assert re.search(
         r"node driver \(pid \d+\) was killed by signal 9 during "
         r"test_axis\.py::test_driver_dies_mid_case\[node\]",
