@@ -133,7 +133,7 @@ class E2ESession:
         )
         # SDK drivers (node, go) for the SDK axis: started on first use, one per process.
         self.drivers = DriverPool(
-            cfg.sdks, cfg.results_dir / "drivers", worker, lambda: self.ledger.current
+            cfg.sdks, cfg.results_dir / reports.DRIVERS_DIR, worker, lambda: self.ledger.current
         )
         self.started = time.monotonic()
 

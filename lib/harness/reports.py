@@ -44,10 +44,15 @@ PROP_SDK = "e2e_sdk"  # "python" | "node" | "go": the SDK an axis case ran throu
 SDK_OUTCOMES = ("failed", "error", "xpassed", "xfailed", "not applicable", "passed")
 
 
+DRIVERS_DIR = "drivers"  # SDK driver logs (lib.harness.sdk.driver), one per SDK and worker
+
+
 def prepare(results_dir: Path) -> None:
-    """Create the results dir; drop the previous run's failure folders and session files."""
+    """Create the results dir; drop the previous run's failure folders, session files and
+    driver logs (they are appended to during a run, so a stale one would mix two runs)."""
     results_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(results_dir / FAILURES_DIR, ignore_errors=True)
+    shutil.rmtree(results_dir / DRIVERS_DIR, ignore_errors=True)
     for stale in results_dir.glob(SESSION_FILES):
         stale.unlink(missing_ok=True)
 
