@@ -3,6 +3,7 @@
 #
 #   ./bootstrap.sh --stack standin [--fault NAME[=P]]... [--only STEP,...] [--dry-run]
 #   ./bootstrap.sh --stack cloud --repo PATH [--sdk-from-pypi] [--only STEP,...] [--dry-run]
+#   ./bootstrap.sh --stack cloud --repo PATH --preflight   # can this host run it? changes nothing
 #
 # Roots and ports come from BOXLITE_E2E_ROOT and BOXLITE_E2E_{API,RUNNER,REGISTRY,POSTGRES,
 # REDIS}_PORT (see lib/layout.py). The steps live in lib/stack/bootstrap/; this script only finds
@@ -10,7 +11,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 main() {

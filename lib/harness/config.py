@@ -118,6 +118,15 @@ class RunnerLog:
 
 
 @dataclass(frozen=True)
+class SecondOrg:
+    """Another organization on the same stack: its API URL, path prefix and key."""
+
+    api_url: str
+    prefix: str
+    api_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a case run needs, resolved once from env, profile and the stack's own answers;
     `sources` says which won for each key."""
@@ -140,6 +149,12 @@ class Config:
     capabilities: frozenset[str] = frozenset()
     versions: Mapping[str, Any] = field(default_factory=dict)
     principal: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # A second org and its own key, for cross-org cases (fixture setup provisions it);
+    # None when the profile has none (those cases are then not applicable, and say so).
+    second_org: SecondOrg | None = field(default=None, repr=False)
+    # The org's per-box CPU ceiling as fixture setup read it with the admin key (the cases
+    # run with an org key, which admin routes refuse); None when the stack has none.
+    max_cpus_per_box: int | None = None
     # Case knobs: the p0_6 race's boxes and execs per box.
     p06_boxes: int = DEFAULT_P06_BOXES
     p06_execs: int = DEFAULT_P06_EXECS
@@ -175,6 +190,8 @@ class Config:
             "versions": dict(self.versions),
             "p06_boxes": self.p06_boxes,
             "p06_execs": self.p06_execs,
+            "second_org": self.second_org.prefix if self.second_org else None,
+            "max_cpus_per_box": self.max_cpus_per_box,
             "sdks": {name: a.to_json() for name, a in self.sdks.items()},
         }
 
@@ -309,6 +326,8 @@ def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) ->
         capabilities=_capabilities(facts, cli),
         versions=_versions(facts),
         principal=facts.me.body if isinstance(facts.me.body, dict) else {},
+        second_org=_second_org(env, profile, api_url, sources),
+        max_cpus_per_box=_max_cpus(profile),
         p06_boxes=_positive_int(env, "P06_BOXES", DEFAULT_P06_BOXES, sources),
         p06_execs=_positive_int(env, "P06_EXECS", DEFAULT_P06_EXECS, sources),
         sdks=_sdks(env, layout),
@@ -327,6 +346,24 @@ def _sdks(env: Mapping[str, str], layout: Layout) -> dict[str, Availability]:
     return detect_all(
         env=env, bin_dir=layout.bin_dir, python_version=python_version, selection=selection
     )
+
+
+def _second_org(
+    env: Mapping[str, str], profile: Mapping[str, Any], api_url: str, sources: dict[str, str]
+) -> SecondOrg | None:
+    key = _env(env, "SECOND_API_KEY") or profile.get("second_api_key")
+    prefix = _env_raw(env, "SECOND_PREFIX")
+    if prefix is None:
+        prefix = profile.get("second_path_prefix")
+    if not isinstance(key, str) or not key or not isinstance(prefix, str) or not prefix:
+        return None
+    sources["second_org"] = "env" if _env(env, "SECOND_API_KEY") else "profile"
+    return SecondOrg(api_url, prefix, key)
+
+
+def _max_cpus(profile: Mapping[str, Any]) -> int | None:
+    value = profile.get("max_cpus_per_box")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _deadline(env: Mapping[str, str]) -> float:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -198,10 +199,16 @@ def _complete_prefix_len(path: Path, size: int) -> int:
     return 0
 
 
+# ANSI SGR/CSI sequences. The real API logs through pino-pretty with `colorize: true` outside
+# production (upstream apps/api/src/common/utils/pino.util.ts), so a box id can sit between
+# colour codes; matching is done on the text without them (issue 13 M6).
+_ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
 def _read_complete_lines(fh, *, final_partial: bool = False) -> tuple[list[str], int]:
     data = fh.read()
     end = len(data) if final_partial else data.rfind(b"\n") + 1
-    body = data[:end]
+    body = _ANSI.sub(b"", data[:end])
     text = body.decode("utf-8", errors="replace")
     return text.splitlines(), end
 

@@ -47,7 +47,11 @@ from lib import processes
 from lib.errors import HarnessError
 from lib.layout import Layout
 from lib.names import API_SERVICE, RUNNER_BINARY, RUNNER_SERVICE
+from lib.stack import checkout, cloud_build
+from lib.stack import secrets as secrets_mod
 from lib.stack.bootstrap.cloud import tool_env
+from lib.stack.bootstrap.cloud_data import DB_NAME, DB_ROLE
+from lib.stack.cloud_build import Step
 from standin import atomicfile
 
 FAULTS_FILE = ".boxlite-e2e/standin-faults"
@@ -305,16 +309,6 @@ class StandinDriver(StackDriver):
 # --------------------------------------------------------------------------- cloud
 
 
-@dataclass(frozen=True)
-class Step:
-    """One build command: what it makes, argv, working dir and extra environment."""
-
-    what: str
-    argv: tuple[str, ...]
-    cwd: Path
-    env: tuple[tuple[str, str], ...] = ()
-
-
 class ServiceControl(Protocol):
     """The part of `lib.stack.services.ServiceManager` the cloud driver uses."""
 
@@ -350,26 +344,56 @@ def retarget_workdir(config: str, kind: str, new_dir: Path) -> str:
     return "".join(lines)
 
 
+def retarget_env_file(config: str, old: Path, new: Path) -> str:
+    """The API service config reading `new` instead of the stack's env file (systemd
+    `EnvironmentFile=`, supervisor's `envfile exec FILE` command line)."""
+    if str(old) not in config:
+        raise BringUpError(f"the API service config does not name {old}")
+    return config.replace(str(old), str(new))
+
+
 def run_step(step: Step, log: Path) -> None:
-    """Run one build step, output appended to `log`; BuildError with the tail on failure."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a") as fh:
-        fh.write(f"\n$ (cd {step.cwd} && {' '.join(step.argv)})\n")
-        fh.flush()
-        try:
-            proc = subprocess.run(
-                step.argv,
-                cwd=step.cwd,
-                env={**os.environ, **tool_env(), **dict(step.env)},
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        except OSError as exc:
-            raise BuildError(f"{step.what}: cannot run {step.argv[0]}: {exc.strerror}") from None
-    if proc.returncode != 0:
-        tail = processes.tail(log.read_text(errors="replace"), 25)
-        raise BuildError(f"{step.what}: {' '.join(step.argv)} exited {proc.returncode}\n{tail}")
+    """Run one build step (stdin closed, output to `log`); BuildError with the tail."""
+    try:
+        cloud_build.run_step(step, log, {**os.environ, **tool_env()})
+    except cloud_build.StepFailed as exc:
+        raise BuildError(str(exc)) from None
+
+
+def side_database(side: str) -> str:
+    """Each side migrates its own database (issue 13 M5): RUN_MIGRATIONS=true would otherwise
+    apply a PR's migration to the one database the original build uses, and restoring the
+    binaries would not undo it."""
+    return f"{DB_NAME}_2s_{side}"
+
+
+def side_env_text(original: str, database: str) -> str:
+    """The API env file with DB_DATABASE pointed at the side's own database."""
+    lines = [line for line in original.splitlines() if not line.startswith("DB_DATABASE=")]
+    return "\n".join([*lines, f"DB_DATABASE={database}"]) + "\n"
+
+
+def fresh_database(layout: Layout, database: str) -> None:
+    """Drop and create `database` as the stack's role (CREATEDB), over TCP on loopback."""
+    password = secrets_mod.load(layout.secrets_file).get("DB_PASSWORD", "")
+    env = {**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "10"}
+    base = ["psql", "-h", "127.0.0.1", "-p", str(layout.postgres_port), "-U", DB_ROLE,
+            "-d", DB_NAME, "-v", "ON_ERROR_STOP=1", "-q"]  # fmt: skip
+    for sql in (f'DROP DATABASE IF EXISTS "{database}"', f'CREATE DATABASE "{database}"'):
+        done = subprocess.run(
+            [*base, "-c", sql], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
+        if done.returncode != 0:
+            raise BuildError(f"database {database}: {sql} failed: {done.stderr.strip()[-300:]}")
+
+
+def side_fixture(build: SideBuild) -> None:
+    """fixture_setup against the side's own database, its profile in the side's BOXLITE_HOME."""
+    from lib.stack import fixture_setup
+
+    env = {**os.environ, **build.env, "BOXLITE_E2E_STACK": "cloud"}
+    if fixture_setup.main(["--stack", "cloud"], env=env) != 0:
+        raise BringUpError(f"fixture setup on {build.side}'s database failed (see above)")
 
 
 class CloudDriver(StackDriver):
@@ -387,6 +411,8 @@ class CloudDriver(StackDriver):
         run: Callable[[Step, Path], None] = run_step,
         services: ServiceControl | None = None,
         health: Callable[[], None] | None = None,
+        database: Callable[[str], None] | None = None,
+        fixture: Callable[[SideBuild], None] = side_fixture,
     ) -> None:
         self.layout = layout
         self.cache_dir = cache_dir
@@ -394,6 +420,8 @@ class CloudDriver(StackDriver):
         self.run = run
         self._services = services
         self._health = health
+        self.database = database or (lambda name: fresh_database(layout, name))
+        self.fixture = fixture
 
     # where things are
     @property
@@ -421,49 +449,36 @@ class CloudDriver(StackDriver):
         if self._health is not None:
             self._health()
             return
-        from lib.stack.health import HealthError, LogRef, wait_http
+        from lib.stack.health import HealthError, LogRef, wait_api_ready, wait_http
 
         try:
+            values = secrets_mod.load(self.layout.secrets_file)
             wait_http("API", f"{self.layout.api_url}/health", deadline=180)
-            # /health/ready answers 200 only when the API reaches its runner: the swap is live.
-            wait_http(
-                "API -> runner",
-                f"{self.layout.api_url}/health/ready",
+            # The health-check key, not the admin key, opens /health/ready (issue 13 B5);
+            # the default runner `ready` in the admin list proves the swap is live.
+            wait_api_ready(
+                self.layout.api_url,
+                health_key=values.get("HEALTH_CHECK_API_KEY", ""),
+                admin_key=values.get("ADMIN_API_KEY", ""),
+                stack="cloud",
                 deadline=120,
                 log=LogRef(unit=RUNNER_SERVICE),
             )
-        except HealthError as exc:
+        except (HealthError, secrets_mod.SecretsError) as exc:
             raise BringUpError(str(exc)) from None
 
     # the plan
     def build_plan(self, tree: Path, out_dir: Path) -> list[Step]:
-        """The build steps of one side: libboxlite.a, the cgo runner, the API's yarn workspace
-        and the Python SDK wheel."""
+        """The tree's own era decides the steps (lib/stack/cloud_build.py); an unknown
+        layout is a BuildError before anything runs."""
+        try:
+            co = checkout.detect(tree)
+        except checkout.UnknownLayout as exc:
+            raise BuildError(str(exc)) from None
         target = self.cache_dir / "cargo-target"
-        # The API runs from source with ts-node in `apps/` (the yarn workspace root, which
-        # also needs an `apps -> .` self-link: api/project.json names apps/api/* paths).
-        apps = tree / "apps"
         return [
-            Step("submodules", ("git", "submodule", "update", "--init", "--recursive"), tree),
-            Step(
-                "libboxlite.a",
-                ("cargo", "build", "--release", "-p", "boxlite-c"),
-                tree,
-                (("CARGO_TARGET_DIR", str(target)),),
-            ),
-            Step(
-                "stage libboxlite.a for cgo",
-                ("install", "-m", "0644", str(target / "release/libboxlite.a"), "sdks/go/"),
-                tree,
-            ),
-            Step(
-                "runner",
-                ("go", "build", "-o", str(out_dir / RUNNER_BINARY), "./cmd/runner"),
-                tree / "apps/runner",
-                (("CGO_ENABLED", "1"),),
-            ),
-            Step("api dependencies", ("yarn", "install", "--frozen-lockfile"), apps),
-            Step("api workspace self-link", ("ln", "-sfn", ".", "apps"), apps),
+            *cloud_build.runner_plan(co, out_dir / "boxlite-runner", target_dir=target),
+            *cloud_build.api_plan(co),
             Step(
                 # pip drives the checkout's own build backend (maturin), as bootstrap does;
                 # no maturin CLI needed on PATH.
@@ -480,8 +495,7 @@ class CloudDriver(StackDriver):
                     ".",
                 ),
                 tree / "sdks/python",
-                (("CARGO_TARGET_DIR", str(target)),),
-            ),
+            ),  # fmt: skip
         ]
 
     def build(self, side: str, ref: str, sha: str, tree: Path, out_dir: Path) -> SideBuild:
@@ -521,20 +535,37 @@ class CloudDriver(StackDriver):
         api_dir = tree / "apps"
         if not (api_dir / "api/src/main.ts").is_file():
             raise BuildError(f"api: no apps/api/src/main.ts in {ref}")
+        database = side_database(side)
+        self.database(database)  # fresh for this run: migrations start from nothing
+        api_env = out_dir / "api.env"
+        try:
+            original_env = self.layout.env_file.read_text()
+        except OSError as exc:
+            raise BuildError(f"api: cannot read {self.layout.env_file}: {exc.strerror}") from None
+        secrets_mod.write_private(api_env, side_env_text(original_env, database))
         return SideBuild(
             side,
             ref,
             sha,
             tree,
             info={
-                "components": ["libboxlite.a", "runner", "api", "python-sdk"],
+                "components": ["runtime", "libboxlite.a", "runner", "api", "python-sdk"],
                 "build_log": str(log),
+                "database": database,
             },
-            artifacts={"runner": runner, "api": api_dir, "wheel": wheels[0], "sdk": sdk},
+            artifacts={
+                "runner": runner,
+                "api": api_dir,
+                "wheel": wheels[0],
+                "sdk": sdk,
+                "api_env": api_env,
+            },
             env={
                 "PYTHONPATH": os.pathsep.join(
                     filter(None, [str(sdk), os.environ.get("PYTHONPATH")])
-                )
+                ),
+                # The side's own credentials profile (its key lives in its database).
+                "BOXLITE_HOME": str(out_dir / "home"),
             },
         )
 
@@ -598,11 +629,13 @@ class CloudDriver(StackDriver):
         try:
             original = Path(self.backup_dir / self.api_config.name).read_text()
             config = retarget_workdir(original, self.services.kind, build.artifacts["api"])
+            config = retarget_env_file(config, self.layout.env_file, build.artifacts["api_env"])
             self._install(build.artifacts["runner"], config)
         except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
             # RuntimeError: lib.stack.services.ServiceError (systemctl / supervisord said no)
             raise BringUpError(f"swapping in {build.side} ({build.ref}): {exc}") from None
         self.health()
+        self.fixture(build)
 
     def restore(self, snapshot: Snapshot) -> None:
         """Cloud: reinstall the backed-up runner and API config, wait healthy, drop the backup."""

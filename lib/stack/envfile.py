@@ -34,6 +34,8 @@ def api_env(stack: str, layout: Layout, values: dict[str, str]) -> dict[str, str
         "DEFAULT_RUNNER_API_KEY": values["DEFAULT_RUNNER_API_KEY"],
         "DEFAULT_RUNNER_API_URL": layout.runner_url,
         "DEFAULT_SNAPSHOT": "e2e/busybox:stable" if stack == "standin" else "ubuntu:22.04",
+        # Only this key opens /api/health/ready (upstream health.controller.ts).
+        "HEALTH_CHECK_API_KEY": values["HEALTH_CHECK_API_KEY"],
     }
     if stack == "standin":
         return env
@@ -79,16 +81,33 @@ def api_env(stack: str, layout: Layout, values: dict[str, str]) -> dict[str, str
         "PROXY_PROTOCOL": "http",
         "PROXY_API_KEY": values["PROXY_API_KEY"],
         "PROXY_TEMPLATE_URL": "http://localhost:3001",
-        "ADMIN_MAX_CPU_PER_BOX": "8",
-        "ADMIN_MAX_MEMORY_PER_BOX": "16",
-        "ADMIN_MAX_DISK_PER_BOX": "50",
+        # The admin org's quota at first boot (configuration.ts `admin.*`; the names are
+        # *_PER_SANDBOX and ADMIN_TOTAL_*: upstream bootstrap's *_PER_BOX were never read).
+        "ADMIN_TOTAL_CPU_QUOTA": "32",
+        "ADMIN_TOTAL_MEMORY_QUOTA": "64",
+        "ADMIN_TOTAL_DISK_QUOTA": "200",
+        "ADMIN_MAX_CPU_PER_SANDBOX": "8",
+        "ADMIN_MAX_MEMORY_PER_SANDBOX": "16",
+        "ADMIN_MAX_DISK_PER_SANDBOX": "50",
         "ADMIN_SNAPSHOT_QUOTA": "100",
         "ADMIN_VOLUME_QUOTA": "100",
+        "SSH_GATEWAY_API_KEY": values["SSH_GATEWAY_API_KEY"],
+        # One request-log line per request, so path verification finds each box id in the
+        # API log (configuration.ts `log.requests.enabled`; off unless "true").
+        "LOG_REQUESTS_ENABLED": "true",
         "DASHBOARD_URL": "http://localhost:5173",
         "DASHBOARD_BASE_API_URL": f"http://127.0.0.1:{layout.api_port}",
         "APP_URL": "",
+        # Older eras getOrThrow all four of each at start-up (app.service.ts
+        # initializeTransientRegistry/InternalRegistry); placeholders like upstream's.
         "TRANSIENT_REGISTRY_URL": registry,
+        "TRANSIENT_REGISTRY_ADMIN": "admin",
+        "TRANSIENT_REGISTRY_PASSWORD": "unused-local-registry",
+        "TRANSIENT_REGISTRY_PROJECT_ID": "boxlite",
         "INTERNAL_REGISTRY_URL": registry,
+        "INTERNAL_REGISTRY_ADMIN": "admin",
+        "INTERNAL_REGISTRY_PASSWORD": "unused-local-registry",
+        "INTERNAL_REGISTRY_PROJECT_ID": "boxlite",
         "INSECURE_REGISTRIES": layout.registry,
         "DEFAULT_RUNNER_NAME": "default",
         "DEFAULT_RUNNER_DOMAIN": "127.0.0.1",

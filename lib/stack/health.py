@@ -123,3 +123,57 @@ def wait_until(
                 message += f"\n--- last lines of {log} ---\n{log.tail()}"
             raise HealthError(message)
         time.sleep(POLL_INTERVAL)
+
+
+# --- the API's own readiness and its view of the runner (bootstrap and two-sided) ----------
+
+
+def runner_ready(resp: httpx.Response, name: str = "default") -> bool:
+    """`GET /api/admin/runners` lists runner `name` in state `ready` (upstream
+    admin/controllers/runner.controller.ts, RunnerDto `name`, `state`)."""
+    try:
+        runners = resp.json() if resp.status_code == 200 else []
+    except ValueError:
+        return False
+    return isinstance(runners, list) and any(
+        isinstance(r, dict) and r.get("name") == name and str(r.get("state")).lower() == "ready"
+        for r in runners
+    )
+
+
+def wait_api_ready(
+    api_url: str,
+    *,
+    health_key: str,
+    admin_key: str,
+    stack: str,
+    deadline: float,
+    log: LogRef | None = None,
+    alive: Callable[[], bool] | None = None,
+) -> None:
+    """The API is ready and sees its runner.
+
+    `/api/health/ready` admits only `HEALTH_CHECK_API_KEY` (upstream health.controller.ts:
+    CombinedAuthGuard + HealthCheckGuard; api-key.strategy.ts gives that key the
+    `health-check` role) and checks the database and Redis, not the runner. So on the cloud
+    stack the runner is checked separately: the default runner registered and `ready` in
+    the admin runner list. The stand-in's readiness includes its runner already.
+    """
+    wait_http(
+        "API ready",
+        f"{api_url}/health/ready",
+        deadline=deadline,
+        headers={"Authorization": f"Bearer {health_key}"},
+        log=log,
+        alive=alive,
+    )
+    if stack == "cloud":
+        wait_http(
+            "API -> runner (default runner ready)",
+            f"{api_url}/admin/runners",
+            deadline=deadline,
+            headers={"Authorization": f"Bearer {admin_key}"},
+            ok=runner_ready,
+            log=log,
+            alive=alive,
+        )

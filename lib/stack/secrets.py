@@ -26,6 +26,12 @@ SPEC: dict[str, int] = {
     "PROXY_API_KEY": 16,
     # The cloud stack's Postgres role password (minted like the others, never a fixed literal).
     "DB_PASSWORD": 16,
+    # /api/health/ready takes only this key (upstream health.controller.ts HealthCheckGuard;
+    # api-key.strategy.ts maps it to role `health-check`); the admin key is refused there.
+    "HEALTH_CHECK_API_KEY": 16,
+    # api-key.strategy.ts (sandbox era) does getOrThrow('sshGateway.apiKey') before any
+    # other key: unset, every API-key request is 401.
+    "SSH_GATEWAY_API_KEY": 16,
 }
 
 

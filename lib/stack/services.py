@@ -274,7 +274,7 @@ class SupervisorManager(ServiceManager):
             "autorestart=true",
             # Readiness is judged by real health probes, not by supervisor's start timer.
             "startsecs=0",
-            "stopwaitsecs=30",
+            "stopwaitsecs=60",  # as TimeoutStopSec (upstream runner unit: 60)
             "stopasgroup=true",
             "killasgroup=true",
             "redirect_stderr=true",
@@ -463,7 +463,7 @@ class SystemdManager(ServiceManager):
             f"ExecStart={' '.join(_systemd_quote(a) for a in svc.argv)}",
             "Restart=on-failure",
             "RestartSec=2",
-            "TimeoutStopSec=30",
+            "TimeoutStopSec=60",  # upstream's runner unit: it needs up to 30 s + 5 s to stop boxes
             f"SyslogIdentifier={svc.name}",
         ]
         if svc.workdir:

@@ -60,6 +60,12 @@ def _own_dir(ctx: Context, path: Path, user: str) -> None:
         path.chmod(0o700)
 
 
+def pg_socket_dir(layout) -> Path:
+    """The cluster's socket dir: under its own state dir, not /run, which is a tmpfs that a
+    reboot empties while the unit still names the directory (issue 13 m2)."""
+    return layout.postgres_dir / "socket"
+
+
 def postgres_service(ctx: Context, bindir: Path) -> Service:
     """The harness-owned Postgres cluster as a service: loopback only, socket in the layout's run
     dir."""
@@ -75,7 +81,7 @@ def postgres_service(ctx: Context, bindir: Path) -> Service:
             "-c",
             "listen_addresses=127.0.0.1",
             "-c",
-            f"unix_socket_directories={layout.run_dir / 'postgres'}",
+            f"unix_socket_directories={pg_socket_dir(layout)}",
         ),
         "BoxLite e2e Postgres (harness-owned cluster, loopback only)",
         user="postgres",
@@ -86,7 +92,7 @@ def postgres_service(ctx: Context, bindir: Path) -> Service:
 
 def _psql_argv(ctx: Context, *options: str) -> list[str]:
     """psql as the cluster's superuser, over its unix socket, on database `postgres`."""
-    sock = ctx.layout.run_dir / "postgres"
+    sock = pg_socket_dir(ctx.layout)
     return ["runuser", "-u", "postgres", "--", "psql", *options,
             "-h", str(sock), "-p", str(ctx.layout.postgres_port), "-d", "postgres"]  # fmt: skip
 
@@ -113,7 +119,7 @@ def postgres(ctx: Context) -> None:
         ctx.fail(f"user postgres cannot enter {blocked}: make it o+x or use another root")
     data = layout.postgres_dir / "data"
     _own_dir(ctx, layout.postgres_dir, "postgres")
-    _own_dir(ctx, layout.run_dir / "postgres", "postgres")
+    _own_dir(ctx, pg_socket_dir(layout), "postgres")
     if not (data / "PG_VERSION").is_file():
         ctx.run(
             [

@@ -39,6 +39,10 @@ def summary(ctx: Context) -> None:
         "faults": standin.active_faults(ctx) if stack == "standin" else [],
         "builds": cloud.load_builds(ctx) if stack == "cloud" else {},
     }
+    co = ctx.facts.get("checkout")
+    if co is not None:
+        # fixture_setup reads the era from here: image catalog or snapshots, quota route.
+        record["checkout"] = co.record()
     ctx.write(
         layout.config_dir / "stack.json", json.dumps(record, indent=2) + "\n", "record the stack"
     )
@@ -56,7 +60,7 @@ def summary(ctx: Context) -> None:
     for key in ("image_digest", "sdk", "path_prefix"):
         if key in ctx.facts:
             ctx.note(f"{key}: {ctx.facts[key]}")
-    ctx.note("next: ./fixture_setup.py (snapshots, quota, credentials profile p1)")
+    ctx.note("next: ./fixture_setup.py (images, quota, org keys, credentials profile p1)")
 
 
 STEPS: dict[str, list[tuple[str, Step]]] = {
@@ -72,6 +76,7 @@ STEPS: dict[str, list[tuple[str, Step]]] = {
         ("summary", summary),
     ],
     "cloud": [
+        ("checkout", cloud.checkout),
         ("packages", common.packages),
         ("kvm", cloud.kvm),
         ("secrets", common.secrets),
