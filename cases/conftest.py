@@ -11,6 +11,11 @@
   `await netfault.box()` and the proxy's `events` as evidence.
 - `rt` and `api` go through the run's network-profile proxy when
   `BOXLITE_E2E_NETWORK_PROFILE` is set (e.g. `wan`), straight to the API otherwise.
+- SDK axis (lib/harness/sdk): a case taking `client` runs once per SDK (`[python]`,
+  `[node]`, `[go]`); `client` is the neutral interface over that SDK (the Python `rt`, or a
+  runtime inside the SDK's driver process), `sdk_box` one running box made through it.
+  Boxes keep the harness's names and lifetimes and are path-checked and removed like any.
+  `client_at(url)` gives one more client of the same SDK aimed at another URL (a proxy).
 - autouse: the local FFI runtime is refused, and every test's boxes are path-verified on both
   hops and removed (`lib.harness.plugin.E2ESession.finish_test`).
 
@@ -31,6 +36,10 @@ from lib.harness.config import Config, SecondOrg
 from lib.harness.netfault.session import NetFault, case_words
 from lib.harness.plugin import E2ESession, session_of
 from lib.harness.runtime import TrackedBox, TrackedRuntime, forbid_local_runtime, rest_runtime
+from lib.harness.sdk import axis
+from lib.harness.sdk.base import Client, ClientBox
+from lib.harness.sdk.driver import DriverClient
+from lib.harness.sdk.python_client import PythonClient
 
 pytest_plugins = ["lib.harness.plugin"]
 
@@ -63,6 +72,7 @@ async def rt(e2e: E2ESession) -> AsyncIterator[TrackedRuntime]:
     runtime = rest_runtime(e2e.client_url(), cfg.api_key, cfg.prefix, e2e.ledger)
     yield runtime
     try:
+        await e2e.drivers.close()
         await e2e.finish_session(runtime)
     finally:
         runtime.close()
@@ -134,3 +144,71 @@ async def netfault(request, e2e: E2ESession, image: str, _path_check) -> AsyncIt
     finally:
         print(faulty.proxy.summary())
         faulty.close()
+
+
+async def _connect(sdk: str, url: str, rt: TrackedRuntime, e2e: E2ESession) -> Client:
+    """A client of `sdk` on the stack's key and prefix, talking to `url`."""
+    cfg = e2e.config
+    if sdk == "python":
+        if url == e2e.client_url():
+            return PythonClient(rt, url, cfg.prefix)
+        runtime = rest_runtime(url, cfg.api_key, cfg.prefix, e2e.ledger)
+        return PythonClient(runtime, url, cfg.prefix, owned=True)
+
+    async def lost_create(name: str) -> None:
+        # A create the driver never answered may still have made the box: own it.
+        found = await rt.get(name)
+        if found is not None:
+            e2e.ledger.record(found.id, name=name, route=f"{sdk}:create (unanswered)")
+
+    proc = await e2e.drivers.get(sdk)
+    return await DriverClient.connect(
+        proc,
+        url=url,
+        api_key=cfg.api_key,
+        prefix=cfg.prefix,
+        ledger=e2e.ledger,
+        lost_create=lost_create,
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(
+    request, sdk: str, rt: TrackedRuntime, e2e: E2ESession, _path_check
+) -> AsyncIterator[Client]:
+    made = await _connect(sdk, e2e.client_url(), rt, e2e)
+    missing = axis.missing_capabilities(request.node, made.capabilities)
+    if missing:
+        await made.close()
+        pytest.skip(
+            f"not applicable: sdk {sdk} ({made.version}) has no "
+            + "; ".join(axis.CAPABILITIES[c] for c in missing)
+        )
+    yield made
+    await made.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client_at(
+    client: Client, sdk: str, rt: TrackedRuntime, e2e: E2ESession
+) -> AsyncIterator[Callable[[str], Awaitable[Client]]]:
+    """`await client_at(url)`: another client of this case's SDK with the stack's key and
+    prefix, talking to `url` (e.g. a fault-injecting proxy in front of the API). Its boxes
+    are the ledger's like any; it is closed at teardown. The network-fault cases' hook."""
+    made: list[Client] = []
+
+    async def connect(url: str) -> Client:
+        other = await _connect(sdk, url, rt, e2e)
+        made.append(other)
+        return other
+
+    yield connect
+    for other in made:
+        await other.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def sdk_box(client: Client, image: str, e2e: E2ESession) -> ClientBox:
+    made = await client.create(image)
+    e2e.ledger.claim(made.id)  # removed by the path check's teardown, not a leak
+    return made

@@ -56,6 +56,15 @@ SPECS: dict[str, FaultSpec] = {
             "exec of a missing binary answers 500 spawn_failed instead of a typed error",
         ),
         FaultSpec(
+            "error-names-runner-id",
+            "runner",
+            # Not an upstream bug: the stand-in's own, found by the Node SDK's first run
+            # against it (this project's issue 15). Kept as a fault so the case that pins
+            # "errors name the box as the client knows it" is proven two-sided.
+            "boxlite-e2e/issues#15",
+            "errors about a box name the runner's internal id (rb...), not the API's id",
+        ),
+        FaultSpec(
             "quota-clamp",
             "api",
             "boxlite-ai/boxlite#662",

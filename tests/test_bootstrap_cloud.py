@@ -163,6 +163,7 @@ def test_full_cloud_plan_by_dry_run_changes_nothing(stack, fake_checkout, empty_
         "build",
         "api",
         "sdk",
+        "node_sdk",
         "services",
         "health",
         "smoke",
@@ -191,6 +192,8 @@ def test_full_cloud_plan_by_dry_run_changes_nothing(stack, fake_checkout, empty_
         f"api dependencies: yarn install --immutable (in {fake_checkout / 'apps'})",
         f"{fake_checkout / 'apps/apps'} -> .",
         f"--no-deps {fake_checkout / 'sdks/python'}",
+        f"npm run build:native -- --release (in {fake_checkout / 'sdks/node'})",
+        f"npm install --no-save --no-audit --no-fund {fake_checkout / 'sdks/node'}",
         "boxlite-api: would install and start",
         "boxlite-runner: would install and start",
     ]

@@ -31,6 +31,9 @@ Decisions (documented in docs/architecture.md's harness section as well):
 - Case knobs: `P06_BOXES` (default 3) and `P06_EXECS` (default 40) size the p0_6 race
   (boxes x execs per box). Positive integers; anything else is a `ConfigError`, never a
   silent default. Cases read them from the `Config` (`e2e_config.p06_boxes`), like the rest.
+- **SDK axis** (`Config.sdks`, lib/harness/sdk/availability.py): `SDKS` (comma list of
+  python, node, go; default all), `NODE` (the node binary), `GO_DRIVER` (the Go driver
+  binary). An SDK that is missing carries the reason it is not applicable.
 
 Errors are `ConfigError` with one message meant for a human; the plugin turns it into
 `pytest.exit(..., returncode=2)` before collection.
@@ -44,6 +47,7 @@ import re
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +55,8 @@ from lib.errors import HarnessError
 from lib.harness import credentials
 from lib.harness.api import UPSTREAM_MIN_AUTO_STOP_S, ApiUnreachable, StackFacts, probe_stack
 from lib.harness.netfault import faults as netfaults
+from lib.harness.sdk.availability import Availability, SdkSelectionError, detect_all
+from lib.harness.sdk.availability import parse_selection as parse_sdk_selection
 from lib.layout import Layout
 from lib.names import REPO_ROOT, RUNNER_SERVICE
 
@@ -83,6 +89,9 @@ ENV_VARS = (
     "NETFAULTS",
     "RUNS_DIR",
     "RUN_ID",
+    "SDKS",
+    "NODE",
+    "GO_DRIVER",
 )
 DEFAULT_PATH_DEADLINE = 5.0
 DEFAULT_P06_BOXES = 3
@@ -170,6 +179,8 @@ class Config:
     # (two_sided passes one, so it can sweep the run's boxes if it has to kill it).
     runs_dir: Path = Path("/nonexistent")
     run_id: str | None = None
+    # The SDK axis: every SDK, available or with the reason it is not (lib.harness.sdk).
+    sdks: Mapping[str, Availability] = field(default_factory=dict)
 
     def active_issues(self) -> frozenset[str]:
         """Upstream issues the active faults reproduce (a known_bug on one of them is expected to
@@ -206,6 +217,7 @@ class Config:
             "max_cpus_per_box": self.max_cpus_per_box,
             "network_profile": self.network_profile,
             "case_netfaults": self.case_netfaults,
+            "sdks": {name: a.to_json() for name, a in self.sdks.items()},
         }
 
 
@@ -349,6 +361,21 @@ def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) ->
         lifecycle_floor=_lifecycle_floor(facts, stack, sources),
         runs_dir=runs_dir,
         run_id=check_run_id(env),
+        sdks=_sdks(env, layout),
+    )
+
+
+def _sdks(env: Mapping[str, str], layout: Layout) -> dict[str, Availability]:
+    try:
+        selection = parse_sdk_selection(_env(env, "SDKS"))
+    except SdkSelectionError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        python_version = metadata.version("boxlite")
+    except metadata.PackageNotFoundError:
+        python_version = "unknown"
+    return detect_all(
+        env=env, bin_dir=layout.bin_dir, python_version=python_version, selection=selection
     )
 
 
@@ -405,6 +432,9 @@ def check_knobs(env: Mapping[str, str]) -> list[str]:
         lambda: _positive_int(env, "P06_EXECS", DEFAULT_P06_EXECS, {}),
         lambda: _deadline(env),
         lambda: check_run_id(env),
+        lambda: _network_profile(env, {}),
+        lambda: _case_netfaults(env, {}),
+        lambda: parse_sdk_selection(_env(env, "SDKS")),
         lambda: Layout.from_env(env),
     ]
     for check in checks:

@@ -51,6 +51,8 @@ from lib.harness.netfault.proxy import NetFaultProxy
 from lib.harness.path_verification import Outcome, PathResult, PathVerifier
 from lib.harness.runguard import RunGuard
 from lib.harness.runtime import BoxLedger, remove_boxes
+from lib.harness.sdk import axis
+from lib.harness.sdk.driver import DriverPool
 from lib.names import RUNNER_SERVICE
 from standin.faults import SPECS as FAULT_SPECS
 
@@ -59,6 +61,7 @@ PHASES_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
 MARKS_KEY = pytest.StashKey[Any]()
 PATH_KEY = pytest.StashKey[PathResult]()
 BOXES_KEY = pytest.StashKey[list]()
+DRIVER_MARKS_KEY = pytest.StashKey[dict]()
 
 ISSUE_RE = re.compile(r"^[\w.-]+/[\w.-]+#\d+$")
 # Capabilities `needs()` understands: the API's /v1/config flags (minus "_enabled"), the
@@ -85,6 +88,7 @@ MARKERS = (
     "from these marks",
     "netfault(*faults): network fault words (lib/harness/netfault/faults.py) the `netfault` "
     "fixture's proxy applies to this case (BOXLITE_E2E_NETFAULTS filters them)",
+    *axis.MARKERS,
 )
 NET_PREFIX = "net:"
 
@@ -137,8 +141,13 @@ class E2ESession:
             if cfg.skip_path_verify
             else PathVerifier(build_sources(cfg), deadline=cfg.path_deadline)
         )
+        # SDK drivers (node, go) for the SDK axis: started on first use, one per process.
+        self.drivers = DriverPool(
+            cfg.sdks, cfg.results_dir / reports.DRIVERS_DIR, worker, lambda: self.ledger.current
+        )
         self.started = time.monotonic()
         self._proxy: NetFaultProxy | None = None
+        self.guard: RunGuard | None = None
 
     def client_url(self) -> str:
         """Where runtimes and raw clients go: the API, or the run's network-profile proxy.
@@ -162,12 +171,12 @@ class E2ESession:
         if self._proxy is not None:
             self._proxy.close()
             self._proxy = None
-        self.guard: RunGuard | None = None
 
     # -- per test
     def begin_test(self, item: pytest.Item) -> None:
         """Mark the hop logs and open the ledger scope of the test about to run."""
         item.stash[MARKS_KEY] = self.verifier.mark() if self.verifier else None
+        item.stash[DRIVER_MARKS_KEY] = self.drivers.mark()
         self.ledger.begin(item.nodeid)
 
     async def finish_test(self, item: pytest.Item, rt: Any) -> None:
@@ -332,6 +341,11 @@ def _single_str_arg(mark: pytest.Mark, item: pytest.Item) -> str:
     return mark.args[0]
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Spread tests taking `sdk` over the SDK axis (lib.harness.sdk.axis)."""
+    axis.parametrize(metafunc)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Put async cases on the session loop, check `image` and `catches` marks, apply known_bug and
     needs marks."""
@@ -348,6 +362,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         _apply_known_bugs(item, e2e.config)
         _apply_needs(item, e2e.config)
+        axis.apply(item, e2e.config.sdks)
 
 
 def _check_catches(item: pytest.Item) -> None:
@@ -439,6 +454,14 @@ def _write_failure(e2e: E2ESession, item: pytest.Item, phases: dict) -> None:
     truncated = {h.hop: h.truncated for h in result.hops} if result else {}
     if result is None and e2e.verifier is not None:
         slices = {hop: [] for hop in e2e.verifier.sources}
+    # The driver lines written while this test ran: its own SDK's always, others if any.
+    callspec = getattr(item, "callspec", None)
+    own = callspec.params.get("sdk") if callspec is not None else None
+    drivers = {
+        sdk: lines
+        for sdk, lines in e2e.drivers.slices(item.stash.get(DRIVER_MARKS_KEY, None)).items()
+        if lines or sdk == own
+    }
     reports.write_failure_dir(
         e2e.config.results_dir,
         item.nodeid,
@@ -446,6 +469,7 @@ def _write_failure(e2e: E2ESession, item: pytest.Item, phases: dict) -> None:
         boxes=item.stash.get(BOXES_KEY, []),
         slices=slices,
         truncated=truncated,
+        driver_logs=drivers,
     )
 
 
@@ -506,6 +530,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         session_files=session_files,
         stack_boxes=config.stash.get(STACK_BOXES_KEY, None),
         run_end=config.stash.get(RUN_END_KEY, None),
+        sdks={name: a.to_json() for name, a in e2e.config.sdks.items()},
     )
     path = reports.write_summary(results, summary)
     terminalreporter.write_sep("=", "boxlite-e2e summary")

@@ -41,6 +41,12 @@ PROP_BOXES = "e2e_boxes"  # [{"box_id","name","route"}]
 PROP_LEAKED = "e2e_leaked"  # [{"box_id","name","route"}] removed by the harness
 PROP_REMOVAL_FAILED = "e2e_removal_failed"  # [{"box_id","name","error"}]
 PROP_PATH = "e2e_path"  # {"outcome","message"}
+PROP_SDK = "e2e_sdk"  # "python" | "node" | "go": the SDK an axis case ran through
+# Per-SDK outcome of one case, worst first (a failing teardown beats a passing call).
+SDK_OUTCOMES = ("failed", "error", "xpassed", "xfailed", "not applicable", "passed")
+
+
+DRIVERS_DIR = "drivers"  # SDK driver logs (lib.harness.sdk.driver), one per SDK and worker
 
 
 def prepare(results_dir: Path, run_id: str | None = None) -> None:
@@ -48,7 +54,8 @@ def prepare(results_dir: Path, run_id: str | None = None) -> None:
 
     First `summary.json` is replaced, atomically, by a record saying this run is under way
     (so a run killed by SIGKILL leaves "running, pid N", never the previous green summary),
-    then the previous run's JUnit, failure folders and session files are removed.
+    then the previous run's JUnit, failure folders, session files and driver logs are removed
+    (the last two are appended to during a run, so a stale one would mix two runs).
     """
     results_dir.mkdir(parents=True, exist_ok=True)
     write_summary(
@@ -63,6 +70,7 @@ def prepare(results_dir: Path, run_id: str | None = None) -> None:
     )
     (results_dir / "junit.xml").unlink(missing_ok=True)
     shutil.rmtree(results_dir / FAILURES_DIR, ignore_errors=True)
+    shutil.rmtree(results_dir / DRIVERS_DIR, ignore_errors=True)
     for stale in results_dir.glob(SESSION_FILES):
         stale.unlink(missing_ok=True)
 
@@ -110,9 +118,11 @@ def write_failure_dir(
     boxes: Sequence[Mapping[str, Any]] = (),
     slices: Mapping[str, Sequence[str]] | None = None,
     truncated: Mapping[str, bool] | None = None,
+    driver_logs: Mapping[str, Sequence[str]] | None = None,
     cap: int = SLICE_CAP,
 ) -> Path:
-    """Write `failures/<test>/`: report.txt, boxes.json, <hop>.log per hop (capped)."""
+    """Write `failures/<test>/`: report.txt, boxes.json, <hop>.log per hop, and
+    driver-<sdk>.log per SDK driver running in this process (its lines during the test)."""
     folder = results_dir / FAILURES_DIR / safe_name(nodeid)
     folder.mkdir(parents=True, exist_ok=True)
     lines = [f"test: {nodeid}"]
@@ -134,6 +144,9 @@ def write_failure_dir(
         if not hop_lines:
             text = f"(no {hop} log line named this test's boxes)\n"
         (folder / f"{hop}.log").write_text(_capped(text, cap))
+    for sdk, log_lines in (driver_logs or {}).items():
+        text = "\n".join(log_lines) + "\n" if log_lines else "(the driver logged nothing)\n"
+        (folder / f"driver-{sdk}.log").write_text(_capped(text, cap))
     return folder
 
 
@@ -178,6 +191,7 @@ def build_summary(
     session_files: Iterable[Path] = (),
     stack_boxes: Mapping[str, Any] | None = None,
     run_end: Mapping[str, Any] | None = None,
+    sdks: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run summary as a JSON-ready dict, from pytest's own stats and our properties.
 
@@ -263,6 +277,8 @@ def build_summary(
             "text": network_text(config),
         },
         "config_sources": config.get("sources", {}),
+        "sdks": dict(sdks or {}),
+        "sdk_axis": sdk_axis(reports),
     }
 
 
@@ -276,6 +292,67 @@ def network_text(config: Mapping[str, Any]) -> str:
         else "profile none (straight to the API)"
     )
     return f"{head}; case netfault marks: {which}"
+
+
+def axis_case(nodeid: str, sdk: str) -> str:
+    """`cases/x.py::test_y[node-42]` -> `cases/x.py::test_y[42]` (the SDK's id removed)."""
+    head, sep, params = nodeid.partition("[")
+    if not sep:
+        return nodeid
+    rest = [p for p in params.rstrip("]").split("-") if p != sdk]
+    return head + (f"[{'-'.join(rest)}]" if rest else "")
+
+
+def sdk_axis(reports: Mapping[str, Iterable[Any]]) -> dict[str, Any]:
+    """{"cases": {case: {sdk: outcome}}, "totals": {sdk: {outcome: n}}} for axis cases."""
+    cases: dict[str, dict[str, str]] = {}
+    for key, reps in reports.items():
+        for rep in reps:
+            sdk = props(rep).get(PROP_SDK)
+            if not isinstance(sdk, str):
+                continue
+            if key == "skipped":
+                outcome = "not applicable"
+            elif key in ("failed", "error", "xfailed", "xpassed"):
+                outcome = "error" if key == "failed" and rep.when != "call" else key
+            elif key == "passed" and rep.when == "call":
+                outcome = "passed"
+            else:
+                continue
+            row = cases.setdefault(axis_case(rep.nodeid, sdk), {})
+            old = row.get(sdk)
+            if old is None or SDK_OUTCOMES.index(outcome) < SDK_OUTCOMES.index(old):
+                row[sdk] = outcome
+    totals: dict[str, dict[str, int]] = {}
+    for row in cases.values():
+        for sdk, outcome in row.items():
+            bucket = totals.setdefault(sdk, {})
+            bucket[outcome] = bucket.get(outcome, 0) + 1
+    return {"cases": dict(sorted(cases.items())), "totals": totals}
+
+
+def sdk_table(
+    summary: Mapping[str, Any], sdks: Sequence[str] = ("python", "node", "go")
+) -> list[str]:
+    """The per-SDK table of a run (markdown), from summary.json's `sdk_axis`."""
+    axis = summary.get("sdk_axis") or {}
+    cases = axis.get("cases") or {}
+    lines = ["| case | " + " | ".join(sdks) + " |", "|---|" + "---|" * len(sdks)]
+    for case, row in cases.items():
+        short = case.split("::", 1)[-1]
+        module = case.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+        cells = [row.get(sdk, "-") for sdk in sdks]
+        lines.append(f"| {module}::{short} | " + " | ".join(cells) + " |")
+    totals = axis.get("totals") or {}
+    lines.append(
+        "| **total** | "
+        + " | ".join(
+            ", ".join(f"{n} {k}" for k, n in sorted(totals.get(sdk, {}).items())) or "-"
+            for sdk in sdks
+        )
+        + " |"
+    )
+    return lines
 
 
 def write_summary(results_dir: Path, summary: Mapping[str, Any]) -> Path:
@@ -355,6 +432,17 @@ def render(summary: Mapping[str, Any]) -> list[str]:
             f"{len(sweep.get('foreign', []))} foreign"
             + (f" (not done: {sweep['error']})" if sweep.get("error") else "")
         )
+
+    axis = summary.get("sdk_axis") or {}
+    if axis.get("cases"):
+        lines.append(f"sdk axis: {len(axis['cases'])} case(s)")
+        for sdk, info in (summary.get("sdks") or {}).items():
+            counts_text = ", ".join(
+                f"{n} {k}" for k, n in sorted((axis.get("totals") or {}).get(sdk, {}).items())
+            )
+            where = info.get("version") or "-"
+            why = "" if info.get("available") else f"  (not applicable: {info.get('reason')})"
+            lines.append(f"  {sdk:<6} {where:<8} {counts_text or 'no cases'}{why}")
     section(
         "box removal failures",
         summary["removal_failures"],
@@ -382,3 +470,30 @@ def _leftover_detail(stack: Mapping[str, Any]) -> list[str]:
             out.append(f"  {label}: {len(items)}")
             out.extend(f"    {b.get('box_id')} ({b.get('name')})" for b in items)
     return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m lib.harness.reports [results/summary.json]`: the run's per-SDK table."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    path = Path(args[0]) if args else Path("results") / "summary.json"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"reports: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    sdks = doc.get("sdks") or {}
+    print(
+        f"stack: {doc.get('stack')}, run {doc.get('run_id')}; SDKs: "
+        + ", ".join(
+            f"{name} {info.get('version') or 'not applicable'}" for name, info in sdks.items()
+        )
+    )
+    print()
+    print("\n".join(sdk_table(doc)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

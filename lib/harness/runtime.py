@@ -105,6 +105,12 @@ class BoxLedger:
                 if id_or_name in (rec.box_id, rec.name):
                     rec.removed = True
 
+    @property
+    def current(self) -> str | None:
+        """The test whose scope is open (names a driver crash), or None between tests."""
+        with self._lock:
+            return self._current
+
     def begin(self, test: str) -> None:
         """Open `test`'s scope: boxes recorded from now on belong to it."""
         with self._lock:

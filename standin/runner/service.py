@@ -139,6 +139,15 @@ class RunnerService:
             raise ApiError("not_found", f"box not found: {id_or_name}")
         return box
 
+    def label(self, box: BoxRuntime) -> str:
+        """How an error names a box: the way its client knows it. A box the API made is
+        named with the API's id (`name`), and clients only ever see that id; the runner's
+        own `rb...` id is internal. (Found by the Node SDK's first run: `box rb... is
+        stopped`.) The fault `error-names-runner-id` restores the internal id."""
+        if "error-names-runner-id" in self.faults:
+            return box.id
+        return box.record.name or box.id
+
     def execution(self, box: BoxRuntime, execution_id: str) -> Execution:
         ex = box.executions.get(execution_id)
         if ex is None:
@@ -272,7 +281,8 @@ class RunnerService:
     async def remove(self, box: BoxRuntime, force: bool) -> None:
         if box.running and not force:
             raise ApiError(
-                "invalid_state", f"box {box.id} is running; stop it or remove with force=true"
+                "invalid_state",
+                f"box {self.label(box)} is running; stop it or remove with force=true",
             )
         await self.stop(box, reason="remove")
         self.boxes.pop(box.id, None)
@@ -289,9 +299,9 @@ class RunnerService:
                 await self.start(box)
             elif "exec-on-stopped-500" in self.faults:
                 # Fault (#678): the Go runner mapped Stopped to a bare 500.
-                raise ApiError("internal", f"exec failed: box {box.id} is not running")
+                raise ApiError("internal", f"exec failed: box {self.label(box)} is not running")
             else:
-                raise ApiError("stopped", f"box {box.id} is stopped; start it before exec")
+                raise ApiError("stopped", f"box {self.label(box)} is stopped; start it before exec")
         try:
             return await self._spawn(box, req, main=False)
         except ApiError:
@@ -309,7 +319,7 @@ class RunnerService:
             # 422, not 409: on a WebSocket upgrade the SDK turns any 409 into
             # AlreadyExistsError, while 422 with code `stopped` gives StoppedError.
             raise ApiError(
-                "stopped", f"box {box.id} is stopped; start it before attach", status=422
+                "stopped", f"box {self.label(box)} is stopped; start it before attach", status=422
             )
         argv = [*(box.record.entrypoint or []), *(box.record.cmd or [])]
         argv = argv or box.defaults.args or ["/bin/sh"]

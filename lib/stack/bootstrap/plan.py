@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lib.stack.bootstrap import cloud, cloud_data, common, rollback, standin
+from lib.stack.bootstrap import cloud, cloud_data, cloud_sdks, common, rollback, standin
 from lib.stack.bootstrap.context import Context, StepError
 from lib.stack.health import HealthError
 from lib.stack.services import ServiceError
@@ -90,6 +90,7 @@ STEPS: dict[str, list[tuple[str, Step]]] = {
         ("build", cloud.build),
         ("api", cloud.api),
         ("sdk", cloud.sdk),
+        ("node_sdk", cloud_sdks.node_sdk),
         ("services", cloud.cloud_services),
         ("health", common.check_health),
         ("smoke", common.smoke),
