@@ -52,6 +52,13 @@ SPECS: dict[str, FaultSpec] = {
             "exec of a missing binary answers 500 spawn_failed instead of a typed error",
         ),
         FaultSpec(
+            "allow-net-alias-exempt",
+            "runner",
+            "boxlite-ai/boxlite#1106",
+            "the host alias 192.168.127.254 bypasses a restrictive allow_net: a sealed box "
+            "still reaches every service on the host's loopback",
+        ),
+        FaultSpec(
             "quota-clamp",
             "api",
             "boxlite-ai/boxlite#662",

@@ -22,7 +22,16 @@ from standin import registry as registry_cfg
 
 API, RUNNER, REGISTRY = "boxlite-api", "boxlite-runner", "boxlite-registry"
 
-STANDIN_PACKAGES = ["bubblewrap", "busybox-static", "docker-registry", "skopeo", "umoci"]
+STANDIN_PACKAGES = [
+    "bubblewrap",
+    "busybox-static",
+    "docker-registry",
+    "skopeo",
+    "umoci",
+    "slirp4netns",
+    "iptables",
+    "mmdebstrap",
+]
 CLOUD_PACKAGES = [
     "docker-registry",
     "skopeo",
