@@ -64,6 +64,9 @@ PINS: dict[str, tuple[str, ...]] = {
         "cases/test_errors.py::test_missing_binary_is_a_typed_error",
         "cases/test_error_code_mapping.py::test_exec_of_missing_binary_is_422_execution_failed",
     ),
+    "allow-net-alias-exempt": (
+        "cases/test_network_egress.py::test_allow_list_denies_the_unlisted_host_alias",
+    ),
     "quota-clamp": (
         "cases/test_error_code_mapping.py::test_cpus_zero_is_400_invalid_argument",
         "cases/test_error_code_mapping.py::test_negative_memory_is_400_invalid_argument",
