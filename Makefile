@@ -19,9 +19,14 @@ setup: ## Install Debian packages (sudo when not root) and the .venv; idempotent
 test: setup ## Run the harness self-tests (unit, pytester, integration on the stand-in)
 	$(PYTEST) tests
 
-lint: setup ## ruff + shellcheck + actionlint (GitHub workflows)
+.PHONY: test\:fast
+test\:fast: setup ## The fast loop: self-tests that start no service (-m "not stack", ~30 s)
+	$(PYTEST) tests -m "not stack"
+
+lint: setup ## ruff + import-linter (lib/ tiers) + shellcheck + actionlint (GitHub workflows)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	shellcheck $$(git ls-files '*.sh' .ci/run)
 	$(VENV)/bin/actionlint
 

@@ -49,6 +49,7 @@ async def test_unregistered_image_is_a_4xx_that_names_the_image(api):
     assert any(w in resp.text.lower() for w in ("image", "snapshot", "not found", "pull"))
 
 
+@pytest.mark.catches("quota-clamp", "validation-coerce")
 async def test_cpus_zero_is_400_invalid_argument(api, image):
     await refused(
         api,
@@ -58,6 +59,7 @@ async def test_cpus_zero_is_400_invalid_argument(api, image):
     )
 
 
+@pytest.mark.catches("quota-clamp")
 async def test_negative_memory_is_400_invalid_argument(api, image):
     await refused(
         api,
@@ -67,6 +69,7 @@ async def test_negative_memory_is_400_invalid_argument(api, image):
     )
 
 
+@pytest.mark.catches("quota-clamp")
 async def test_cpus_far_over_quota_is_refused(api, image):
     # 400 (upstream's fix), 422 or 429 (the stand-in: over the org's per-box maximum).
     await refused(
@@ -84,6 +87,7 @@ async def test_duplicate_name_is_409_already_exists(api, image, raw_box):
     )
 
 
+@pytest.mark.catches("exec-on-stopped-500")
 async def test_exec_on_stopped_box_is_409_stopped(api, raw_box):
     box_id = raw_box["box_id"]
     stop = await api.post(f"/boxes/{box_id}/stop")
@@ -93,6 +97,7 @@ async def test_exec_on_stopped_box_is_409_stopped(api, raw_box):
 
 
 @pytest.mark.known_bug("boxlite-ai/boxlite#1472")
+@pytest.mark.catches("spawn-failed-500")
 async def test_exec_of_missing_binary_is_422_execution_failed(api, raw_box):
     box_id = raw_box["box_id"]
     resp = await api.post(

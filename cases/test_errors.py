@@ -50,6 +50,7 @@ async def test_bad_token_is_an_auth_error_not_a_500(e2e_config):
 
 
 @pytest.mark.known_bug("boxlite-ai/boxlite#1472")
+@pytest.mark.catches("spawn-failed-500")
 async def test_missing_binary_is_a_typed_error(box):
     with pytest.raises(boxlite.BoxliteError) as caught:
         await drain(await box.exec("/nonexistent/e2e-binary", []))

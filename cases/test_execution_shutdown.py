@@ -41,6 +41,7 @@ async def test_wait_resolves_after_stop(box):
     assert result.exit_code != 0, "a command killed by stop reported success"
 
 
+@pytest.mark.catches("exec-on-stopped-500")
 async def test_exec_on_stopped_box_is_a_typed_error(box):
     await box.stop()
     with pytest.raises(boxlite.BoxliteError) as caught:
@@ -48,6 +49,7 @@ async def test_exec_on_stopped_box_is_a_typed_error(box):
     assert_typed(caught.value, *STOPPED_ERRORS)
 
 
+@pytest.mark.catches("exec-on-stopped-500")
 async def test_box_runs_again_after_a_refused_exec(box):
     await box.stop()
     with pytest.raises(boxlite.BoxliteError) as caught:

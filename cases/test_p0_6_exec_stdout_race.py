@@ -28,13 +28,10 @@ import asyncio
 import secrets
 from collections import Counter
 
-from lib.harness.case_helpers import (
-    detection_power,
-    drain,
-    histogram,
-    min_ops_for_power,
-    wilson_interval,
-)
+import pytest
+
+from lib.harness.case_helpers import drain, histogram
+from lib.stats import detection_power, runs_needed, wilson_interval
 
 LINES = 12  # payload lines before the marker: enough for a tail loss to be a partial loss
 TARGET_Q, TARGET_POWER = 0.05, 0.99
@@ -63,6 +60,7 @@ def bucket(got: str, want: str) -> str:
     return "corrupted"
 
 
+@pytest.mark.catches("exec-stdout-drop")
 async def test_exec_stdout_is_complete_before_exit(box_factory, e2e_config):
     boxes_n = e2e_config.p06_boxes
     execs_n = e2e_config.p06_execs
@@ -93,7 +91,7 @@ async def test_exec_stdout_is_complete_before_exit(box_factory, e2e_config):
     print(
         f"p0_6: power to see a {TARGET_Q:.0%} per-exec loss in this run: "
         f"{detection_power(TARGET_Q, total):.2%} (>= {TARGET_POWER:.0%} needs "
-        f">= {min_ops_for_power(TARGET_Q, TARGET_POWER)} execs)"
+        f">= {runs_needed(TARGET_Q, TARGET_POWER)} execs)"
     )
     print("p0_6: payload received per exec:")
     print("\n".join(histogram({k: hist.get(k, 0) for k in order})))

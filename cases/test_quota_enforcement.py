@@ -52,15 +52,18 @@ async def test_in_range_create_succeeds(api, image):
 
 
 @pytest.mark.parametrize(("field", "value"), ABSURD, ids=[f for f, _ in ABSURD])
+@pytest.mark.catches("quota-clamp")
 async def test_absurd_sizes_are_refused(api, image, field, value):
     await refused(api, await api.create_box({"image": image, field: value}))
 
 
 @pytest.mark.parametrize("field", ["cpus", "memory_mib", "disk_size_gb"])
+@pytest.mark.catches("quota-clamp", "validation-coerce")
 async def test_zero_sizes_are_refused(api, image, field):
     await refused(api, await api.create_box({"image": image, field: 0}), statuses=[400])
 
 
+@pytest.mark.catches("quota-clamp")
 async def test_one_over_the_org_limit_is_refused(api, image, e2e_config):
     quota = await _org_quota(e2e_config)
     limit = int(quota["maxCpuPerBox"])
@@ -70,6 +73,7 @@ async def test_one_over_the_org_limit_is_refused(api, image, e2e_config):
     await refused(api, await api.create_box({"image": image, "cpus": limit + 1}))
 
 
+@pytest.mark.catches("quota-clamp", "validation-coerce")
 async def test_refused_creates_leave_no_box(api, image):
     # By name, not by a before/after diff: other workers create boxes in the same org.
     names = []

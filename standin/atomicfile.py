@@ -4,7 +4,8 @@ One helper for every such write in both trees: the harness's credentials, secret
 files (`lib/harness/credentials.py`, `lib/stack/secrets.py`, `lib/stack/envfile.py`),
 the stand-in API's record store and the runner's box records (`write_private`); the
 service-manager configs (`lib/stack/services.py`) and the registry config
-(`standin/registry.py`) (`write_if_changed`).
+(`standin/registry.py`) (`write_if_changed`); run summaries and two-sided reports
+(`write_text`).
 
 It lives in `standin/`, not `lib/`, and imports only the standard library: `lib` already
 depends on `standin` (faults, images, registry), while the stand-in must run without the
@@ -60,8 +61,18 @@ def write_if_changed(path: Path, text: str) -> bool:
     path = Path(path)
     if path.is_file() and path.read_text() == text:
         return False
+    write_text(path, text)
+    return True
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` (ordinary mode, umask applies) via `.NAME.tmp` + rename.
+
+    For documents readers may open at any moment (run summaries, two-sided reports): they
+    see the old one or the new one, never half. The parent directory is created when missing.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
-    return True

@@ -24,12 +24,8 @@ DATA_STEPS = "registry,postgres,redis"
 
 
 @pytest.fixture(scope="module")
-def stack():
-    stack = TempStack.create()
-    try:
-        yield stack
-    finally:
-        stack.close()
+def stack(make_stack):
+    return make_stack(bootstrap=False)
 
 
 def _redis(port: int, command: bytes) -> bytes:

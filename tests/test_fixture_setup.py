@@ -13,7 +13,6 @@ from lib.stack import fixture_setup as fs
 from lib.stack import secrets
 from lib.stack.private_stack import free_ports
 from lib.tomlcompat import tomllib
-from tests.stack_helpers import TempStack
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -25,14 +24,8 @@ FOREIGN = (
 
 
 @pytest.fixture(scope="module")
-def stack():
-    stack = TempStack.create()
-    run = stack.run("bootstrap.sh", "--stack", "standin")
-    assert run.returncode == 0, run.stdout + run.stderr
-    try:
-        yield stack
-    finally:
-        stack.close()
+def stack(make_stack):
+    return make_stack()
 
 
 @pytest.fixture

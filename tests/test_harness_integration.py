@@ -18,7 +18,7 @@ from tests.harness_pytester import CASES, point_harness_at, summary, use_cases_c
 from tests.standin.api_fixtures import api_process, fixture_setup, wait_ready
 from tests.standin.runner_fixtures import BUSYBOX_REF, make_busybox_rootfs, runner_process
 
-pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.stack  # a real stand-in API + runner
 
 
 @pytest.fixture(scope="module")

@@ -15,39 +15,21 @@ from pathlib import Path
 import pytest
 
 from lib.proof import mutation_matrix as mm
+from lib.proof.pins import collect as collect_pins
 from standin.faults import SPECS
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 
-CASE = '<testcase classname="{}" name="{}" time="0.1">{}</testcase>'
-JUNIT = (
-    '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">'
-    + CASE.format("cases.test_a", "test_ok", "")
-    + CASE.format("cases.test_a", "test_bad[x]", '<failure message="assert 0"/>')
-    + CASE.format("cases.test_b", "test_err", '<error message="boom"/>')
-    + CASE.format("cases.test_b", "test_na", '<skipped type="pytest.skip" message="n/a"/>')
-    + CASE.format("cases.test_b", "test_known", '<skipped type="pytest.xfail" message="bug"/>')
-    + CASE.format("cases.test_b", "test_fixed", '<failure message="[XPASS(strict)] bug"/>')
-    + CASE.format("cases.test_c.TestK", "test_m", '<failure message="f"/>')
-    + CASE.format("cases.test_c.TestK", "test_m", '<error message="teardown"/>')
-    + "</testsuite></testsuites>"
-)
+P06 = "cases/test_p0_6_exec_stdout_race.py::test_exec_stdout_is_complete_before_exit"
 
 
-def test_outcomes_are_read_raw_per_case():
-    assert mm.outcomes_from_junit(JUNIT) == {
-        "cases/test_a.py::test_ok": "passed",
-        "cases/test_a.py::test_bad[x]": "failed",
-        "cases/test_b.py::test_err": "error",
-        "cases/test_b.py::test_na": "skipped",
-        "cases/test_b.py::test_known": "xfailed",
-        "cases/test_b.py::test_fixed": "xpassed",
-        "cases/test_c.py::TestK::test_m": "failed",  # the teardown error does not mask it
-    }
+@pytest.fixture(scope="module")
+def pins() -> dict[str, tuple[str, ...]]:
+    return collect_pins()
 
 
-def _row(fault, outcomes, **kw):
-    return mm.Row(fault or "clean", fault, outcomes, **kw)
+def _row(fault, outcomes, pins=None, **kw):
+    return mm.Row(fault or "clean", fault, outcomes, pins=tuple((pins or {}).get(fault, ())), **kw)
 
 
 def test_clean_row_allows_only_pass_and_not_applicable():
@@ -62,21 +44,24 @@ def test_clean_row_allows_only_pass_and_not_applicable():
 
 
 def test_fault_row_needs_every_pin_caught_and_nothing_else():
-    pins = mm.PINS["spawn-failed-500"]
-    caught = dict.fromkeys(pins, "xfailed") | {"other": "passed"}
-    assert _row("spawn-failed-500", caught).problems() == []
-    missed = caught | {pins[0]: "passed"}
-    assert any(p.startswith("missed:") for p in _row("spawn-failed-500", missed).problems())
-    alarm = caught | {"other": "failed"}
-    assert any(p.startswith("false alarm:") for p in _row("spawn-failed-500", alarm).problems())
-    xpass = caught | {"other": "xpassed"}
-    assert any(p.startswith("false alarm:") for p in _row("spawn-failed-500", xpass).problems())
-    absent = {pins[0]: "xfailed"}
-    assert any("did not run" in p for p in _row("spawn-failed-500", absent).problems())
+    table = {"spawn-failed-500": ("t.py::a", "t.py::b")}
+    pinned = table["spawn-failed-500"]
+
+    def problems(outcomes):
+        return _row("spawn-failed-500", outcomes, table).problems()
+
+    caught = dict.fromkeys(pinned, "xfailed") | {"other": "passed"}
+    assert problems(caught) == []
+    assert any(p.startswith("missed:") for p in problems(caught | {pinned[0]: "passed"}))
+    assert any(p.startswith("false alarm:") for p in problems(caught | {"other": "failed"}))
+    assert any(p.startswith("false alarm:") for p in problems(caught | {"other": "xpassed"}))
+    assert any("did not run" in p for p in problems({pinned[0]: "xfailed"}))
+    assert problems({"other": "passed"}) and _row("spawn-failed-500", {"x": "failed"}).problems()
 
 
 def test_broad_fault_lists_collateral_without_calling_it_a_false_alarm():
-    row = _row("exec-stdout-drop", {mm.P06: "failed", "x": "failed", "y": "passed"})
+    pinned = {"exec-stdout-drop": (P06,)}
+    row = _row("exec-stdout-drop", {P06: "failed", "x": "failed", "y": "passed"}, pinned)
     assert row.problems() == [] and row.collateral() == ["x"]
     assert "(+1 collateral)" in mm.render([row], [])
 
@@ -111,39 +96,39 @@ def _known_bugs(node) -> list[str]:
     return issues
 
 
-def test_every_fault_is_pinned_to_cases_that_exist():
-    assert set(mm.PINS) == set(SPECS), "each stand-in fault needs pinned cases, and only those"
-    functions = _case_functions()
-    for fault, cases in mm.PINS.items():
-        assert cases, fault
-        for case in cases:
-            assert case.split("[")[0] in functions, f"{fault}: no such case {case}"
+def test_every_fault_is_caught_by_marked_cases(pins):
+    # Read from the cases' catches marks: every registered fault has a case, and the marks
+    # name registered faults only (the plugin refuses others at collection).
+    assert set(pins) == set(SPECS), "each stand-in fault needs a @catches case, and only those"
+    assert pins["exec-stdout-drop"] == (P06,)
+    assert len(pins["quota-clamp"]) == 11  # parametrised cases count once per parameter set
 
 
-def test_known_bug_markers_on_pinned_cases_name_their_faults_issue():
+def test_known_bug_markers_on_pinned_cases_name_their_faults_issue(pins):
     # Otherwise the marker never applies on the stand-in and the pinned case fails instead of
     # xfailing there, or (worse) applies under another fault and XPASSes.
     functions = _case_functions()
-    for fault, cases in mm.PINS.items():
+    for fault, cases in pins.items():
         for case in cases:
             for issue in _known_bugs(functions[case.split("[")[0]]):
                 assert issue == SPECS[fault].issue, (case, issue, fault)
 
 
+@pytest.mark.stack
 @pytest.mark.timeout(1200)
 def test_reduced_matrix_on_a_private_stand_in(tmp_path):
     lines: list[str] = []
     stack = mm.MatrixStack(log=lines.append)
     try:
         stack.up()
-        plan = mm.Plan(faults=list(mm.PINS), pinned_only=True, workers=2)
+        plan = mm.Plan(faults=list(SPECS), pinned_only=True, workers=2, pins=collect_pins())
         rows, detections = mm.run_matrix(stack, plan, tmp_path)
         assert stack.boxes() == []
     finally:
         stack.close()
     print("\n".join(lines))
     print(mm.render(rows, detections))
-    assert [r.fault for r in rows] == [None, *mm.PINS]
+    assert [r.fault for r in rows] == [None, *SPECS]
     assert len(rows[0].outcomes) >= 90, "the clean row must run the whole catalogue"
     assert mm.problems(rows, detections) == []
     assert all(r.boxes_left == 0 for r in rows)

@@ -101,6 +101,7 @@ def manager(short_root):
             psutil.Process(daemon).kill()
 
 
+@pytest.mark.stack  # a real supervisord
 def test_supervisor_sync_is_idempotent_and_restarts_only_on_change(manager):
     assert manager.sync([SLEEPER]) == {"boxlite-sleeper": "installed"}
     pid = manager.pid("boxlite-sleeper")
@@ -123,6 +124,7 @@ def test_supervisor_sync_is_idempotent_and_restarts_only_on_change(manager):
     assert manager.status("boxlite-sleeper") == "running"
 
 
+@pytest.mark.stack  # a real supervisord
 def test_remove_and_shutdown_leave_no_process(manager):
     manager.sync([SLEEPER])
     procs = [psutil.Process(manager.daemon_pid()), psutil.Process(manager.pid("boxlite-sleeper"))]
@@ -134,6 +136,7 @@ def test_remove_and_shutdown_leave_no_process(manager):
     assert not manager.conf.exists()
 
 
+@pytest.mark.stack  # a real supervisord
 def test_cli_restart_and_status(manager, short_root):
     manager.sync([SLEEPER])
     pid = manager.pid("boxlite-sleeper")

@@ -156,8 +156,8 @@ class FakeServices:
     def start(self, name: str) -> None:
         self._do("start", name)
 
-    def _apply(self, written: list[str], changed: list[str]) -> None:
-        self._do("reload+restart", ",".join(changed))
+    def reload(self, name: str) -> None:
+        self._do("reload+restart", name)
 
 
 def fake_boxlite(tree: Path) -> Path:

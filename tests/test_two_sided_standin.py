@@ -29,18 +29,11 @@ FAULTS = ".boxlite-e2e/standin-faults"
 
 
 @pytest.fixture(scope="module")
-def stack():
-    st = TempStack.create()
-    try:
-        up = st.run("bootstrap.sh", "--stack", "standin", "--fault", ORIGINAL[0])
-        assert up.returncode == 0, up.stdout + up.stderr
-        fx = st.run("fixture_setup.py", "--stack", "standin")
-        assert fx.returncode == 0, fx.stdout + fx.stderr
-        # Small, still certain: with the fault at p=1 every exec loses its tail.
-        st.env |= {"BOXLITE_E2E_P06_BOXES": "1", "BOXLITE_E2E_P06_EXECS": "10"}
-        yield st
-    finally:
-        st.close()
+def stack(make_stack):
+    st = make_stack(faults=ORIGINAL, provision=True)
+    # Small, still certain: with the fault at p=1 every exec loses its tail.
+    st.env |= {"BOXLITE_E2E_P06_BOXES": "1", "BOXLITE_E2E_P06_EXECS": "10"}
+    return st
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Helpers the e2e cases share: draining executions, typed-error checks, raw-REST refusals
-and the small statistics the racy cases print.
+and the text histogram the racy cases print (their statistics are `lib.stats`).
 
 Why these exist (upstream-harness.md §12 "Silent green"):
 
@@ -23,7 +23,6 @@ Why these exist (upstream-harness.md §12 "Silent green"):
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -180,27 +179,6 @@ async def remove_created(api: Any, response: httpx.Response) -> str | None:
 
 
 # --------------------------------------------------------------------------- statistics
-
-
-def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval for k successes in n trials (95 % by default)."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def detection_power(per_op_rate: float, n: int) -> float:
-    """P(at least one hit in n independent operations), per-operation rate q."""
-    return 1.0 - (1.0 - per_op_rate) ** n
-
-
-def min_ops_for_power(per_op_rate: float, power: float) -> int:
-    """Smallest n with detection_power(q, n) >= power (anchors.md D: ln(1-c)/ln(1-q))."""
-    return math.ceil(math.log(1.0 - power) / math.log(1.0 - per_op_rate))
 
 
 def histogram(counts: Mapping[str, int], width: int = 40) -> list[str]:

@@ -47,13 +47,13 @@ from typing import Any
 from lib.harness import credentials
 from lib.harness.api import ApiUnreachable, StackFacts, probe_stack
 from lib.layout import Layout
-from lib.names import REPO_ROOT
+from lib.names import REPO_ROOT, RUNNER_SERVICE
 
 ENV_PREFIX = "BOXLITE_E2E_"
 STACKS = ("standin", "cloud")
 DEFAULT_PROFILE = "p1"
 DEFAULT_IMAGES = {"standin": "e2e/busybox:stable", "cloud": "alpine:3.23"}
-DEFAULT_RUNNER_UNIT = "boxlite-runner"
+DEFAULT_RUNNER_UNIT = RUNNER_SERVICE
 TRUTHY = frozenset({"1", "true", "yes", "on"})
 
 # Every variable this module reads (for docs and for the summary's "config from" line).

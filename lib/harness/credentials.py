@@ -22,7 +22,6 @@ Secrets are never printed: errors name the file and the profile, never values.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 import tomli_w
 
+from lib import processes
 from lib.tomlcompat import tomllib
 from standin import atomicfile
 
@@ -86,13 +86,8 @@ def is_managed(profile: Mapping[str, Any]) -> bool:
 def _locked(path: Path) -> Iterator[None]:
     # A sibling lock file, not the credentials file itself: the file is replaced by rename,
     # so a lock on its inode would not exclude a writer that opened the new one.
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with processes.exclusive_lock(path.with_name(path.name + ".lock"), wait=True):
         yield
-    finally:
-        os.close(fd)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -45,6 +45,8 @@ from lib.harness.config import load as load_config
 from lib.harness.logsources import FileSource, JournalSource, LogSource
 from lib.harness.path_verification import Outcome, PathResult, PathVerifier
 from lib.harness.runtime import BoxLedger, remove_boxes
+from lib.names import RUNNER_SERVICE
+from standin.faults import SPECS as FAULT_SPECS
 
 SESSION_KEY = pytest.StashKey["E2ESession"]()
 PHASES_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -72,6 +74,8 @@ MARKERS = (
     f"({', '.join(sorted(CAPABILITIES))}); skipped with the reason in the summary",
     "smoke: safe against a shared/paying stack: one box at a time, no quota or error storms",
     "image(ref): run this case with image `ref` instead of the stack default",
+    "catches(*faults): the stand-in faults (standin/faults.py) this case must catch; the "
+    "mutation matrix builds its pins from these marks",
 )
 
 
@@ -87,7 +91,14 @@ def _informational(config: pytest.Config) -> bool:
     opt = config.option
     return any(
         getattr(opt, name, False)
-        for name in ("help", "version", "markers", "showfixtures", "show_fixtures_per_test")
+        for name in (
+            "help",
+            "version",
+            "markers",
+            "showfixtures",
+            "show_fixtures_per_test",
+            "collectonly",
+        )
     )
 
 
@@ -97,9 +108,9 @@ def build_sources(cfg: Config) -> dict[str, LogSource]:
     if rl.kind == "file":
         runner: LogSource = FileSource(rl.path or "", env_var="BOXLITE_E2E_RUNNER_LOG")
     elif rl.path is not None and rl.path.is_file():
-        runner = JournalSource(rl.unit or "boxlite-runner", files=[rl.path])
+        runner = JournalSource(rl.unit or RUNNER_SERVICE, files=[rl.path])
     else:
-        runner = JournalSource(rl.unit or "boxlite-runner", path=rl.path)
+        runner = JournalSource(rl.unit or RUNNER_SERVICE, path=rl.path)
     return {"runner": runner, "api": FileSource(cfg.api_log, env_var="BOXLITE_E2E_API_LOG")}
 
 
@@ -274,10 +285,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(session_loop, append=False)
         for mark in item.iter_markers("image"):
             _single_str_arg(mark, item)
+        _check_catches(item)
         if e2e is None:
             continue
         _apply_known_bugs(item, e2e.config)
         _apply_needs(item, e2e.config)
+
+
+def _check_catches(item: pytest.Item) -> None:
+    """A `catches` mark names registered faults only: a typo would pin nothing, silently."""
+    for mark in item.iter_markers("catches"):
+        if not mark.args or mark.kwargs or not all(isinstance(a, str) for a in mark.args):
+            raise pytest.UsageError(f"{item.nodeid}: @catches takes fault names")
+        unknown = [f for f in mark.args if f not in FAULT_SPECS]
+        if unknown:
+            raise pytest.UsageError(
+                f"{item.nodeid}: catches({', '.join(map(repr, unknown))}): unknown fault; "
+                f"known: {', '.join(sorted(FAULT_SPECS))}"
+            )
 
 
 def _apply_known_bugs(item: pytest.Item, cfg: Config) -> None:

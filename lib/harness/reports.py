@@ -26,6 +26,8 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from standin import atomicfile
+
 FAILURES_DIR = "failures"
 SESSION_FILES = "session-*.json"
 SLICE_CAP = 256 * 1024
@@ -217,9 +219,7 @@ def build_summary(
 
 def write_summary(results_dir: Path, summary: Mapping[str, Any]) -> Path:
     path = results_dir / "summary.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=_jsonable) + "\n")
-    tmp.replace(path)
+    atomicfile.write_text(path, json.dumps(summary, indent=2, default=_jsonable) + "\n")
     return path
 
 

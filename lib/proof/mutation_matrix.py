@@ -8,7 +8,8 @@ stand-in can inject each bug by name (standin/faults.py), so this module runs th
   xpass, because on the stand-in a `known_bug` only applies while its fault is injected;
 - once per fault, after restarting the stand-in with exactly that fault through bootstrap's
   own `services,health` steps (lib.proof.stack_driver.BootstrapControl, the same restart
-  two_sided.sh uses): the cases pinned to the fault (`PINS`) must fail, or xfail where a
+  two_sided.sh uses): the cases pinned to the fault (their `@pytest.mark.catches(fault)`
+  marks, read by lib.proof.pins) must fail, or xfail where a
   `known_bug` applies, and every other case must pass. A case that fails but is not pinned is
   a false alarm, a pinned case that passes is a miss; either fails the matrix. The one
   exception is a *broad* fault: `exec-stdout-drop` drops the tail of every exec's stdout, so
@@ -34,60 +35,21 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from lib.harness.case_helpers import wilson_interval
+from lib import junit, processes
 from lib.names import REPO_ROOT
+from lib.proof.pins import Pins, PinsError
+from lib.proof.pins import collect as collect_pins
 from lib.stack.private_stack import PrivateStack
+from lib.stats import wilson_interval
 from standin.faults import SPECS
 
 REPO = REPO_ROOT
-P06 = "cases/test_p0_6_exec_stdout_race.py::test_exec_stdout_is_complete_before_exit"
-
-# fault -> the cases that must catch it. Keep in step with the cases' docstrings.
-PINS: dict[str, tuple[str, ...]] = {
-    "exec-stdout-drop": (P06,),
-    "attach-no-replay": (
-        "cases/test_exec_attach.py::test_reattach_after_completion_replays_the_output",
-    ),
-    "exec-on-stopped-500": (
-        "cases/test_execution_shutdown.py::test_exec_on_stopped_box_is_a_typed_error",
-        "cases/test_execution_shutdown.py::test_box_runs_again_after_a_refused_exec",
-        "cases/test_error_code_mapping.py::test_exec_on_stopped_box_is_409_stopped",
-    ),
-    "spawn-failed-500": (
-        "cases/test_errors.py::test_missing_binary_is_a_typed_error",
-        "cases/test_error_code_mapping.py::test_exec_of_missing_binary_is_422_execution_failed",
-    ),
-    "allow-net-alias-exempt": (
-        "cases/test_network_egress.py::test_allow_list_denies_the_unlisted_host_alias",
-    ),
-    "quota-clamp": (
-        "cases/test_error_code_mapping.py::test_cpus_zero_is_400_invalid_argument",
-        "cases/test_error_code_mapping.py::test_negative_memory_is_400_invalid_argument",
-        "cases/test_error_code_mapping.py::test_cpus_far_over_quota_is_refused",
-        "cases/test_quota_enforcement.py::test_absurd_sizes_are_refused[cpus]",
-        "cases/test_quota_enforcement.py::test_absurd_sizes_are_refused[memory_mib]",
-        "cases/test_quota_enforcement.py::test_absurd_sizes_are_refused[disk_size_gb]",
-        "cases/test_quota_enforcement.py::test_zero_sizes_are_refused[cpus]",
-        "cases/test_quota_enforcement.py::test_zero_sizes_are_refused[memory_mib]",
-        "cases/test_quota_enforcement.py::test_zero_sizes_are_refused[disk_size_gb]",
-        "cases/test_quota_enforcement.py::test_one_over_the_org_limit_is_refused",
-        "cases/test_quota_enforcement.py::test_refused_creates_leave_no_box",
-    ),
-    "validation-coerce": (
-        "cases/test_error_code_mapping.py::test_cpus_zero_is_400_invalid_argument",
-        "cases/test_quota_enforcement.py::test_zero_sizes_are_refused[cpus]",
-        "cases/test_quota_enforcement.py::test_zero_sizes_are_refused[memory_mib]",
-        "cases/test_quota_enforcement.py::test_zero_sizes_are_refused[disk_size_gb]",
-        "cases/test_quota_enforcement.py::test_refused_creates_leave_no_box",
-    ),
-}
 # Faults whose effect every stdout-reading case can see: other catches are collateral.
 BROAD = frozenset({"exec-stdout-drop"})
 # The probability a racy fault runs at in its full-catalogue row.
@@ -96,39 +58,6 @@ DEFAULT_PROBABILITIES = (0.05, 0.2)
 
 CAUGHT = frozenset({"failed", "error", "xfailed"})
 OK = frozenset({"passed"})
-
-
-# --------------------------------------------------------------------------- JUnit
-
-
-def case_id(classname: str, name: str) -> str:
-    """`cases.test_x` + `test_y[p]` -> `cases/test_x.py::test_y[p]` (pytest's node id)."""
-    module, _, klass = classname.partition(".test_")
-    path = module.replace(".", "/") + "/test_" + klass.split(".")[0] + ".py"
-    inner = klass.split(".")[1:]  # a test class, if any
-    return "::".join([path, *inner, name])
-
-
-def outcomes_from_junit(xml_text: str) -> dict[str, str]:
-    """Per case: passed | failed | error | skipped | xfailed | xpassed (raw, see module doc)."""
-    root = ET.fromstring(xml_text)
-    out: dict[str, str] = {}
-    for case in root.iter("testcase"):
-        cid = case_id(case.get("classname", ""), case.get("name", ""))
-        failure, error, skipped = case.find("failure"), case.find("error"), case.find("skipped")
-        if failure is not None:
-            message = failure.get("message") or ""
-            outcome = "xpassed" if message.startswith("[XPASS(strict)]") else "failed"
-        elif error is not None:
-            outcome = "error"
-        elif skipped is not None:
-            outcome = "xfailed" if skipped.get("type") == "pytest.xfail" else "skipped"
-        else:
-            outcome = "passed"
-        # A teardown error after a failure yields two elements for one case: keep the worst.
-        if out.get(cid) not in ("failed", "error"):
-            out[cid] = outcome
-    return out
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -144,6 +73,7 @@ class Row:
     boxes_left: int | None = None
     seconds: float = 0.0
     pinned_only: bool = False
+    pins: tuple[str, ...] = ()  # the cases that must catch this row's fault
 
     @property
     def caught(self) -> list[str]:
@@ -160,7 +90,7 @@ class Row:
             bad = {c: o for c, o in self.outcomes.items() if o not in OK | {"skipped"}}
             found += [f"clean run: {c} {o}" for c, o in sorted(bad.items())]
             return found
-        pins = set(PINS.get(self.fault, ()))
+        pins = set(self.pins)
         if not pins:
             found.append(f"fault {self.fault} has no pinned case")
         for case in sorted(pins):
@@ -177,7 +107,7 @@ class Row:
         return found
 
     def collateral(self) -> list[str]:
-        pins = set(PINS.get(self.fault or "", ()))
+        pins = set(self.pins)
         return [c for c in self.caught if c not in pins]
 
     def to_json(self) -> dict:
@@ -246,7 +176,7 @@ def render(rows: Sequence[Row], detections: Sequence[Detection], markdown: bool 
             c = _counts(row.outcomes)
             caught = f"nothing ({c.get('passed', 0)} passed, {c.get('skipped', 0)} n/a)"
         else:
-            pins = set(PINS.get(row.fault, ()))
+            pins = set(row.pins)
             caught = ", ".join(_short(c) for c in row.caught if c in pins) or "NOTHING"
             extra = row.collateral()
             if extra:
@@ -316,10 +246,7 @@ class MatrixStack:
             (str(REPO / "bootstrap.sh"), "--stack", "standin", "--fault", "none"),
             (sys.executable, str(REPO / "fixture_setup.py")),
         ):
-            proc = self._run(*argv)
-            if proc.returncode != 0:
-                tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
-                raise StackError(f"{' '.join(argv)} exited {proc.returncode}:\n{tail}")
+            processes.run(argv, cwd=REPO, env=self.env, timeout=300, error=StackError)
         self.log(f"matrix: stand-in up in {self.root} (API {self.layout.api_url})")
 
     def use(self, faults: list[str], settle: float = 30.0) -> None:
@@ -356,9 +283,9 @@ class MatrixStack:
     ) -> tuple[dict[str, str], float]:
         """Run cases; per-case outcomes from the JUnit XML, and the wall time."""
         results.mkdir(parents=True, exist_ok=True)
-        junit = results / "junit.xml"
+        junit_path = results / "junit.xml"
         argv = [sys.executable, "-m", "pytest", *selection, "-q", "-p", "no:cacheprovider"]
-        argv += [f"--junitxml={junit}", "-o", "junit_family=xunit2"]
+        argv += [f"--junitxml={junit_path}", "-o", "junit_family=xunit2"]
         if workers > 1:
             argv += ["-n", str(workers)]
         env = self.env | {"BOXLITE_E2E_RESULTS_DIR": str(results)}
@@ -374,10 +301,10 @@ class MatrixStack:
         )
         took = time.monotonic() - started
         (results / "pytest.out").write_text(proc.stdout + proc.stderr)
-        if proc.returncode not in (0, 1) or not junit.is_file():
-            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
+        if proc.returncode not in (0, 1) or not junit_path.is_file():
+            tail = processes.tail(proc.stdout + proc.stderr)
             raise StackError(f"pytest exited {proc.returncode} (not a test verdict):\n{tail}")
-        return outcomes_from_junit(junit.read_text()), took
+        return junit.read(junit_path.read_text()), took
 
     def close(self) -> None:
         self.private.close()
@@ -393,6 +320,7 @@ class Plan:
     probabilities: tuple[float, ...] = DEFAULT_PROBABILITIES
     pinned_only: bool = False  # fault rows run only their pinned cases (the reduced matrix)
     workers: int = 2
+    pins: Pins = field(default_factory=dict)  # fault -> cases, from lib.proof.pins.collect()
 
 
 def _fault_arg(fault: str) -> str:
@@ -406,7 +334,8 @@ def run_matrix(stack: MatrixStack, plan: Plan, workdir: Path) -> tuple[list[Row]
 
     def one(label: str, fault: str | None, selection: Sequence[str], pinned: bool) -> Row:
         outcomes, took = stack.pytest(selection, workdir / label.replace("=", "-"), plan.workers)
-        row = Row(label, fault, outcomes, len(stack.boxes()), took, pinned)
+        pinned_cases = plan.pins.get(fault, ()) if fault else ()
+        row = Row(label, fault, outcomes, len(stack.boxes()), took, pinned, pinned_cases)
         status = "ok" if not row.problems() else "; ".join(row.problems()[:5])
         log(f"matrix: {label:<28} {took:6.1f}s  caught {len(row.caught):3d}  {status}")
         return row
@@ -416,7 +345,9 @@ def run_matrix(stack: MatrixStack, plan: Plan, workdir: Path) -> tuple[list[Row]
     for fault in plan.faults:
         applied = _fault_arg(fault)
         stack.use([applied])
-        selection = sorted({c.split("::")[0] for c in PINS[fault]}) if plan.pinned_only else []
+        selection = (
+            sorted({c.split("::")[0] for c in plan.pins.get(fault, ())}) if plan.pinned_only else []
+        )
         # Pinned-only rows select whole files of the pinned cases: cheap, and a false alarm
         # inside those files still shows.
         rows.append(one(applied, fault, selection or ["cases"], plan.pinned_only))
@@ -428,12 +359,12 @@ def run_matrix(stack: MatrixStack, plan: Plan, workdir: Path) -> tuple[list[Row]
             stack.use([f"{fault}={p:g}"])
             for k in range(plan.repeat):
                 label = f"{fault}-{p:g}-run{k}"
-                outcomes, _ = stack.pytest(list(PINS[fault]), workdir / label, 0)
+                outcomes, _ = stack.pytest(list(plan.pins[fault]), workdir / label, 0)
                 d.runs += 1
-                d.detected += any(outcomes.get(c) in CAUGHT for c in PINS[fault])
+                d.detected += any(outcomes.get(c) in CAUGHT for c in plan.pins[fault])
                 left = len(stack.boxes())
                 d.boxes_left += left
-                missing = [c for c in PINS[fault] if c not in outcomes]
+                missing = [c for c in plan.pins[fault] if c not in outcomes]
                 d.problems += [f"{label}: pinned case did not run: {c}" for c in missing]
                 if left:
                     d.problems.append(f"{label}: {left} box(es) left on the stack")
@@ -470,12 +401,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (JUnit, outputs)")
     args = ap.parse_args(argv)
-    faults = list(PINS) if args.faults == "all" else [f.strip() for f in args.faults.split(",")]
-    unknown = [f for f in faults if f not in PINS]
+    faults = list(SPECS) if args.faults == "all" else [f.strip() for f in args.faults.split(",")]
+    unknown = [f for f in faults if f not in SPECS]
     if unknown:
         print(
-            f"mutation matrix: unknown fault(s) {unknown}; known: {sorted(PINS)}", file=sys.stderr
+            f"mutation matrix: unknown fault(s) {unknown}; known: {sorted(SPECS)}", file=sys.stderr
         )
+        return 2
+    try:
+        pinmap = collect_pins()
+    except PinsError as exc:
+        print(f"mutation matrix: cannot read the pins: {exc}", file=sys.stderr)
         return 2
     plan = Plan(
         faults=faults,
@@ -483,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         probabilities=tuple(float(p) for p in args.probabilities.split(",") if p.strip()),
         pinned_only=args.pinned_only,
         workers=args.workers,
+        pins=pinmap,
     )
     workdir = Path(tempfile.mkdtemp(prefix="boxlite-e2e-matrix-work-"))
     stack = MatrixStack()

@@ -43,11 +43,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from lib import processes
 from lib.layout import Layout
+from lib.names import API_SERVICE, RUNNER_BINARY, RUNNER_SERVICE
+from lib.stack.bootstrap.cloud import tool_env
+from standin import atomicfile
 
 FAULTS_FILE = ".boxlite-e2e/standin-faults"
-RUNNER_SERVICE = "boxlite-runner"
-API_SERVICE = "boxlite-api"
 
 
 class DriverError(Exception):
@@ -217,20 +219,15 @@ class BootstrapControl:
         argv += ["--only", "services,health"]
         for fault in faults or ["none"]:
             argv += ["--fault", fault]
-        proc = subprocess.run(
+        processes.run(
             argv,
             cwd=self.harness_root,
             env=self.env,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
+            error=BringUpError,
             # Out of the terminal's process group: a second Ctrl-C while two_sided restores
             # must not kill the restoring bootstrap (two_sided defers signals for itself).
-            start_new_session=True,
+            new_session=True,
         )
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
-            raise BringUpError(f"{' '.join(argv)} exited {proc.returncode}:\n{tail}")
 
 
 class StandinDriver(StackDriver):
@@ -293,7 +290,7 @@ class ServiceControl(Protocol):
     def config_path(self, name: str) -> Path: ...
     def stop(self, name: str) -> None: ...
     def start(self, name: str) -> None: ...
-    def _apply(self, written: list[str], changed: list[str]) -> None: ...
+    def reload(self, name: str) -> None: ...
 
 
 def retarget_workdir(config: str, kind: str, new_dir: Path) -> str:
@@ -311,14 +308,6 @@ def retarget_workdir(config: str, kind: str, new_dir: Path) -> str:
         raise BringUpError(f"the API service config has {len(hits)} `{key}` lines, expected 1")
     lines[hits[0]] = f"{key}{value}\n"
     return "".join(lines)
-
-
-def tool_env() -> dict[str, str]:
-    """PATH with the toolchains `bootstrap.sh --stack cloud` installs, at the pinned versions."""
-    from lib.stack.bootstrap.cloud import CARGO_BIN, GO_ROOT
-
-    path = f"{GO_ROOT / 'bin'}:{CARGO_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"
-    return {"PATH": path, "GOTOOLCHAIN": "local"}
 
 
 def run_step(step: Step, log: Path) -> None:
@@ -339,7 +328,7 @@ def run_step(step: Step, log: Path) -> None:
         except OSError as exc:
             raise BuildError(f"{step.what}: cannot run {step.argv[0]}: {exc.strerror}") from None
     if proc.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+        tail = processes.tail(log.read_text(errors="replace"), 25)
         raise BuildError(f"{step.what}: {' '.join(step.argv)} exited {proc.returncode}\n{tail}")
 
 
@@ -369,7 +358,7 @@ class CloudDriver(StackDriver):
     # where things are
     @property
     def runner_bin(self) -> Path:
-        return self.layout.bin_dir / "boxlite-runner"
+        return self.layout.bin_dir / RUNNER_BINARY
 
     @property
     def backup_dir(self) -> Path:
@@ -422,7 +411,7 @@ class CloudDriver(StackDriver):
             ),
             Step(
                 "runner",
-                ("go", "build", "-o", str(out_dir / "boxlite-runner"), "./cmd/runner"),
+                ("go", "build", "-o", str(out_dir / RUNNER_BINARY), "./cmd/runner"),
                 tree / "apps/runner",
                 (("CGO_ENABLED", "1"),),
             ),
@@ -453,7 +442,7 @@ class CloudDriver(StackDriver):
         log = out_dir / "build.log"
         for step in self.build_plan(tree, out_dir):
             self.run(step, log)
-        runner = out_dir / "boxlite-runner"
+        runner = out_dir / RUNNER_BINARY
         if not runner.is_file():
             raise BuildError(f"runner: go build made no {runner}")
         wheels = sorted((out_dir / "wheels").glob("boxlite-*.whl"))
@@ -523,7 +512,7 @@ class CloudDriver(StackDriver):
 
     def snapshot(self) -> Snapshot:
         self.backup_dir.mkdir(parents=True, exist_ok=True)
-        runner_backup = self.backup_dir / "boxlite-runner"
+        runner_backup = self.backup_dir / RUNNER_BINARY
         api_backup = self.backup_dir / self.api_config.name
         shutil.copy2(self.runner_bin, runner_backup)
         shutil.copy2(self.api_config, api_backup)
@@ -545,11 +534,9 @@ class CloudDriver(StackDriver):
         os.replace(tmp, self.runner_bin)  # atomic: never a half-written binary in place
         self.services.start(RUNNER_SERVICE)
         if self.api_config.read_text() != api_config_text:
-            tmp = self.api_config.with_name(f".{self.api_config.name}.two-sided")
-            tmp.write_text(api_config_text)
-            os.replace(tmp, self.api_config)
+            atomicfile.write_text(self.api_config, api_config_text)
         # daemon-reload / supervisor update, and restart the API on its (new) source tree
-        self.services._apply([API_SERVICE], [API_SERVICE])
+        self.services.reload(API_SERVICE)
 
     def activate(self, build: SideBuild) -> None:
         try:

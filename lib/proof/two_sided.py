@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import fcntl
 import json
 import os
 import shlex
@@ -43,6 +42,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lib import processes
 from lib.layout import Layout
 from lib.names import REPO_ROOT
 from lib.proof import verdict as V
@@ -57,6 +57,7 @@ from lib.proof.stack_driver import (
     load_driver,
     make_driver,
 )
+from standin import atomicfile
 
 HARNESS_ROOT = REPO_ROOT
 KEYS = {
@@ -227,10 +228,7 @@ def _now() -> str:
 
 
 def _write_json(path: Path, doc: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    atomicfile.write_text(path, json.dumps(doc, indent=2, default=str) + "\n")
 
 
 def inflight_path(layout: Layout) -> Path:
@@ -500,15 +498,11 @@ class TwoSided:
 def stack_lock(layout: Layout) -> Iterator[None]:
     """One two-sided run per stack: a second one would swap builds under the first."""
     path = layout.state_dir / "two-sided.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(f"another two-sided run holds {path}") from None
-        fh.write(f"{os.getpid()}\n")
-        fh.flush()
-        yield
+    try:
+        with processes.exclusive_lock(path, note_pid=True):
+            yield
+    except processes.LockBusy:
+        raise UsageError(f"another two-sided run holds {path}") from None
 
 
 def build_driver(

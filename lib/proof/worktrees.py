@@ -20,6 +20,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from lib import processes
+
 PREFIX = "boxlite-e2e-two-sided-"
 OWNER_FILE = "owner.pid"
 
@@ -136,16 +138,6 @@ def registered(repo: Path) -> list[Path]:
     ]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_stale(repo: Path) -> list[Path]:
     """Remove worktrees of this repo left by a two-sided run that no longer exists.
 
@@ -162,7 +154,7 @@ def reap_stale(repo: Path) -> list[Path]:
             pid = int(owner.read_text().strip())
         except ValueError:
             continue
-        if _alive(pid):
+        if processes.pid_alive(pid):
             continue
         git(repo, "worktree", "remove", "--force", "--force", str(path), check=False)
         shutil.rmtree(base, ignore_errors=True)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from lib import processes
+
 POLL_INTERVAL = 0.1  # between probes of a bounded wait; never a readiness guess
 
 
@@ -51,7 +53,7 @@ class LogRef:
                     text = fh.read().decode(errors="replace")
             except OSError as exc:
                 return f"({self.path} unreadable: {exc.strerror})"
-            return "\n".join(text.splitlines()[-lines:]) or f"({self.path} is empty)"
+            return processes.tail(text, lines) or f"({self.path} is empty)"
         return "(no log configured)"
 
     def __str__(self) -> str:

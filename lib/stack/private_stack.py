@@ -18,11 +18,12 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
+from lib import processes
 from lib.layout import Layout
 from lib.names import REPO_ROOT
 
@@ -50,6 +51,7 @@ class PrivateStack:
     root: Path
     env: dict[str, str]
     layout: Layout
+    closed: bool = field(default=False, init=False)
 
     @classmethod
     def create(
@@ -85,7 +87,12 @@ class PrivateStack:
             return None
 
     def close(self) -> None:
-        """`teardown.sh --full`; if our supervisord outlives it, kill its tree; remove the root."""
+        """`teardown.sh --full`; if our supervisord outlives it, kill its tree; remove the root.
+
+        Idempotent: a second call (a test closed it, then its factory) does nothing."""
+        if self.closed:
+            return
+        self.closed = True
         pid = self.supervisord_pid()
         subprocess.run(
             [str(REPO / "teardown.sh"), "--full"],
@@ -96,7 +103,7 @@ class PrivateStack:
             timeout=120,
             stdin=subprocess.DEVNULL,
         )
-        if pid is not None and psutil.pid_exists(pid):  # teardown failed: stop ours anyway
+        if pid is not None and processes.pid_alive(pid):  # teardown failed: stop ours anyway
             proc = psutil.Process(pid)
             for p in [*proc.children(recursive=True), proc]:
                 p.kill()

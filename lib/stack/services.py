@@ -33,14 +33,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
+from lib import processes
 from lib.layout import Layout
-from lib.names import REPO_ROOT
+from lib.names import REPO_ROOT, SERVICE_COMMAND_TIMEOUT_S
 from standin import atomicfile
 
 PREFIX = "boxlite-"
-CMD_TIMEOUT = 120
 SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
 
 
@@ -66,21 +64,7 @@ class Service:
 
 
 def _run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=CMD_TIMEOUT)
-    except FileNotFoundError:
-        raise ServiceError(f"{argv[0]} is not installed") from None
-    if check and done.returncode != 0:
-        out = (done.stdout + done.stderr).strip()
-        raise ServiceError(f"`{shlex.join(argv)}` failed ({done.returncode}): {out}")
-    return done
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    return processes.run(argv, check=check, timeout=SERVICE_COMMAND_TIMEOUT_S, error=ServiceError)
 
 
 class ServiceManager(ABC):
@@ -107,6 +91,10 @@ class ServiceManager(ABC):
 
     @abstractmethod
     def restart(self, name: str) -> None: ...
+
+    def reload(self, name: str) -> None:
+        """Re-read `name`'s (rewritten) config and restart it on that config."""
+        self._apply([name], [name])
 
     @abstractmethod
     def _apply(self, written: list[str], changed: list[str]) -> None:
@@ -172,12 +160,12 @@ class ServiceManager(ABC):
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path: Path):
-        super().__init__("localhost", timeout=CMD_TIMEOUT)
+        super().__init__("localhost", timeout=SERVICE_COMMAND_TIMEOUT_S)
         self._path = str(path)
 
     def connect(self) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(CMD_TIMEOUT)
+        self.sock.settimeout(SERVICE_COMMAND_TIMEOUT_S)
         self.sock.connect(self._path)
 
 
@@ -388,7 +376,7 @@ class SupervisorManager(ServiceManager):
         pid = self.daemon_pid()
         self._rpc().supervisor.shutdown()
         end = time.monotonic() + deadline
-        while pid is not None and _alive(pid):
+        while pid is not None and processes.pid_alive(pid):
             if time.monotonic() > end:
                 raise ServiceError(f"supervisord did not shut down within {deadline:.0f}s")
             time.sleep(0.05)

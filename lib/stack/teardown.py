@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lib.layout import Layout
+from lib.names import RUNNER_BINARY
 from lib.stack.bootstrap import lock
 from lib.stack.services import PREFIX, ServiceError, SupervisorManager, manager_for
 
@@ -59,7 +60,7 @@ def teardown(layout: Layout, mode: str, emit: Callable[[str], None] = print) -> 
         layout.env_file,
         layout.runner_env_file,
         layout.config_dir,
-        layout.bin_dir / "boxlite-runner",
+        layout.bin_dir / RUNNER_BINARY,
         layout.run_dir,
     ):
         _remove(path, emit)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from lib.layout import Layout
 from standin.faults import ActiveFault
 from standin.startcheck import ConfigError, check_loopback, check_port, side_faults
 
@@ -49,23 +48,21 @@ class RunnerConfig:
     token: str = field(default="", repr=False)
 
 
-def build_parser(layout: Layout) -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m standin runner",
         description="Stand-in BoxLite runner: the box protocol over bubblewrap sandboxes.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
-    parser.add_argument(
-        "--port", type=int, default=layout.runner_port, help="port; 0 picks a free one"
-    )
+    parser.add_argument("--port", type=int, default=8080, help="port; 0 picks a free one")
     parser.add_argument(
         "--state-dir",
         type=Path,
-        default=layout.standin_runner_state,
+        required=True,
         help="boxes, image cache and records live here",
     )
     parser.add_argument(
-        "--registry", default=layout.registry, help="registry for refs without a host"
+        "--registry", default="127.0.0.1:5000", help="registry for refs without a host"
     )
     parser.add_argument("--log-file", type=Path, help="event log (default stderr)")
     parser.add_argument("--env-file", type=Path, help=f"KEY=VALUE file holding {TOKEN_VAR}")
@@ -114,7 +111,7 @@ def load_token(env_file: Path | None, environ: Mapping[str, str]) -> str:
 def resolve(argv: list[str], environ: Mapping[str, str] | None = None) -> RunnerConfig:
     """Parse argv and resolve the token; raises ConfigError (argparse exits on bad syntax)."""
     environ = os.environ if environ is None else environ
-    args = build_parser(Layout.from_env(environ)).parse_args(argv)
+    args = build_parser().parse_args(argv)
     check_loopback(args.host, "runner")
     check_port(args.port)
     if args.kill_grace <= 0:

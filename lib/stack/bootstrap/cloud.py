@@ -26,6 +26,7 @@ import re
 import shutil
 from pathlib import Path
 
+from lib.names import RUNNER_BINARY
 from lib.stack.bootstrap.cloud_data import POSTGRES, REDIS
 from lib.stack.bootstrap.common import API, RUNNER, fingerprint, port_conflict
 from lib.stack.bootstrap.context import HARNESS_DIR, Context
@@ -215,7 +216,8 @@ def _sha256(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _load_builds(ctx: Context) -> dict:
+def load_builds(ctx: Context) -> dict:
+    """What the last builds recorded (builds.json); empty when none or unreadable."""
     try:
         return json.loads(builds_file(ctx).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
@@ -223,7 +225,7 @@ def _load_builds(ctx: Context) -> dict:
 
 
 def _record_build(ctx: Context, key: str, entry: dict) -> None:
-    builds = _load_builds(ctx) | {key: entry}
+    builds = load_builds(ctx) | {key: entry}
     ctx.write(
         builds_file(ctx),
         json.dumps(builds, indent=2, sort_keys=True) + "\n",
@@ -231,17 +233,22 @@ def _record_build(ctx: Context, key: str, entry: dict) -> None:
     )
 
 
-def _tool_env() -> dict[str, str]:
+def tool_env() -> dict[str, str]:
+    """PATH with the toolchains this module installs first, and Go held to that version."""
     path = f"{GO_ROOT / 'bin'}:{CARGO_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"
-    return dict(os.environ, PATH=path, GOTOOLCHAIN="local")
+    return {"PATH": path, "GOTOOLCHAIN": "local"}
+
+
+def _tool_env() -> dict[str, str]:
+    return dict(os.environ, **tool_env())
 
 
 def build(ctx: Context) -> None:
     """libboxlite.a (boxlite-c) and the CGO Go runner from --repo, installed to bin_dir."""
     checkout = repo(ctx)
     state = source_state(ctx, checkout)
-    binary = ctx.layout.bin_dir / "boxlite-runner"
-    recorded = _load_builds(ctx).get("runner", {})
+    binary = ctx.layout.bin_dir / RUNNER_BINARY
+    recorded = load_builds(ctx).get("runner", {})
     if recorded.get("source") == state and recorded.get("sha256") == _sha256(binary):
         ctx.note(f"runner at {state['sha'][:12]} already built and installed")
         ctx.facts["runner_build"] = recorded
@@ -282,10 +289,7 @@ def api(ctx: Context) -> None:
     apps = checkout / "apps"
     manifests = [apps / "package.json", apps / "yarn.lock"]
     stamp = hashlib.sha256(b"".join(p.read_bytes() for p in manifests if p.is_file())).hexdigest()
-    if (
-        _load_builds(ctx).get("api", {}).get("deps") != stamp
-        or not (apps / "node_modules").is_dir()
-    ):
+    if load_builds(ctx).get("api", {}).get("deps") != stamp or not (apps / "node_modules").is_dir():
         ctx.run(
             ["yarn", "install", "--frozen-lockfile", "--non-interactive"],
             "install the API's dependencies",
@@ -304,7 +308,7 @@ def sdk(ctx: Context) -> None:
     """The Python SDK from the checkout (maturin, via pip); PyPI only with --sdk-from-pypi."""
     checkout = repo(ctx)
     pip = [ctx.python, "-m", "pip", "install", "-q"]
-    recorded = _load_builds(ctx).get("sdk", {})
+    recorded = load_builds(ctx).get("sdk", {})
     if ctx.options.sdk_from_pypi:
         pin = _pyproject_pin()
         if recorded.get("from") != f"pypi {pin}":
@@ -336,8 +340,8 @@ def cloud_services(ctx: Context) -> None:
     """The API (ts-node, env file) and the runner binary as services."""
     checkout = repo(ctx)
     layout = ctx.layout
-    runner_bin = layout.bin_dir / "boxlite-runner"
-    build_id = (_load_builds(ctx).get("runner", {}).get("sha256") or "none")[:16]
+    runner_bin = layout.bin_dir / RUNNER_BINARY
+    build_id = (load_builds(ctx).get("runner", {}).get("sha256") or "none")[:16]
     services = [
         Service(
             API,

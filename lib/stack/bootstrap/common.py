@@ -15,12 +15,13 @@ from pathlib import Path
 import httpx
 import psutil
 
+from lib.names import API_SERVICE, REGISTRY_SERVICE, RUNNER_SERVICE
 from lib.stack import envfile, health
 from lib.stack.bootstrap.context import Context
 from lib.stack.services import Service
 from standin import registry as registry_cfg
 
-API, RUNNER, REGISTRY = "boxlite-api", "boxlite-runner", "boxlite-registry"
+API, RUNNER, REGISTRY = API_SERVICE, RUNNER_SERVICE, REGISTRY_SERVICE
 
 STANDIN_PACKAGES = [
     "bubblewrap",

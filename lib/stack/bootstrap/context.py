@@ -17,13 +17,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lib import processes
 from lib.layout import Layout
-from lib.names import REPO_ROOT
+from lib.names import BUILD_COMMAND_TIMEOUT_S, REPO_ROOT
 from lib.stack import secrets as secrets_mod
 from lib.stack.services import Service, ServiceManager
 
 HARNESS_DIR = REPO_ROOT
-CMD_TIMEOUT = 3600  # a cold cargo release build is slow; still never unbounded
 
 
 class StepError(RuntimeError):
@@ -104,24 +104,17 @@ class Context:
         self.actions.append(f"{why}: {shown}{where}")
         if self.dry_run:
             return None
-        try:
-            done = subprocess.run(
-                list(argv),
-                capture_output=True,
-                text=True,
-                cwd=cwd,
-                env=None if env is None else dict(env),
-                input=stdin,
-                timeout=CMD_TIMEOUT,
-            )
-        except FileNotFoundError:
-            raise StepError(f"{why}: {argv[0]} is not installed") from None
-        except subprocess.TimeoutExpired:
-            raise StepError(f"{why}: `{shown}` ran longer than {CMD_TIMEOUT}s") from None
-        if done.returncode != 0:
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-30:])
-            raise StepError(f"{why}: `{shown}` failed ({done.returncode})\n{tail}")
-        return done
+        # stdin closed unless given: a prompting child (a Corepack download) fails, not hangs.
+        return processes.run(
+            argv,
+            what=why,
+            show=shown,
+            cwd=cwd,
+            env=env,
+            input=stdin,
+            timeout=BUILD_COMMAND_TIMEOUT_S,
+            error=StepError,
+        )
 
     def write(self, path: Path, text: str, why: str, *, mode: int = 0o644) -> bool:
         """Write `path` when its content or mode differ; secrets go through lib.stack.secrets."""

@@ -9,11 +9,10 @@ roots never contend. The lock file sits beside the run dir, not in it: teardown 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 from collections.abc import Iterator
 
 from lib.layout import Layout
+from lib.processes import LockBusy, exclusive_lock
 
 
 class Busy(RuntimeError):
@@ -22,17 +21,12 @@ class Busy(RuntimeError):
 
 @contextlib.contextmanager
 def exclusive(layout: Layout) -> Iterator[None]:
-    layout.run_dir.parent.mkdir(parents=True, exist_ok=True)
     path = layout.run_dir.parent / "boxlite-e2e.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise Busy(
-                f"another bootstrap or teardown is running for root {layout.root} "
-                f"(lock {path}); wait for it to finish"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
+        with exclusive_lock(path):
+            yield
+    except LockBusy:
+        raise Busy(
+            f"another bootstrap or teardown is running for root {layout.root} "
+            f"(lock {path}); wait for it to finish"
+        ) from None

@@ -37,7 +37,7 @@ def summary(ctx: Context) -> None:
         "services": ctx.manager.kind,
         "repo": str(ctx.options.repo) if ctx.options.repo else None,
         "faults": standin.active_faults(ctx) if stack == "standin" else [],
-        "builds": cloud._load_builds(ctx) if stack == "cloud" else {},
+        "builds": cloud.load_builds(ctx) if stack == "cloud" else {},
     }
     ctx.write(
         layout.config_dir / "stack.json", json.dumps(record, indent=2) + "\n", "record the stack"

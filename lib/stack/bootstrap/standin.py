@@ -16,6 +16,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from lib.names import REGISTRY_SERVICE
 from lib.stack.bootstrap.common import API, RUNNER, fingerprint, port_conflict
 from lib.stack.bootstrap.context import HARNESS_DIR, Context
 from lib.stack.services import Service
@@ -97,7 +98,7 @@ def services(ctx: Context, faults: list[str]) -> list[Service]:
             env=common | {"BOXLITE_E2E_ENV": fingerprint([layout.runner_env_file])},
             workdir=HARNESS_DIR,
             log_file=None if ctx.manager.kind == "systemd" else layout.runner_log,
-            after=("boxlite-registry",),
+            after=(REGISTRY_SERVICE,),
         ),
         Service(
             API,

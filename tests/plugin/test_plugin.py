@@ -9,62 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpcore  # noqa: F401
 import pytest
 
-# Import what the inner runs import *before* pytester snapshots sys.modules: in-process
-# runs drop modules first imported inside them, and a re-imported httpcore would no longer
-# match the exception classes httpx mapped lazily (ConnectError would escape unwrapped).
-import lib.harness.plugin  # noqa: F401
-from tests.fakestack import FakeStack, FakeStackServer
-from tests.harness_pytester import point_harness_at, summary, use_cases_conftest
-
-pytest_plugins = ["pytester"]
+from tests.harness_pytester import summary
 
 ISSUE = "boxlite-ai/boxlite#563"
-
-
-@pytest.fixture
-def stack(tmp_path):
-    fake = FakeStack(api_log=tmp_path / "api.log", runner_log=tmp_path / "runner.log")
-    fake.api_log.write_text("")
-    fake.runner_log.write_text("component=runner event=start\n")
-    with FakeStackServer(fake) as running:
-        yield running
-
-
-@pytest.fixture
-def env(stack, tmp_path, monkeypatch):
-    """Point the harness at the fake stack through its real env interface."""
-    extra = {
-        "BOXLITE_E2E_CLI": "",
-        "BOXLITE_E2E_PATH_DEADLINE": "0.3",  # misses are expected here
-        "PATH": "/usr/bin:/bin",
-    }
-    return point_harness_at(
-        monkeypatch,
-        tmp_path,
-        api_url=stack.url,
-        api_key=stack.key,
-        runner_log=stack.runner_log,
-        api_log=stack.api_log,
-        extra=extra,
-    )
-
-
-@pytest.fixture
-def run(pytester, env):
-    use_cases_conftest(pytester)
-
-    def go(source: str, *args: str, subprocess: bool = False):
-        pytester.makepyfile(test_case=source)
-        # An exit during pytest_configure leaves in-process pytester without its recorder,
-        # so start-up failures run in a subprocess (which is also how users see them).
-        if subprocess:
-            return pytester.runpytest_subprocess(*args)
-        return pytester.runpytest(*args)
-
-    return go
 
 
 def test_known_bug_active_fault_is_strict_xfail_and_listed_open(run, stack, env):
@@ -171,6 +120,8 @@ def test_standin_only():
         ('known_bug("563")', "must name an issue"),
         ("known_bug()", "exactly one string"),
         ("no_such_marker", "not found in `markers`"),
+        ('catches("quota-clamps")', "unknown fault"),
+        ("catches()", "takes fault names"),
     ],
 )
 def test_marker_misuse_is_an_error_not_a_skip(run, marker, message):
@@ -186,6 +137,36 @@ def test_x():
     assert result.ret != 0
     assert message in result.stdout.str() + result.stderr.str()
     assert result.parseoutcomes().get("passed", 0) == 0  # nothing ran
+
+
+def test_collect_only_needs_no_stack_and_yields_the_catches_pins(run, monkeypatch, tmp_path):
+    # The mutation matrix reads its pins this way (lib.proof.pins), before any stack is up.
+    monkeypatch.setenv("BOXLITE_E2E_API_URL", "http://127.0.0.1:9")  # nothing listens
+    out = tmp_path / "pins.json"
+    result = run(
+        """
+import pytest
+
+@pytest.mark.catches("quota-clamp", "validation-coerce")
+@pytest.mark.parametrize("n", [1, 2])
+def test_x(n):
+    pass
+
+def test_y():
+    pass
+""",
+        "--collect-only",
+        "-p",
+        "lib.proof.pins",
+        f"--e2e-pins-out={out}",
+        subprocess=True,
+    )
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    pins = json.loads(out.read_text())
+    assert pins == {
+        "quota-clamp": ["test_case.py::test_x[1]", "test_case.py::test_x[2]"],
+        "validation-coerce": ["test_case.py::test_x[1]", "test_case.py::test_x[2]"],
+    }
 
 
 def test_missing_profile_stops_at_start_with_exit_2(run, monkeypatch):

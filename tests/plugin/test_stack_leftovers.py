@@ -4,7 +4,7 @@
 The ledger removes what it recorded; this check asks the API independently, after every
 worker's teardown, for boxes still carrying this run's name prefix, so a box that escaped the
 ledger (a subprocess, a hand-rolled HTTP call) fails the run and is named in the summary.
-Runs the real conftest with pytester against the fake stack, like tests/test_plugin.py.
+Runs the real conftest with pytester against the fake stack (tests/plugin/conftest.py).
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ from types import SimpleNamespace
 
 from lib.harness.plugin import stack_leftovers
 from lib.stack.private_stack import free_ports
-from tests.test_plugin import env, run, stack, summary  # noqa: F401 (fixtures)
-
-pytest_plugins = ["pytester"]
+from tests.harness_pytester import summary
 
 
-def test_clean_run_reports_zero_boxes_left(run, env):  # noqa: F811
+def test_clean_run_reports_zero_boxes_left(run, env):
     result = run(
         """
 async def test_uses_a_box(box):
@@ -32,7 +30,7 @@ async def test_uses_a_box(box):
     assert left["checked"] is True and left["left"] == []
 
 
-def test_a_box_that_escaped_the_ledger_fails_the_run(run, stack, env):  # noqa: F811
+def test_a_box_that_escaped_the_ledger_fails_the_run(run, stack, env):
     result = run(
         """
 import httpx
