@@ -128,6 +128,11 @@ class Layout:
         return self.state_dir / "standin-runner"
 
     @property
+    def standin_image_cache(self) -> Path:
+        """Built stand-in image layouts kept between bootstraps (the tools image)."""
+        return self.state_dir / "standin-images"
+
+    @property
     def standin_api_state(self) -> Path:
         return self.state_dir / "standin-api"
 

@@ -40,8 +40,9 @@ from lib.stack import secrets
 
 SNAPSHOTS = {
     "standin": ["e2e/busybox:stable"],
-    "cloud": ["alpine:3.23", "ubuntu:22.04", "ubuntu:24.04"],
+    "cloud": ["alpine:3.23", "ubuntu:22.04", "ubuntu:24.04", "python:3.12-bookworm"],
 }
+TOOLS_IMAGE = "e2e/tools:stable"
 QUOTA = {"maxCpuPerBox": 4, "maxMemoryPerBox": 8, "maxDiskPerBox": 20}
 PROFILE = "p1"
 POLL = 0.25
@@ -60,6 +61,7 @@ class Settings:
     profile: str
     credentials: Path
     deadline: float
+    snapshots: tuple[str, ...] = ()
 
 
 def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
@@ -94,14 +96,32 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         profile=args.profile,
         credentials=credentials.credentials_path(env),
         deadline=args.timeout,
+        snapshots=tuple(_snapshot_names(stack, layout)),
     )
 
 
 def _recorded_stack(layout: Layout) -> str | None:
+    return _record(layout).get("stack")
+
+
+def _record(layout: Layout) -> dict:
     try:
-        return json.loads((layout.config_dir / "stack.json").read_text()).get("stack")
+        return json.loads((layout.config_dir / "stack.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
-        return None
+        return {}
+
+
+def _snapshot_names(stack: str, layout: Layout) -> list[str]:
+    """The stack's snapshots; on the stand-in the tools image only when bootstrap pushed it
+    (`BOXLITE_E2E_TOOLS_IMAGE=0` skips its minutes-long build)."""
+    names = list(SNAPSHOTS[stack])
+    if stack == "standin" and _record(layout).get("tools_image"):
+        names.append(TOOLS_IMAGE)
+    return names
+
+
+def snapshot_names(settings: Settings) -> list[str]:
+    return list(settings.snapshots or SNAPSHOTS[settings.stack])
 
 
 class Api:
@@ -275,7 +295,7 @@ def setup(settings: Settings, api: Api, say: Callable) -> None:
         say(f"quota: raised {', '.join(f'{k}={v}' for k, v in gap.items())}")
     else:
         say("quota: already at least " + ", ".join(f"{k}={v}" for k, v in QUOTA.items()))
-    ensure_snapshots(api, SNAPSHOTS[settings.stack], settings.deadline, say)
+    ensure_snapshots(api, snapshot_names(settings), settings.deadline, say)
     write_credentials(settings, prefix, say)  # last: only after everything else worked
 
 
@@ -287,7 +307,7 @@ def check(settings: Settings, api: Api, say: Callable) -> list[str]:
     gap = quota_gap(api.quota(prefix))
     if gap:
         problems.append(f"quota below the minimum: {gap}")
-    for name in SNAPSHOTS[settings.stack]:
+    for name in snapshot_names(settings):
         snap = api.snapshot(name)
         state = snap.get("state") if snap else "missing"
         if state != "active":
