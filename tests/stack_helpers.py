@@ -26,6 +26,7 @@ STANDIN_STEPS = (
     "env",
     "registry",
     "image",
+    "tools-image",
     "services",
     "health",
     "smoke",
