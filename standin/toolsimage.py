@@ -37,6 +37,8 @@ PACKAGES = ("python3", "curl", "git", "ca-certificates")
 RECIPE = 1  # bump when the build below changes what lands in the image
 EXCLUDES = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*", "/usr/share/info/*")
 BUILD_TIMEOUT = 1800.0
+# Named explicitly: on a non-Debian host (an Ubuntu CI runner) apt's keys are not Debian's.
+KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 
 
 def cache_key(mirror: str = MIRROR) -> str:
@@ -52,6 +54,7 @@ def debootstrap(rootfs: Path, mirror: str = MIRROR) -> None:
             "mmdebstrap",
             "--variant=minbase",
             "--include=" + ",".join(PACKAGES),
+            *([f"--keyring={KEYRING}"] if KEYRING.exists() else []),
             *(f"--dpkgopt=path-exclude={p}" for p in EXCLUDES),
             '--customize-hook=mkdir -p "$1/workspace" "$1/root"',
             '--customize-hook=rm -f "$1/etc/hostname" "$1/etc/resolv.conf"',

@@ -32,6 +32,7 @@ STANDIN_PACKAGES = [
     "slirp4netns",
     "iptables",
     "mmdebstrap",
+    "debian-archive-keyring",  # mmdebstrap of bookworm on an Ubuntu host (CI)
 ]
 CLOUD_PACKAGES = [
     "docker-registry",
