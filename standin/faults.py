@@ -59,6 +59,15 @@ SPECS: dict[str, FaultSpec] = {
             "still reaches every service on the host's loopback",
         ),
         FaultSpec(
+            "default-caps-all",
+            "runner",
+            # PR #597 proposed "default all open" (CapEff 0x1ffffffffff, SYS_ADMIN included)
+            # and was closed; PR #646 keeps the default container at Docker's 14 caps.
+            "boxlite-ai/boxlite#597",
+            "a default (not privileged) box's root holds every capability, CAP_SYS_ADMIN "
+            "included: it can mount, change its own firewall, load modules",
+        ),
+        FaultSpec(
             "quota-clamp",
             "api",
             "boxlite-ai/boxlite#662",

@@ -86,6 +86,8 @@ class SandboxSpec:
     allow_net: tuple[str, ...] = ()
     # Fault allow-net-alias-exempt (#1106): the host alias bypasses a restrictive allow_net.
     alias_exempt: bool = False
+    # Fault default-caps-all (#597's "default all open"): execs keep every capability.
+    all_caps: bool = False
     # Host directories bound into the box (volumes): idmapped like the rootfs.
     binds: tuple[tuple[Path, str], ...] = field(default_factory=tuple)
 
@@ -347,7 +349,8 @@ class Sandbox:
             f"--reuid={uid}",
             f"--regid={gid}",
             "--clear-groups",
-            "--bounding-set=-all," + ",".join(f"+{c}" for c in BOX_CAPS),
+            "--bounding-set="
+            + ("+all" if self.spec.all_caps else "-all," + ",".join(f"+{c}" for c in BOX_CAPS)),
             "--inh-caps=-all",
             "--",
             *argv,

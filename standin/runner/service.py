@@ -215,6 +215,7 @@ class RunnerService:
             cpus=self._allocate_cpus(record.cpus),
             allow_net=tuple(record.allow_net),
             alias_exempt="allow-net-alias-exempt" in self.faults,
+            all_caps="default-caps-all" in self.faults,
         )
         sandbox = Sandbox(spec)
         try:

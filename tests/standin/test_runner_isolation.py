@@ -235,3 +235,14 @@ async def test_bad_allow_net_rule_is_400(runner):
             json={"image": BUSYBOX_REF, "network": {"mode": "enabled", "allow_net": ["a b"]}},
         )
     assert bad.status_code == 400, bad.text
+
+
+async def test_the_caps_fault_gives_a_default_box_every_capability(runner_factory):
+    faulty = runner_factory(faults=["default-caps-all"]).sdk()
+    box = await faulty.create(boxlite.BoxOptions(image=BUSYBOX_REF))
+    try:
+        status = (await run(box, "cat", "/proc/self/status")).stdout
+        assert _status(status, "CapEff") & (1 << 21), status  # CAP_SYS_ADMIN
+        assert _status(status, "CapEff") != sum(1 << CAP_NUMBERS[c] for c in BOX_CAPS)
+    finally:
+        await faulty.remove(box.id, force=True)
