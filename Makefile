@@ -47,8 +47,12 @@ test\:e2e\:two-sided: .require-pr-ref setup ## Fails on MAIN_REF, passes on PR_R
 # FAULT="a b=0.5" passes stand-in faults. Paths and ports follow BOXLITE_E2E_ROOT and
 # BOXLITE_E2E_*_PORT (lib/layout.py), so a second stack can be set up beside the first.
 STACK ?= standin
-.PHONY: test\:e2e\:setup test\:e2e\:standin
-test\:e2e\:setup: setup ## Bring STACK (standin|cloud, REPO= for cloud) up: bootstrap + fixture_setup
+.PHONY: test\:e2e\:setup test\:e2e\:standin preflight
+preflight: setup ## Can this host run the cloud stack? REPO= checkout; checks only, changes nothing
+	./bootstrap.sh --stack cloud --preflight $(if $(REPO),--repo $(REPO))
+
+test\:e2e\:setup: setup ## Bring STACK (standin|cloud, REPO= for cloud) up: [preflight] bootstrap + fixture_setup
+	$(if $(filter cloud,$(STACK)),./bootstrap.sh --stack cloud --preflight $(if $(REPO),--repo $(REPO)))
 	./bootstrap.sh --stack $(STACK) $(if $(REPO),--repo $(REPO)) $(foreach f,$(FAULT),--fault $(f))
 	$(PY) fixture_setup.py --stack $(STACK)
 

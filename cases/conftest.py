@@ -24,7 +24,7 @@ import pytest_asyncio
 
 from lib.harness import images
 from lib.harness.api import ApiClient
-from lib.harness.config import Config
+from lib.harness.config import Config, SecondOrg
 from lib.harness.plugin import E2ESession, session_of
 from lib.harness.runtime import TrackedBox, TrackedRuntime, forbid_local_runtime, rest_runtime
 
@@ -39,6 +39,18 @@ def e2e(pytestconfig: pytest.Config) -> E2ESession:
 @pytest.fixture(scope="session")
 def e2e_config(e2e: E2ESession) -> Config:
     return e2e.config
+
+
+@pytest.fixture(scope="session")
+def second_org(e2e: E2ESession) -> SecondOrg:
+    """Another org on the stack (url, prefix, its own key) for cross-org cases."""
+    org = e2e.config.second_org
+    if org is None:
+        pytest.skip(
+            "not applicable: the credentials profile has no second org "
+            "(run fixture_setup.py, which provisions it)"
+        )
+    return org
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -1,7 +1,7 @@
 """Meta-test: the harness really drives the stack it is configured for, through both hops.
 
 Upstream's meta-test checked a string in credentials.toml, not the runtime object
-(upstream-harness.md §12 "The path check"). These check behaviour: a box made by `rt` is
+(history: docs/history.md). These check behaviour: a box made by `rt` is
 known to the API at the configured URL and prefix, and one create + exec leaves the box id in
 the API log and the runner log, read through the same verifier the autouse check uses.
 """

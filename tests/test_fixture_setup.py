@@ -53,8 +53,15 @@ def test_setup_twice_is_idempotent_and_keeps_foreign_profiles(stack, home):
     profiles = _profiles(home)
     key = secrets.load(stack.layout.secrets_file)["ADMIN_API_KEY"]
     assert profiles["p1"]["url"] == stack.layout.api_url
-    assert profiles["p1"]["api_key"] == key and profiles["p1"]["auth_method"] == "api_key"
-    assert profiles["p1"]["path_prefix"]
+    # Least privilege: the cases get a minted org key, never the admin key.
+    p1 = profiles["p1"]
+    assert p1["api_key"] != key and p1["api_key"].startswith("blk_")
+    assert p1["auth_method"] == "api_key" and p1["path_prefix"]
+    assert p1["second_path_prefix"] and p1["second_path_prefix"] != p1["path_prefix"]
+    assert p1["second_api_key"] not in (key, p1["api_key"])
+    assert p1["max_cpus_per_box"] == fs.QUOTA["maxCpuPerBox"]
+    assert "keys: minted an org key" in first.stdout
+    assert "keys: created second org" in first.stdout
     assert profiles["default"] == {"url": "https://boxlite.example/api", "api_key": "mine"}
     assert profiles["work"]["api_key"] == "work-key"
     assert stat.S_IMODE(home.stat().st_mode) == 0o600
@@ -65,6 +72,7 @@ def test_setup_twice_is_idempotent_and_keeps_foreign_profiles(stack, home):
     assert second.returncode == 0, second.stdout + second.stderr
     assert "already active" in second.stdout and "quota: already" in second.stdout
     assert "[profiles.p1] unchanged" in second.stdout
+    assert "org key for" in second.stdout and "still valid, kept" in second.stdout
     assert home.read_bytes() == written
 
     check = stack.run("fixture_setup.py", "--check")
@@ -137,12 +145,23 @@ class FakeApi:
         self.quota = quota or {"maxCpuPerBox": 0, "maxMemoryPerBox": 0, "maxDiskPerBox": 0}
         self.snaps: dict[str, dict] = {}
         self.calls: list[str] = []
+        self.keys: dict[str, str] = {}  # minted value -> org
+        self.minted: list[dict] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path, method = request.url.path.removeprefix("/api"), request.method
         self.calls.append(f"{method} {path}")
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if path == "/v1/me":
-            return httpx.Response(200, json={"sub": "admin", "path_prefix": "org-1"})
+            org = self.keys.get(token, "org-1") if token != "k" else "org-1"
+            return httpx.Response(200, json={"sub": "admin", "path_prefix": org})
+        if path == "/organizations" and method == "POST":
+            return httpx.Response(201, json={"id": "org-2"})
+        if path == "/api-keys" and method == "POST":
+            value = f"blk_{len(self.keys)}"
+            self.keys[value] = request.headers["X-BoxLite-Organization-ID"]
+            self.minted.append(json.loads(request.content))
+            return httpx.Response(201, json={"name": "x", "value": value})
         if path.endswith("/quota"):
             if method == "PATCH":
                 self.quota |= json.loads(request.content)

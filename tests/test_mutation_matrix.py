@@ -10,15 +10,15 @@ detection rates, is `make mutation-matrix`.
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
+from lib.names import REPO_ROOT
 from lib.proof import mutation_matrix as mm
 from lib.proof.pins import collect as collect_pins
 from standin.faults import SPECS
 
-CASES = Path(__file__).resolve().parents[1] / "cases"
+CASES = REPO_ROOT / "cases"
 
 P06 = "cases/test_p0_6_exec_stdout_race.py::test_exec_stdout_is_complete_before_exit"
 

@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from lib.layout import Layout
+from lib.names import REPO_ROOT
 from lib.stack.services import (
     Service,
     ServiceError,
@@ -147,7 +148,7 @@ def test_cli_restart_and_status(manager, short_root):
         env=env,
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO_ROOT,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
@@ -157,7 +158,7 @@ def test_cli_restart_and_status(manager, short_root):
         env=env,
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO_ROOT,
         timeout=60,
     )
     assert status.returncode == 3

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from lib.names import REPO_ROOT
 from lib.proof import two_sided as T
 from lib.proof import worktrees as W
 from tests import two_sided_fake as fake
 
-HARNESS = Path(__file__).resolve().parents[1]
+HARNESS = REPO_ROOT
 SCRIPT = HARNESS / "two_sided.sh"
 FAKE_PATH = Path(__file__).with_name("two_sided_fake.py")
 

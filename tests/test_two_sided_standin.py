@@ -17,12 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lib.names import REPO_ROOT
 from lib.proof import worktrees as W
 from lib.stack import secrets
 from tests.stack_helpers import TempStack
 from tests.two_sided_fake import git, make_repo
 
-HARNESS = Path(__file__).resolve().parents[1]
+HARNESS = REPO_ROOT
 CASE = "cases/test_p0_6_exec_stdout_race.py"
 ORIGINAL = ["attach-no-replay"]
 FAULTS = ".boxlite-e2e/standin-faults"

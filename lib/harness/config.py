@@ -1,10 +1,8 @@
 """The run's configuration, resolved once into one frozen object.
 
 Precedence, key by key: `BOXLITE_E2E_*` environment > the credentials profile > stack
-defaults. Upstream read the environment from five places with different defaults and
-truthiness rules (`SKIP_PATH_VERIFY=0` disabled the check until PR #748; image fallbacks
-differed per file, upstream-harness.md §12). Here this module is the only reader of the
-environment; everything else gets a `Config`.
+defaults. This module is the only reader of the environment, so there is one set of
+defaults and one truthiness rule; everything else gets a `Config` (history: docs/history.md).
 
 Decisions (documented in docs/architecture.md's harness section as well):
 
@@ -44,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lib.errors import HarnessError
 from lib.harness import credentials
 from lib.harness.api import ApiUnreachable, StackFacts, probe_stack
 from lib.layout import Layout
@@ -80,16 +79,19 @@ DEFAULT_P06_BOXES = 3
 DEFAULT_P06_EXECS = 40
 
 
-class ConfigError(RuntimeError):
+class ConfigError(HarnessError):
     """The run cannot start; the message says what is missing and how to fix it."""
 
 
 def truthy(value: str | None) -> bool:
+    """Whether an environment value says yes (1/true/yes/on, any case); unset is no."""
     return (value or "").strip().lower() in TRUTHY
 
 
 @dataclass(frozen=True)
 class Fault:
+    """A fault the stand-in reports as active, with the upstream issue it reproduces."""
+
     name: str
     issue: str
     component: str
@@ -98,13 +100,28 @@ class Fault:
 
 @dataclass(frozen=True)
 class RunnerLog:
+    """Where the runner logs: a plain file, or a systemd unit's journal (system journal, or a
+    dir/file at `path`)."""
+
     kind: str  # "file" | "journal"
     path: Path | None = None  # file, or journal dir/file for kind=journal
     unit: str | None = None
 
 
 @dataclass(frozen=True)
+class SecondOrg:
+    """Another organization on the same stack: its API URL, path prefix and key."""
+
+    api_url: str
+    prefix: str
+    api_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Config:
+    """Everything a case run needs, resolved once from env, profile and the stack's own answers;
+    `sources` says which won for each key."""
+
     stack: str
     api_url: str
     api_key: str = field(repr=False)
@@ -123,11 +140,19 @@ class Config:
     capabilities: frozenset[str] = frozenset()
     versions: Mapping[str, Any] = field(default_factory=dict)
     principal: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # A second org and its own key, for cross-org cases (fixture setup provisions it);
+    # None when the profile has none (those cases are then not applicable, and say so).
+    second_org: SecondOrg | None = field(default=None, repr=False)
+    # The org's per-box CPU ceiling as fixture setup read it with the admin key (the cases
+    # run with an org key, which admin routes refuse); None when the stack has none.
+    max_cpus_per_box: int | None = None
     # Case knobs: the p0_6 race's boxes and execs per box.
     p06_boxes: int = DEFAULT_P06_BOXES
     p06_execs: int = DEFAULT_P06_EXECS
 
     def active_issues(self) -> frozenset[str]:
+        """Upstream issues the active faults reproduce (a known_bug on one of them is expected to
+        show)."""
         return frozenset(f.issue for f in self.faults if f.issue)
 
     def describe(self) -> dict[str, Any]:
@@ -154,6 +179,8 @@ class Config:
             "versions": dict(self.versions),
             "p06_boxes": self.p06_boxes,
             "p06_execs": self.p06_execs,
+            "second_org": self.second_org.prefix if self.second_org else None,
+            "max_cpus_per_box": self.max_cpus_per_box,
         }
 
 
@@ -287,9 +314,29 @@ def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) ->
         capabilities=_capabilities(facts, cli),
         versions=_versions(facts),
         principal=facts.me.body if isinstance(facts.me.body, dict) else {},
+        second_org=_second_org(env, profile, api_url, sources),
+        max_cpus_per_box=_max_cpus(profile),
         p06_boxes=_positive_int(env, "P06_BOXES", DEFAULT_P06_BOXES, sources),
         p06_execs=_positive_int(env, "P06_EXECS", DEFAULT_P06_EXECS, sources),
     )
+
+
+def _second_org(
+    env: Mapping[str, str], profile: Mapping[str, Any], api_url: str, sources: dict[str, str]
+) -> SecondOrg | None:
+    key = _env(env, "SECOND_API_KEY") or profile.get("second_api_key")
+    prefix = _env_raw(env, "SECOND_PREFIX")
+    if prefix is None:
+        prefix = profile.get("second_path_prefix")
+    if not isinstance(key, str) or not key or not isinstance(prefix, str) or not prefix:
+        return None
+    sources["second_org"] = "env" if _env(env, "SECOND_API_KEY") else "profile"
+    return SecondOrg(api_url, prefix, key)
+
+
+def _max_cpus(profile: Mapping[str, Any]) -> int | None:
+    value = profile.get("max_cpus_per_box")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _deadline(env: Mapping[str, str]) -> float:

@@ -5,7 +5,7 @@ own (`-p lib.harness.plugin`) so self-tests can drive it with pytester. The fixt
 in `cases/conftest.py`; they call into `E2ESession`, which lives here and holds the per-process
 state (config, box ledger, path verifier).
 
-What it adds over upstream's conftest (upstream-harness.md §5, §12, §13):
+What it does, each so that nothing fails or passes silently (history: docs/history.md):
 
 - the config is resolved once in `pytest_configure`; a missing profile or an unreachable API
   ends the run there with one message and exit code 2, not one error per case;
@@ -132,6 +132,7 @@ class E2ESession:
 
     # -- per test
     def begin_test(self, item: pytest.Item) -> None:
+        """Mark the hop logs and open the ledger scope of the test about to run."""
         item.stash[MARKS_KEY] = self.verifier.mark() if self.verifier else None
         self.ledger.begin(item.nodeid)
 
@@ -214,6 +215,8 @@ class E2ESession:
 
 
 def session_of(config: pytest.Config) -> E2ESession:
+    """This process's E2ESession; UsageError when the config was never resolved (an informational
+    run)."""
     try:
         return config.stash[SESSION_KEY]
     except KeyError:
@@ -227,6 +230,8 @@ def session_of(config: pytest.Config) -> E2ESession:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers, resolve the config (exit 2 when it cannot be), and share one run id
+    with every xdist worker."""
     for line in MARKERS:
         config.addinivalue_line("markers", line)
     if _informational(config):
@@ -250,6 +255,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Header lines: stack, API, prefix, SDK version, run id, faults, path check, image."""
     e2e = config.stash.get(SESSION_KEY, None)
     if e2e is None:
         return []
@@ -279,6 +285,8 @@ def _single_str_arg(mark: pytest.Mark, item: pytest.Item) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put async cases on the session loop, check `image` and `catches` marks, apply known_bug and
+    needs marks."""
     e2e = config.stash.get(SESSION_KEY, None)
     session_loop = pytest.mark.asyncio(loop_scope="session")
     for item in items:
@@ -356,6 +364,7 @@ def _apply_needs(item: pytest.Item, cfg: Config) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Keep each phase's report; after teardown, write the failure folder when any phase failed."""
     report = yield
     phases = item.stash.setdefault(PHASES_KEY, {})
     phases[report.when] = report
@@ -429,6 +438,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config):
+    """On the controller only: write summary.json and print the boxlite-e2e summary."""
     e2e = config.stash.get(SESSION_KEY, None)
     if e2e is None or _xdist_worker(config) is not None:
         return
@@ -452,4 +462,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def results_dir(config: pytest.Config) -> Path:
+    """Where this run's reports go (the resolved config's results dir)."""
     return session_of(config).config.results_dir

@@ -1,12 +1,12 @@
 """What a run leaves behind under `results/`, and the summary printed at its end.
 
-Upstream's stack job produced no JUnit and no artifacts, skipped silently, and leaked boxes
-without a word (upstream-harness.md §12 "CI reality", "Silent green", "Leaks"). Here:
+A run must leave machine-readable results, evidence per failure, and say aloud what it
+skipped or leaked (history: docs/history.md):
 
 - `junit.xml` comes from pytest's own `--junitxml` (the plugin defaults its path);
 - each failing test gets `failures/<test>/` with its report, its boxes and the runner and API
   log lines naming those boxes, each slice capped (256 KiB), like Firecracker's per-test
-  `results_dir` and libkrun's capped summaries (anchors.md "What to absorb" 5);
+  `results_dir` and libkrun's capped CI summaries;
 - `summary.json` plus a printed summary: stack, SDK version, stack faults and versions,
   counts, known bugs still open (and those not active on this stack, which therefore had to
   pass), not-applicable cases with their reasons, leaked boxes and failed removals.
@@ -218,6 +218,7 @@ def build_summary(
 
 
 def write_summary(results_dir: Path, summary: Mapping[str, Any]) -> Path:
+    """Write summary.json atomically into `results_dir`; returns its path."""
     path = results_dir / "summary.json"
     atomicfile.write_text(path, json.dumps(summary, indent=2, default=_jsonable) + "\n")
     return path

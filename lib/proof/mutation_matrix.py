@@ -16,7 +16,8 @@ stand-in can inject each bug by name (standin/faults.py), so this module runs th
   any case that reads stdout may legitimately catch it; such catches are listed as
   collateral, never hidden;
 - for racy faults, the pinned cases again over K runs per probability, giving a detection
-  rate with a Wilson 95 % interval (anchors.md "Measurable goals" D).
+  rate with a Wilson 95 % interval (seeing a fault of rate p once at confidence c takes
+  ceil(ln(1-c)/ln(1-p)) runs).
 
 After every run the stack's box list (through the API) must be empty: zero boxes left.
 Per-case outcomes come from each run's JUnit XML, read raw (an xfail is "caught", an
@@ -42,6 +43,7 @@ from pathlib import Path
 import httpx
 
 from lib import junit, processes
+from lib.errors import HarnessError
 from lib.names import REPO_ROOT
 from lib.proof.pins import Pins, PinsError
 from lib.proof.pins import collect as collect_pins
@@ -49,7 +51,6 @@ from lib.stack.private_stack import PrivateStack
 from lib.stats import wilson_interval
 from standin.faults import SPECS
 
-REPO = REPO_ROOT
 # Faults whose effect every stdout-reading case can see: other catches are collateral.
 BROAD = frozenset({"exec-stdout-drop"})
 # The probability a racy fault runs at in its full-catalogue row.
@@ -77,6 +78,7 @@ class Row:
 
     @property
     def caught(self) -> list[str]:
+        """Cases that failed, errored or xfailed in this row (the fault showed in them)."""
         return sorted(c for c, o in self.outcomes.items() if o in CAUGHT)
 
     def problems(self) -> list[str]:
@@ -107,10 +109,12 @@ class Row:
         return found
 
     def collateral(self) -> list[str]:
+        """Caught cases not pinned to this row's fault (allowed only for broad faults)."""
         pins = set(self.pins)
         return [c for c in self.caught if c not in pins]
 
     def to_json(self) -> dict:
+        """The row for the matrix JSON, its problems included."""
         return {
             "label": self.label,
             "fault": self.fault,
@@ -137,10 +141,12 @@ class Detection:
     problems: list[str] = field(default_factory=list)
 
     def rate(self) -> tuple[float, float, float]:
+        """(detection rate, Wilson 95 % low, high) over the K runs."""
         low, high = wilson_interval(self.detected, self.runs)
         return (self.detected / self.runs if self.runs else 0.0), low, high
 
     def to_json(self) -> dict:
+        """The detection for the matrix JSON, rate and interval included."""
         rate, low, high = self.rate()
         return {
             "fault": self.fault,
@@ -213,7 +219,7 @@ def render(rows: Sequence[Row], detections: Sequence[Detection], markdown: bool 
 # --------------------------------------------------------------------------- the stack
 
 
-class StackError(RuntimeError):
+class StackError(HarnessError):
     """The private stand-in could not be brought up, restarted or asked."""
 
 
@@ -228,12 +234,12 @@ class MatrixStack:
         self.log = log
         from lib.proof.stack_driver import BootstrapControl
 
-        self.control = BootstrapControl(REPO, self.layout, self.env)
+        self.control = BootstrapControl(REPO_ROOT, self.layout, self.env)
 
     def _run(self, *argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(
             list(argv),
-            cwd=REPO,
+            cwd=REPO_ROOT,
             env=self.env,
             capture_output=True,
             text=True,
@@ -242,26 +248,21 @@ class MatrixStack:
         )
 
     def up(self) -> None:
+        """Bootstrap the private stand-in with no fault and set its fixtures up."""
         for argv in (
-            (str(REPO / "bootstrap.sh"), "--stack", "standin", "--fault", "none"),
-            (sys.executable, str(REPO / "fixture_setup.py")),
+            (str(REPO_ROOT / "bootstrap.sh"), "--stack", "standin", "--fault", "none"),
+            (sys.executable, str(REPO_ROOT / "fixture_setup.py")),
         ):
-            processes.run(argv, cwd=REPO, env=self.env, timeout=300, error=StackError)
+            processes.run(argv, cwd=REPO_ROOT, env=self.env, timeout=300, error=StackError)
         self.log(f"matrix: stand-in up in {self.root} (API {self.layout.api_url})")
 
     def use(self, faults: list[str], settle: float = 30.0) -> None:
         """Restart with exactly `faults` (bootstrap's services,health steps) and wait until
         the stack reports them: a run must never start on the previous fault set."""
-        from lib.proof.stack_driver import DriverError, canonical_faults
+        from lib.proof.stack_driver import DriverError, canonical_faults, switch_faults
 
         try:
-            wanted = canonical_faults(faults)
-            self.control.restart(wanted)
-            deadline = time.monotonic() + settle
-            while (now := self.control.current_faults()) != wanted:
-                if time.monotonic() > deadline:
-                    raise StackError(f"the stand-in reports faults {now}, expected {wanted}")
-                time.sleep(0.1)
+            switch_faults(self.control, canonical_faults(faults), settle)
         except DriverError as exc:
             raise StackError(str(exc)) from None
 
@@ -292,7 +293,7 @@ class MatrixStack:
         started = time.monotonic()
         proc = subprocess.run(
             argv,
-            cwd=REPO,
+            cwd=REPO_ROOT,
             env=env,
             capture_output=True,
             text=True,
@@ -307,6 +308,7 @@ class MatrixStack:
         return junit.read(junit_path.read_text()), took
 
     def close(self) -> None:
+        """Tear the private stack down and delete its root."""
         self.private.close()
 
 
@@ -315,6 +317,9 @@ class MatrixStack:
 
 @dataclass
 class Plan:
+    """What the matrix runs: which faults, K repeats per probability for racy ones, pinned-only
+    or whole-catalogue rows, and the pins."""
+
     faults: list[str]
     repeat: int = 0  # K runs per probability for racy faults (0: none)
     probabilities: tuple[float, ...] = DEFAULT_PROBABILITIES
@@ -329,6 +334,8 @@ def _fault_arg(fault: str) -> str:
 
 
 def run_matrix(stack: MatrixStack, plan: Plan, workdir: Path) -> tuple[list[Row], list[Detection]]:
+    """A clean row, one row per fault, then K pinned runs per probability of each racy fault; the
+    stack ends with no fault."""
     rows: list[Row] = []
     log = stack.log
 
@@ -377,11 +384,14 @@ def run_matrix(stack: MatrixStack, plan: Plan, workdir: Path) -> tuple[list[Row]
 
 
 def problems(rows: Iterable[Row], detections: Iterable[Detection]) -> list[str]:
+    """Every broken promise of the matrix: misses, false alarms, leftover boxes, unrun pins."""
     found = [p for r in rows for p in r.problems()]
     return found + [p for d in detections for p in d.problems]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """CLI: run the matrix on a private stand-in and print it; 0 clean, 1 broken, 2 bad input,
+    125 the stack could not run."""
     ap = argparse.ArgumentParser(
         prog="python -m lib.proof.mutation_matrix",
         description="Run the case catalogue clean and once per stand-in fault; print the matrix.",

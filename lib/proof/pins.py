@@ -25,22 +25,26 @@ from pathlib import Path
 import pytest
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.names import REPO_ROOT
 
 Pins = dict[str, tuple[str, ...]]
 
 
-class PinsError(RuntimeError):
+class PinsError(HarnessError):
     """The catalogue could not be collected, so its pins are unknown."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add `--e2e-pins-out FILE`."""
     parser.addoption(
         "--e2e-pins-out", metavar="FILE", help="write {fault: [case node ids]} from catches marks"
     )
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    """With `--e2e-pins-out`: write {fault: sorted node ids} from the collected cases' `catches`
+    marks."""
     out = session.config.getoption("--e2e-pins-out")
     if not out:
         return

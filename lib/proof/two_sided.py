@@ -20,7 +20,7 @@ name (STACK also as BOXLITE_E2E_STACK). The procedure, and why each step is ther
    interrupted run still leaves its evidence).
 5. On any exit -- verdict, error, SIGINT, SIGTERM, SIGHUP -- the original build is
    restored and the worktrees removed, with further signals deferred until that is done,
-   and the exit code is the verdict's (upstream's EXIT trap replaced it with 0). An
+   and the exit code is the verdict's (the cleanup never replaces it). An
    interrupted run exits 128+signal; a failed restore exits 128 (the host needs care; a
    bisection must stop), as does a usage error.
 """
@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.layout import Layout
 from lib.names import REPO_ROOT
 from lib.proof import verdict as V
@@ -59,7 +60,6 @@ from lib.proof.stack_driver import (
 )
 from standin import atomicfile
 
-HARNESS_ROOT = REPO_ROOT
 KEYS = {
     "PR_REF": "the fix under test (required)",
     "MAIN_REF": "the buggy baseline (default: main)",
@@ -77,7 +77,9 @@ KEYS = {
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class UsageError(Exception):
+class UsageError(HarnessError):
+    """Bad arguments, a busy stack or an unrestored earlier run: shown with the usage, exit 128."""
+
     pass
 
 
@@ -90,6 +92,7 @@ class Interrupted(BaseException):
 
 
 def usage() -> str:
+    """The help text: invocation, exit codes and every KEY=VALUE setting."""
     lines = [
         "usage: two_sided.sh PR_REF=ref REPO=path CASES='selection' [KEY=VALUE ...]",
         "       two_sided.sh --recover   put back the build a killed (SIGKILL) run left swapped in",
@@ -106,6 +109,8 @@ def usage() -> str:
 
 @dataclass
 class Options:
+    """One comparison's settings, from KEY=VALUE words over the environment."""
+
     pr_ref: str
     main_ref: str
     repo: Path
@@ -161,7 +166,7 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> Option
         driver=get("DRIVER"),
         results_dir=path(get("RESULTS_DIR") or env.get("BOXLITE_E2E_RESULTS_DIR", ""))
         if get("RESULTS_DIR") or env.get("BOXLITE_E2E_RESULTS_DIR")
-        else HARNESS_ROOT / "results",
+        else REPO_ROOT / "results",
         work_dir=path(get("WORK_DIR")) if get("WORK_DIR") else None,
         cache_dir=path(get("CACHE_DIR"))
         if get("CACHE_DIR")
@@ -237,6 +242,9 @@ def inflight_path(layout: Layout) -> Path:
 
 
 class TwoSided:
+    """One two-sided comparison: build both refs, run the cases interleaved, restore the stack,
+    write the report."""
+
     def __init__(self, opts: Options, driver: StackDriver, out=print) -> None:
         self.opts = opts
         self.driver = driver
@@ -269,9 +277,11 @@ class TwoSided:
         }
 
     def log(self, message: str) -> None:
+        """Print a progress line, flushed."""
         self.out(f"[two-sided] {message}", flush=True)
 
     def save(self) -> None:
+        """Rewrite two_sided.json with the side summaries and runs so far."""
         for side in V.SIDES:
             self.report["sides"][side].update(V.summarize(self.runs, side).to_json())
         self.report["runs"] = [r.to_json() for r in self.runs]
@@ -280,6 +290,8 @@ class TwoSided:
     # one pytest run ------------------------------------------------------------------
 
     def run_cases(self, build: SideBuild, round_: int) -> V.RunResult:
+        """One pytest run of the cases against the active side, with its own JUnit, log and
+        results dir."""
         stem = f"r{round_:03d}-{build.side}"
         junit, log = self.runs_dir / f"{stem}.xml", self.runs_dir / f"{stem}.log"
         junit.unlink(missing_ok=True)
@@ -304,7 +316,7 @@ class TwoSided:
             # Own session: a terminal Ctrl-C reaches only us; we stop the run ourselves.
             proc = subprocess.Popen(
                 argv,
-                cwd=HARNESS_ROOT,
+                cwd=REPO_ROOT,
                 env=env,
                 stdout=fh,
                 stderr=subprocess.STDOUT,
@@ -331,6 +343,8 @@ class TwoSided:
         return result
 
     def describe_run(self, r: V.RunResult, build: SideBuild) -> str:
+        """One progress line for a run: outcome, first failing cases or why it is invalid,
+        duration, log."""
         what = r.outcome
         if r.outcome == "fail" and r.counts:
             ids = r.counts.failing_ids
@@ -345,6 +359,8 @@ class TwoSided:
     # the procedure -------------------------------------------------------------------
 
     def execute(self) -> V.Verdict:
+        """Resolve refs, snapshot the stack, build both sides, run the interleaved rounds; the
+        verdict."""
         opts = self.opts
         repo = W.check_repo(opts.repo)
         shas = {"main": W.resolve(repo, opts.main_ref), "pr": W.resolve(repo, opts.pr_ref)}
@@ -416,6 +432,8 @@ class TwoSided:
         return problems, restore_failed
 
     def run(self) -> int:
+        """Execute, then always clean up (signals deferred) and report; the exit code, 128 when
+        the host was not restored."""
         repo_before = None
         with contextlib.suppress(W.RefError, W.WorktreeError):
             repo_before = W.RepoState.of(W.check_repo(self.opts.repo))
@@ -508,11 +526,10 @@ def stack_lock(layout: Layout) -> Iterator[None]:
 def build_driver(
     stack: str, driver: str, layout: Layout, env: Mapping[str, str], cache_dir: Path
 ) -> StackDriver:
+    """`DRIVER=module:factory` when given, else the built-in driver for `stack`."""
     if driver:
         return load_driver(driver)
-    return make_driver(
-        stack, harness_root=HARNESS_ROOT, layout=layout, env=env, cache_dir=cache_dir
-    )
+    return make_driver(stack, harness_root=REPO_ROOT, layout=layout, env=env, cache_dir=cache_dir)
 
 
 def recover(env: Mapping[str, str]) -> int:
@@ -547,6 +564,8 @@ def recover(env: Mapping[str, str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """CLI of two_sided.sh: help, `--recover`, or one comparison under the stack lock; the
+    two-sided exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     env = os.environ if env is None else env
     if argv and argv[0] in {"-h", "--help", "help"}:

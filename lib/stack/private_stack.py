@@ -27,7 +27,6 @@ from lib import processes
 from lib.layout import Layout
 from lib.names import REPO_ROOT
 
-REPO = REPO_ROOT
 # Never inherited by a private stack: they would point it at (or name) another stack.
 STRIPPED = ("BOXLITE_E2E_", "BOXLITE_HOME")
 
@@ -48,6 +47,9 @@ def free_ports(count: int) -> list[int]:
 
 @dataclass
 class PrivateStack:
+    """A temporary root, free ports and the env to run bootstrap.sh and teardown.sh on them;
+    `close()` leaves nothing behind."""
+
     root: Path
     env: dict[str, str]
     layout: Layout
@@ -97,8 +99,8 @@ class PrivateStack:
         self.closed = True
         pid = self.supervisord_pid()
         subprocess.run(
-            [str(REPO / "teardown.sh"), "--full"],
-            cwd=REPO,
+            [str(REPO_ROOT / "teardown.sh"), "--full"],
+            cwd=REPO_ROOT,
             env=self.env,
             capture_output=True,
             text=True,

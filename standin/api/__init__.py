@@ -14,7 +14,7 @@ Routes (all under `/api`; every route but `GET /api/health` needs `Bearer $ADMIN
     GET    /api/v1/me                           principal; path_prefix = the admin org id
     GET    /api/v1/config                       {"capabilities": {... all false}}
     GET    /api/v1/_standin/faults              API + runner faults, each with `component`
-    *      /api/v1/{ORG}/boxes...               box protocol (rest-protocol.md §2); ORG may
+    *      /api/v1/{ORG}/boxes...               box protocol (the SDK's endpoints); ORG may
                                                 hold slashes (`org-123/team-a`)
     GET|PATCH /api/admin/organizations/{ORG}/quota   per-box quota (upstream admin route)
     PATCH  /api/organizations/{ORG}/quota       same, 204 (the older upstream route)

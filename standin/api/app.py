@@ -14,7 +14,7 @@ import contextlib
 
 from aiohttp import web
 
-from standin.api import admin, health, v1
+from standin.api import admin, health, keys, v1
 from standin.api.auth import make_auth_middleware
 from standin.api.config import ApiConfig
 from standin.api.context import CTX, ApiContext
@@ -39,12 +39,18 @@ def build_app(config: ApiConfig, store: Store, log: EventLog) -> web.Application
         log=log,
         puller=SnapshotPuller(store, client.pull_image, log),
     )
+    key_store = keys.KeyStore(config.state_dir)
     app = web.Application(
         middlewares=[
             make_request_log_middleware(log),
             error_middleware,
             nest_middleware,
-            make_auth_middleware(config.admin_key, PUBLIC_ROUTES),
+            make_auth_middleware(
+                keys.make_resolver(
+                    config.admin_key, config.health_key, store.admin_org_id, key_store
+                ),
+                PUBLIC_ROUTES,
+            ),
         ],
         # Snapshot/box JSON bodies are small; file uploads stream and never hit this limit.
         client_max_size=4 * 1024 * 1024,
@@ -57,6 +63,7 @@ def build_app(config: ApiConfig, store: Store, log: EventLog) -> web.Application
     app.router.add_get("/api/v1/_standin/faults", v1.faults)
     app.router.add_route("*", "/api/v1/{rest:.*}", v1.dispatch)
     admin.add_routes(app)
+    keys.add_routes(app, key_store)
     app.cleanup_ctx.append(_lifecycle)
     return app
 

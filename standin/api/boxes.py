@@ -4,7 +4,7 @@ The API keeps the record (its own id, the user's name, the image as asked, the v
 sizes) and the runner keeps the box. Create checks sizes against the org quota and the image
 against active snapshots, then creates the box on the runner with `name=<API box id>`, so the
 API id shows up in the runner's log (that is how path verification ties the two hops
-together). Responses are rest-protocol §3.2 Box JSON with the API id as `box_id`: live state
+together). Responses are the SDK's full Box JSON with the API id as `box_id`: live state
 (status, pid, exit code) from the runner, identity and sizes from the record.
 
 A record whose runner box is gone (auto_delete, a runner wipe) is dropped and logged loudly as

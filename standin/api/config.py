@@ -22,6 +22,7 @@ from standin.startcheck import ConfigError, check_loopback, check_port, side_fau
 
 ADMIN_KEY_VAR = "ADMIN_API_KEY"
 RUNNER_KEY_VAR = "DEFAULT_RUNNER_API_KEY"
+HEALTH_KEY_VAR = "HEALTH_CHECK_API_KEY"
 
 # One or more path-safe segments joined by "/": the SDK inserts the prefix verbatim into
 # `/v1/{prefix}/boxes`, so a multi-segment prefix like `org-123/team-a` is legal there.
@@ -40,6 +41,8 @@ class ApiConfig:
     # repr=False: a config printed in a traceback or debug line must not leak the keys.
     admin_key: str = field(default="", repr=False)
     runner_key: str = field(default="", repr=False)
+    # Optional: when set, only this key opens /api/health/ready (upstream HealthCheckGuard).
+    health_key: str = field(default="", repr=False)
 
 
 def load_env_file(path: Path) -> dict[str, str]:
@@ -80,7 +83,8 @@ def resolve(argv: list[str], environ: Mapping[str, str] | None = None) -> ApiCon
         raise ConfigError(f"--org-id {args.org_id!r}: use [A-Za-z0-9_.-] segments joined by /")
     # The env file gives defaults; the process environment wins (dotenv semantics).
     values = load_env_file(args.env_file) if args.env_file else {}
-    values.update({k: v for k, v in environ.items() if k in (ADMIN_KEY_VAR, RUNNER_KEY_VAR)})
+    wanted = (ADMIN_KEY_VAR, RUNNER_KEY_VAR, HEALTH_KEY_VAR)
+    values.update({k: v for k, v in environ.items() if k in wanted})
     missing = [k for k in (ADMIN_KEY_VAR, RUNNER_KEY_VAR) if not values.get(k)]
     if missing:
         raise ConfigError(f"missing secret(s) {', '.join(missing)}: set them in env or --env-file")
@@ -95,4 +99,5 @@ def resolve(argv: list[str], environ: Mapping[str, str] | None = None) -> ApiCon
         faults=faults,
         admin_key=values[ADMIN_KEY_VAR],
         runner_key=values[RUNNER_KEY_VAR],
+        health_key=values.get(HEALTH_KEY_VAR, ""),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from standin.api import boxes, proxy
+from standin.api import boxes, keys, proxy
 from standin.api.context import ctx_of
 from standin.api.routing import PrefixMismatch, match_route, split_prefix
 from standin.api.runner_client import RunnerUnavailable
@@ -22,7 +22,8 @@ SCOPES = ["me:read", "box:read", "box:write", "box:exec", "box:delete"]
 
 
 async def me(request: web.Request) -> web.Response:
-    org_id = ctx_of(request).store.admin_org_id
+    # The caller's own org: the admin org for the admin key, the key's org for a minted one.
+    org_id = keys.caller_org(request).id
     return web.json_response(
         {
             "sub": PRINCIPAL,
@@ -63,7 +64,7 @@ async def faults(request: web.Request) -> web.Response:
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
     ctx = ctx_of(request)
-    org = ctx.store.admin_org
+    org = keys.caller_org(request)
     try:
         tail = split_prefix(request.match_info["rest"], org.id)
     except PrefixMismatch as exc:
@@ -76,6 +77,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     method = request.method
     kind = route.kind
+    _require_permission(request, kind, method)
     if kind == "boxes" and method == "GET":
         return await boxes.list_boxes(request, org)
     if kind == "boxes" and method == "POST":
@@ -104,6 +106,16 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         rec = boxes.resolve_live(ctx, request, org, route.box)
         return await proxy.proxy_ws(request, ctx.client, _runner_path(rec, tail))
     raise web.HTTPNotFound()
+
+
+def _require_permission(request: web.Request, kind: str, method: str) -> None:
+    """Box writes need `write:boxes`, removal `delete:boxes` (upstream box.controller's
+    RequiredOrganizationResourcePermissions); reads need only a key of the org."""
+    if method in ("GET", "HEAD"):
+        return
+    needed = "delete:boxes" if (kind, method) == ("box", "DELETE") else "write:boxes"
+    if not keys.principal_of(request).allows(needed):
+        raise ApiError("permission_denied", f"this API key lacks the {needed} permission")
 
 
 def _runner_path(rec, tail: list[str]) -> str:

@@ -1,6 +1,6 @@
 """HTTP side of the runner: routes, bearer auth, canonical error envelopes, request log.
 
-Routes are served without a prefix, like `boxlite serve` (rest-protocol §7.1); `{box}` is a
+Routes are served without a prefix, like `boxlite serve`; `{box}` is a
 box id or name. Every route, WebSocket upgrades included, needs `Authorization: Bearer
 <token>`, else 401 `unauthenticated` (the SDK raises ConfigError). Unknown routes and
 methods also answer the canonical envelope, so no client ever sees aiohttp's plain text.

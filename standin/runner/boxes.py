@@ -1,4 +1,4 @@
-"""Box records: the create request validated, the wire JSON (§3.2), and persistence.
+"""Box records: the create request validated, the Box JSON the SDK reads, and persistence.
 
 The SDK is strict about the Box JSON: `box_id` must match `[A-Za-z0-9_-]{1,128}` and stay
 stable (start/stop/info compare it with the handle), timestamps must be RFC 3339 *strings*,
@@ -71,7 +71,7 @@ class BoxRecord:
         self.updated_at = now_rfc3339()
 
     def wire(self, pid: int | None = None) -> dict:
-        """The Box JSON of rest-protocol §3.2 (env and other inputs are not echoed)."""
+        """The SDK's Box JSON, every field it reads (env and other inputs are not echoed)."""
         network: dict = {"mode": self.network}
         if self.allow_net:
             network["allow_net"] = list(self.allow_net)
@@ -133,7 +133,7 @@ def str_map(value: object, key: str) -> dict[str, str]:
 
 
 def _network(value: object) -> tuple[str, list[str]]:
-    """Legacy `{"mode","allow_net"}` or `{"outbound":{...},"inbound":{...}}` (§3.1/§3.2)."""
+    """Legacy `{"mode","allow_net"}` or `{"outbound":{...},"inbound":{...}}` (both SDK shapes)."""
     if value is None:
         return "enabled", []
     if not isinstance(value, dict):
@@ -154,7 +154,7 @@ def _network(value: object) -> tuple[str, list[str]]:
 
 
 def record_from_request(body: object, box_id: str) -> BoxRecord:
-    """Validate a CreateBoxRequest (§3.1); the image is resolved by the caller."""
+    """Validate a CreateBoxRequest (the SDK's create body); the image is resolved by the caller."""
     if not isinstance(body, dict):
         raise _bad("request body must be a JSON object")
     for unsupported in ("volumes", "advanced", "ports"):

@@ -7,7 +7,7 @@ routes stay thin and the rules sit in one place:
   are `running` when create answers (`detach` only says whether a box outlives its client
   runtime, which has no meaning over REST, so it is recorded and otherwise ignored);
 - exec on a stopped box is 409 `stopped`, unless the box was created with
-  `auto_resume=true`, which starts it first (rest-protocol §8.8);
+  `auto_resume=true`, which starts it first (what the SDK expects of a server);
 - exec of a missing binary is refused before spawning with 422 `execution_failed`, which
   the SDK raises as `ExecutionError` (never a 500, the bug `spawn-failed-500` models);
 - removing a running box needs `force`, else 409 `invalid_state`.
@@ -44,7 +44,7 @@ from standin.runner.sandbox import Sandbox, SandboxError, SandboxSpec
 from standin.runner.users import resolve_user
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# boxlite serve keeps finished executions 5 minutes (§4.2); the SDK's fallback status probe
+# boxlite serve keeps finished executions 5 minutes; the SDK's fallback status probe
 # and re-attach after completion need them.
 RETAIN_FINISHED = 600.0
 SWEEP_INTERVAL = 60.0
@@ -310,7 +310,7 @@ class RunnerService:
             return current
         if not box.running:
             # 422, not 409: on a WebSocket upgrade the SDK turns any 409 into
-            # AlreadyExistsError, while 422 with code `stopped` gives StoppedError (§4.7).
+            # AlreadyExistsError, while 422 with code `stopped` gives StoppedError.
             raise ApiError(
                 "stopped", f"box {box.id} is stopped; start it before attach", status=422
             )
@@ -430,7 +430,7 @@ class RunnerService:
 
 
 def _exec_request(body: object) -> dict:
-    """Validate an ExecRequest (§3.3)."""
+    """Validate an ExecRequest (the SDK's exec body)."""
     if not isinstance(body, dict):
         raise ApiError("invalid_argument", "request body must be a JSON object")
     command = body.get("command")

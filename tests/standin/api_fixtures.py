@@ -202,6 +202,7 @@ async def in_process_api(
     faults: list[str] = (),
     org_id: str = "org-123/team-a",
     runner_key: str = RUNNER_KEY,
+    health_key: str = "",
 ) -> AsyncIterator[InProcessApi]:
     """The API app in this event loop, in front of a fresh FakeRunner, both on free ports.
 
@@ -221,6 +222,7 @@ async def in_process_api(
         faults=parse_faults(list(faults)),
         admin_key=ADMIN_KEY,
         runner_key=runner_key,
+        health_key=health_key,
     )
     log = EventLog("api", str(config.log_file))
     store = Store.open(config.state_dir, org_id)

@@ -1,6 +1,6 @@
 """Box lifecycle, isolation, resources and error mapping, through the real SDK and raw HTTP.
 
-The error tests pin the exception class rest-protocol.md §5 predicts for each wire answer,
+The error tests pin the exception class the SDK raises for each wire answer,
 because that mapping is exactly what the stand-in exists to get right.
 """
 

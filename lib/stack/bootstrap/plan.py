@@ -41,6 +41,10 @@ def summary(ctx: Context) -> None:
         "tools_image": ctx.facts.get("tools_image_digest"),
         "builds": cloud.load_builds(ctx) if stack == "cloud" else {},
     }
+    co = ctx.facts.get("checkout")
+    if co is not None:
+        # fixture_setup reads the era from here: image catalog or snapshots, quota route.
+        record["checkout"] = co.record()
     ctx.write(
         layout.config_dir / "stack.json", json.dumps(record, indent=2) + "\n", "record the stack"
     )
@@ -58,7 +62,7 @@ def summary(ctx: Context) -> None:
     for key in ("image_digest", "tools_image_digest", "sdk", "path_prefix"):
         if key in ctx.facts:
             ctx.note(f"{key}: {ctx.facts[key]}")
-    ctx.note("next: ./fixture_setup.py (snapshots, quota, credentials profile p1)")
+    ctx.note("next: ./fixture_setup.py (images, quota, org keys, credentials profile p1)")
 
 
 STEPS: dict[str, list[tuple[str, Step]]] = {
@@ -75,6 +79,7 @@ STEPS: dict[str, list[tuple[str, Step]]] = {
         ("summary", summary),
     ],
     "cloud": [
+        ("checkout", cloud.checkout),
         ("packages", common.packages),
         ("kvm", cloud.kvm),
         ("secrets", common.secrets),
@@ -97,11 +102,14 @@ STEPS: dict[str, list[tuple[str, Step]]] = {
 
 
 def step_names(stack: str) -> list[str]:
+    """The stack's step names, in run order."""
     return [name for name, _ in STEPS[stack]]
 
 
 @dataclass
 class Outcome:
+    """What one step did: status, actions taken (or planned), notes, time."""
+
     name: str
     status: str  # unchanged | changed | would change | failed
     actions: list[str]

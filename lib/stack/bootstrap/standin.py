@@ -17,15 +17,17 @@ import os
 import tempfile
 from pathlib import Path
 
-from lib.names import REGISTRY_SERVICE
+from lib.names import REGISTRY_SERVICE, REPO_ROOT
 from lib.stack.bootstrap.common import API, RUNNER, fingerprint, port_conflict
-from lib.stack.bootstrap.context import HARNESS_DIR, Context
+from lib.stack.bootstrap.context import Context
 from lib.stack.services import Service
 from standin import faults as faults_mod
 from standin import images, toolsimage
 
 
 def faults_file(ctx: Context) -> Path:
+    """Where the last bootstrap recorded the stand-in's faults (reused when no `--fault` is
+    given)."""
     return ctx.layout.config_dir / "standin-faults.json"
 
 
@@ -44,10 +46,12 @@ def active_faults(ctx: Context) -> list[str]:
 
 def sourcefingerprint() -> str:
     """Hash of the stand-in's Python sources: what the running processes were started from."""
-    return fingerprint(sorted((HARNESS_DIR / "standin").rglob("*.py")))
+    return fingerprint(sorted((REPO_ROOT / "standin").rglob("*.py")))
 
 
 def services(ctx: Context, faults: list[str]) -> list[Service]:
+    """The stand-in runner and API services with the faults split by side; a new source or env
+    fingerprint restarts them."""
     layout = ctx.layout
     by_side = {
         side: [f"--fault={f}" for f in faults if faults_mod.SPECS[f.split("=")[0]].side == side]
@@ -97,7 +101,7 @@ def services(ctx: Context, faults: list[str]) -> list[Service]:
             (*runner_argv, *by_side["runner"]),
             "BoxLite e2e stand-in runner (bubblewrap boxes)",
             env=common | {"BOXLITE_E2E_ENV": fingerprint([layout.runner_env_file])},
-            workdir=HARNESS_DIR,
+            workdir=REPO_ROOT,
             log_file=None if ctx.manager.kind == "systemd" else layout.runner_log,
             after=(REGISTRY_SERVICE,),
         ),
@@ -106,7 +110,7 @@ def services(ctx: Context, faults: list[str]) -> list[Service]:
             (*api_argv, *by_side["api"]),
             "BoxLite e2e stand-in API",
             env=common | {"BOXLITE_E2E_ENV": fingerprint([layout.env_file])},
-            workdir=HARNESS_DIR,
+            workdir=REPO_ROOT,
             log_file=layout.api_log,
             after=(RUNNER,),
         ),
