@@ -2,7 +2,8 @@
 
 - `rt`: the session's REST runtime (`Boxlite.rest`, tracked: every box it or anything else
   in the case creates is recorded, named `e2e-<run>-<worker>-<hex>`, bounded, removed).
-- `image`: the stack's default image; `@pytest.mark.image("ref")` overrides it per case.
+- `image`: the stack's default image; `@pytest.mark.image("ref")` overrides it per case, and
+  `image("tools")` / `image("minimal")` name a per-stack image (`lib.harness.images`).
 - `box_factory` / `box`: boxes owned by the fixture; removed at teardown without counting
   as leaks.
 - `api`: the raw REST client (httpx) bound to the org prefix, for hand-built requests.
@@ -31,6 +32,7 @@ import boxlite
 import pytest
 import pytest_asyncio
 
+from lib.harness import images
 from lib.harness.api import ApiClient
 from lib.harness.config import Config, SecondOrg
 from lib.harness.netfault.session import NetFault, case_words
@@ -95,7 +97,12 @@ async def _path_check(
 @pytest.fixture
 def image(request, e2e_config: Config) -> str:
     mark = request.node.get_closest_marker("image")
-    return mark.args[0] if mark else e2e_config.image
+    if not mark:
+        return e2e_config.image
+    ref = images.resolve(mark.args[0], e2e_config.stack)
+    if images.available(e2e_config.api_url, e2e_config.api_key, ref) is False:
+        pytest.skip(f"not applicable: image {ref} is not set up on this stack (fixture_setup)")
+    return ref
 
 
 @pytest_asyncio.fixture(loop_scope="session")

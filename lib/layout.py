@@ -45,6 +45,8 @@ class Layout:
     registry_port: int = DEFAULT_REGISTRY_PORT
     postgres_port: int = DEFAULT_POSTGRES_PORT
     redis_port: int = DEFAULT_REDIS_PORT
+    # BOXLITE_E2E_IMAGE_CACHE: built image layouts kept outside the root (a CI cache).
+    image_cache: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Layout:
@@ -57,6 +59,9 @@ class Layout:
             registry_port=_port(env, "BOXLITE_E2E_REGISTRY_PORT", DEFAULT_REGISTRY_PORT),
             postgres_port=_port(env, "BOXLITE_E2E_POSTGRES_PORT", DEFAULT_POSTGRES_PORT),
             redis_port=_port(env, "BOXLITE_E2E_REDIS_PORT", DEFAULT_REDIS_PORT),
+            image_cache=Path(env["BOXLITE_E2E_IMAGE_CACHE"])
+            if env.get("BOXLITE_E2E_IMAGE_CACHE")
+            else None,
         )
 
     # roots
@@ -140,6 +145,11 @@ class Layout:
     def standin_runner_state(self) -> Path:
         """The stand-in runner's state (its boxes)."""
         return self.state_dir / "standin-runner"
+
+    @property
+    def standin_image_cache(self) -> Path:
+        """Built stand-in image layouts kept between bootstraps (the tools image)."""
+        return self.image_cache or self.state_dir / "standin-images"
 
     @property
     def standin_api_state(self) -> Path:

@@ -5,6 +5,7 @@ set -euo pipefail
 
 readonly DEBIAN_PACKAGES=(
   bubblewrap busybox-static docker-registry skopeo umoci supervisor util-linux tar git
+  slirp4netns iptables mmdebstrap debian-archive-keyring
   systemd-journal-remote libsystemd-dev pkg-config gcc python3-dev python3-venv shellcheck
   curl ca-certificates
   postgresql redis-server

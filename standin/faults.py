@@ -65,6 +65,22 @@ SPECS: dict[str, FaultSpec] = {
             "errors about a box name the runner's internal id (rb...), not the API's id",
         ),
         FaultSpec(
+            "allow-net-alias-exempt",
+            "runner",
+            "boxlite-ai/boxlite#1106",
+            "the host alias 192.168.127.254 bypasses a restrictive allow_net: a sealed box "
+            "still reaches every service on the host's loopback",
+        ),
+        FaultSpec(
+            "default-caps-all",
+            "runner",
+            # PR #597 proposed "default all open" (CapEff 0x1ffffffffff, SYS_ADMIN included)
+            # and was closed; PR #646 keeps the default container at Docker's 14 caps.
+            "boxlite-ai/boxlite#597",
+            "a default (not privileged) box's root holds every capability, CAP_SYS_ADMIN "
+            "included: it can mount, change its own firewall, load modules",
+        ),
+        FaultSpec(
             "quota-clamp",
             "api",
             "boxlite-ai/boxlite#662",

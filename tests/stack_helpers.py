@@ -27,6 +27,7 @@ STANDIN_STEPS = (
     "env",
     "registry",
     "image",
+    "tools-image",
     "services",
     "health",
     "smoke",

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from lib.harness import credentials
+from lib.layout import Layout
 from lib.stack import fixture_setup as fs
 from lib.stack import secrets
 from lib.stack.private_stack import free_ports
@@ -220,3 +221,17 @@ def test_quota_is_raised_but_never_lowered(tmp_path):
     settings = _settings(tmp_path)
     fs.setup(settings, fs.Api(settings, httpx.MockTransport(fake)), lambda _: None)
     assert fake.quota == {"maxCpuPerBox": 16, "maxMemoryPerBox": 8, "maxDiskPerBox": 99}
+
+
+def test_tools_snapshot_only_when_bootstrap_recorded_the_tools_image(tmp_path):
+    layout = Layout.from_env({"BOXLITE_E2E_ROOT": str(tmp_path)})
+    layout.config_dir.mkdir(parents=True)
+    record = layout.config_dir / "stack.json"
+    record.write_text('{"stack": "standin", "tools_image": null}')
+    assert fs._snapshot_names("standin", layout) == ["e2e/busybox:stable"]
+    record.write_text('{"stack": "standin", "tools_image": "sha256:ab"}')
+    assert fs._snapshot_names("standin", layout) == [
+        "e2e/busybox:stable",
+        fs.TOOLS_IMAGE,
+    ]
+    assert "e2e/tools:stable" not in fs._snapshot_names("cloud", layout)

@@ -82,7 +82,8 @@ MARKERS = (
     "needs(*capabilities): not applicable unless the stack has each capability "
     f"({', '.join(sorted(CAPABILITIES))}); skipped with the reason in the summary",
     "smoke: safe against a shared/paying stack: one box at a time, no quota or error storms",
-    "image(ref): run this case with image `ref` instead of the stack default",
+    "image(ref): run this case with image `ref` (or an alias: tools, minimal) instead of the "
+    "stack default",
     "catches(*faults): the stand-in faults (standin/faults.py) this case must catch, or "
     "network faults as 'net:NAME' (lib/harness/netfault); the mutation matrix builds its pins "
     "from these marks",

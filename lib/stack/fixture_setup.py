@@ -54,7 +54,7 @@ from lib.stack import secrets
 
 SNAPSHOTS = {
     "standin": ["e2e/busybox:stable"],
-    "cloud": ["alpine:3.23", "ubuntu:22.04", "ubuntu:24.04"],
+    "cloud": ["alpine:3.23", "ubuntu:22.04", "ubuntu:24.04", "python:3.12-bookworm"],
 }
 # The minimum the suite needs, per quota DTO (see the module docstring, step 2).
 QUOTAS = {
@@ -89,6 +89,7 @@ STANDIN_PERMISSIONS = ("write:boxes", "delete:boxes", "read:volumes", "write:vol
 ORG_HEADER = "X-BoxLite-Organization-ID"
 SECOND_ORG_NAME = "boxlite-e2e-second"
 DEFAULT_REGION = "us"  # configuration.ts defaultRegion.id default
+TOOLS_IMAGE = "e2e/tools:stable"
 PROFILE = "p1"
 POLL = 0.25
 
@@ -110,6 +111,7 @@ class Settings:
     credentials: Path
     deadline: float
     era: Mapping = field(default_factory=dict)  # bootstrap's checkout record (cloud)
+    snapshots: tuple[str, ...] = ()  # what to register; empty: SNAPSHOTS[stack]
 
     @property
     def quota_api(self) -> str:
@@ -169,6 +171,7 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         credentials=credentials.credentials_path(env),
         deadline=args.timeout,
         era=_record(layout).get("checkout") or {},
+        snapshots=tuple(_snapshot_names(stack, layout)),
     )
 
 
@@ -182,6 +185,20 @@ def _record(layout: Layout) -> dict:
 
 def _recorded_stack(layout: Layout) -> str | None:
     return _record(layout).get("stack")
+
+
+def _snapshot_names(stack: str, layout: Layout) -> list[str]:
+    """The stack's snapshots; on the stand-in the tools image only when bootstrap pushed it
+    (`BOXLITE_E2E_TOOLS_IMAGE=0` skips its minutes-long build)."""
+    names = list(SNAPSHOTS[stack])
+    if stack == "standin" and _record(layout).get("tools_image"):
+        names.append(TOOLS_IMAGE)
+    return names
+
+
+def snapshot_names(settings: Settings) -> list[str]:
+    """What setup registers and check expects, for this stack."""
+    return list(settings.snapshots or SNAPSHOTS[settings.stack])
 
 
 class Api:
@@ -493,7 +510,7 @@ def setup(settings: Settings, api: Api, say: Callable) -> None:
     say(f"API {settings.api_url}: admin {me['sub']}, org {prefix}")
     ensure_quota(settings, api, prefix, say)
     if _uses_snapshots(settings, api, prefix):
-        ensure_snapshots(api, SNAPSHOTS[settings.stack], settings.deadline, say)
+        ensure_snapshots(api, snapshot_names(settings), settings.deadline, say)
     else:
         say("images: image-catalog stack, images are recorded on first use (no snapshots)")
     keys = ensure_case_keys(settings, api, prefix, say)
@@ -509,7 +526,7 @@ def check(settings: Settings, api: Api, say: Callable) -> list[str]:
     if gap:
         problems.append(f"quota below the minimum: {gap}")
     if _uses_snapshots(settings, api, prefix):
-        for name in SNAPSHOTS[settings.stack]:
+        for name in snapshot_names(settings):
             snap = api.snapshot(name)
             state = snap.get("state") if snap else "missing"
             if state != "active":

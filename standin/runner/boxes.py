@@ -19,6 +19,7 @@ from pathlib import Path
 
 from standin import atomicfile
 from standin.errors import ApiError
+from standin.runner.netpolicy import normalize_rules
 
 BOX_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_CPUS = 255  # the SDK parses cpus as u8
@@ -146,6 +147,9 @@ def _network(value: object) -> tuple[str, list[str]]:
     allow = spec.get("allow_net") or []
     if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
         raise _bad("network.allow_net must be a list of strings")
+    allow = normalize_rules(allow)
+    if mode == "disabled":
+        allow = []  # upstream's mapper: no allow-list without a network
     return mode, allow
 
 

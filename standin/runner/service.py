@@ -222,6 +222,9 @@ class RunnerService:
             hostname=record.id,
             network=record.network != "disabled",
             cpus=self._allocate_cpus(record.cpus),
+            allow_net=tuple(record.allow_net),
+            alias_exempt="allow-net-alias-exempt" in self.faults,
+            all_caps="default-caps-all" in self.faults,
         )
         sandbox = Sandbox(spec)
         try:

@@ -23,7 +23,17 @@ from standin import registry as registry_cfg
 
 API, RUNNER, REGISTRY = API_SERVICE, RUNNER_SERVICE, REGISTRY_SERVICE
 
-STANDIN_PACKAGES = ["bubblewrap", "busybox-static", "docker-registry", "skopeo", "umoci"]
+STANDIN_PACKAGES = [
+    "bubblewrap",
+    "busybox-static",
+    "docker-registry",
+    "skopeo",
+    "umoci",
+    "slirp4netns",
+    "iptables",
+    "mmdebstrap",
+    "debian-archive-keyring",  # mmdebstrap of bookworm on an Ubuntu host (CI)
+]
 CLOUD_PACKAGES = [
     "docker-registry",
     "skopeo",

@@ -37,6 +37,8 @@ def summary(ctx: Context) -> None:
         "services": ctx.manager.kind,
         "repo": str(ctx.options.repo) if ctx.options.repo else None,
         "faults": standin.active_faults(ctx) if stack == "standin" else [],
+        # fixture_setup registers the tools image's snapshot only when it was pushed.
+        "tools_image": ctx.facts.get("tools_image_digest"),
         "builds": cloud.load_builds(ctx) if stack == "cloud" else {},
     }
     co = ctx.facts.get("checkout")
@@ -57,7 +59,7 @@ def summary(ctx: Context) -> None:
     ctx.note(logs)
     if stack == "standin":
         ctx.note(f"faults: {', '.join(record['faults']) or 'none'}")
-    for key in ("image_digest", "sdk", "path_prefix"):
+    for key in ("image_digest", "tools_image_digest", "sdk", "path_prefix"):
         if key in ctx.facts:
             ctx.note(f"{key}: {ctx.facts[key]}")
     ctx.note("next: ./fixture_setup.py (images, quota, org keys, credentials profile p1)")
@@ -70,6 +72,7 @@ STEPS: dict[str, list[tuple[str, Step]]] = {
         ("env", common.env),
         ("registry", common.registry),
         ("image", standin.image),
+        ("tools-image", standin.tools_image),
         ("services", standin.standin_services),
         ("health", common.check_health),
         ("smoke", common.smoke),

@@ -13,6 +13,7 @@ set; without `--fault` the last bootstrap's faults stay. Each side gets only its
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from lib.stack.bootstrap.common import API, RUNNER, fingerprint, port_conflict
 from lib.stack.bootstrap.context import Context
 from lib.stack.services import Service
 from standin import faults as faults_mod
-from standin import images
+from standin import images, toolsimage
 
 # The stand-in's auto_stop floor (upstream: 60 s). Short enough that a lifecycle case's
 # stop-then-delete takes seconds; the harness bounds (300/600 s) stay far above it.
@@ -144,6 +145,33 @@ def image(ctx: Context) -> None:
     else:
         ctx.note(f"{images.IMAGE_REF} {digest[:19]} already in {registry}")
     ctx.facts["image_digest"] = digest
+
+
+def tools_image(ctx: Context) -> None:
+    """The e2e/tools image (mmdebstrap): built once into the stack's data dir, then pushed.
+
+    The build takes minutes (mostly package downloads), so its layout is cached under
+    `Layout.standin_image_cache`; later bootstraps only push it when the registry lacks it.
+    """
+    if os.environ.get("BOXLITE_E2E_TOOLS_IMAGE", "1") == "0":
+        ctx.note(f"{toolsimage.IMAGE_REF}: skipped (BOXLITE_E2E_TOOLS_IMAGE=0)")
+        return
+    registry, cache = ctx.layout.registry, ctx.layout.standin_image_cache
+    cached = (cache / f"tools-{toolsimage.cache_key()}" / "layout" / "index.json").exists()
+    if ctx.dry_run:
+        ctx.actions.append(
+            f"would push {toolsimage.IMAGE_REF} to {registry}"
+            + ("" if cached else f" after building it (mmdebstrap) into {cache}")
+        )
+        return
+    digest, pushed, seconds = toolsimage.build_push(registry, cache)
+    if seconds:
+        ctx.change(f"built {toolsimage.IMAGE_REF} in {seconds:.0f}s (cached in {cache})")
+    if pushed:
+        ctx.change(f"pushed {registry}/{toolsimage.IMAGE_REF} {digest}")
+    else:
+        ctx.note(f"{toolsimage.IMAGE_REF} {digest[:19]} already in {registry}")
+    ctx.facts["tools_image_digest"] = digest
 
 
 def standin_services(ctx: Context) -> None:
