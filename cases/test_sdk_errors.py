@@ -28,8 +28,9 @@ import re
 import secrets
 
 import pytest
+import pytest_asyncio
 
-from lib.harness.sdk.base import ClientError, assert_kind
+from lib.harness.sdk.base import Client, ClientError, assert_kind
 
 RUNNER_ID = re.compile(r"\brb[0-9a-f]{6,}\b")  # the stand-in runner's internal box ids
 
@@ -44,24 +45,35 @@ async def test_missing_binary_is_a_typed_error(sdk_box):
     assert out.stdout == "still-usable\n", out
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def no_resume_box(client: Client, image: str, e2e):
+    """A box made with auto_resume off: upstream's API defaults it on, and then an exec on the
+    stopped box would start it instead of answering `stopped`."""
+    made = await client.create(image, auto_resume=False)
+    e2e.ledger.claim(made.id)  # removed by the path check's teardown, not a leak
+    return made
+
+
 @pytest.mark.catches("exec-on-stopped-500")
-async def test_exec_on_stopped_box_is_stopped(sdk_box):
-    await sdk_box.stop()
+async def test_exec_on_stopped_box_is_stopped(no_resume_box):
+    box = no_resume_box
+    await box.stop()
     with pytest.raises(ClientError) as caught:
-        await sdk_box.run("true")
+        await box.run("true")
     assert_kind(caught.value, "stopped")
-    await sdk_box.start()
-    out = await sdk_box.sh("echo running-again")
+    await box.start()
+    out = await box.sh("echo running-again")
     assert (out.exit_code, out.stdout) == (0, "running-again\n"), out
 
 
 @pytest.mark.catches("error-names-runner-id")
-async def test_stopped_box_error_names_the_box_as_the_client_knows_it(sdk_box):
-    await sdk_box.stop()
+async def test_stopped_box_error_names_the_box_as_the_client_knows_it(no_resume_box):
+    box = no_resume_box
+    await box.stop()
     with pytest.raises(ClientError) as caught:
-        await sdk_box.run("true")
+        await box.run("true")
     message = caught.value.message
-    assert sdk_box.id in message, f"the error does not name box {sdk_box.id}: {message!r}"
+    assert box.id in message, f"the error does not name box {box.id}: {message!r}"
     leaked = RUNNER_ID.findall(message)
     assert not leaked, f"the error names the runner's internal id {leaked}: {message!r}"
 

@@ -70,6 +70,13 @@ function num(args, key) {
   return v;
 }
 
+function bool(args, key) {
+  const v = args[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "boolean") throw new ProtocolError(`'${key}' must be a boolean`);
+  return v;
+}
+
 function strList(args, key) {
   const v = args[key] ?? [];
   if (!Array.isArray(v) || !v.every((s) => typeof s === "string")) {
@@ -134,6 +141,8 @@ const OPS = {
       const v = num(o, wire);
       if (v !== undefined) options[js] = v;
     }
+    const resume = bool(o, "auto_resume");
+    if (resume !== undefined) options.autoResume = resume;
     const wd = str(o, "working_dir", { optional: true });
     if (wd !== undefined) options.workingDir = wd;
     const env = envPairs(o, "env");
