@@ -63,6 +63,38 @@ SPECS: dict[str, FaultSpec] = {
             "boxlite-ai/boxlite#662",
             "a zero cpus, memory_mib or disk_size_gb is coerced to the default: created (201)",
         ),
+        FaultSpec(
+            "validation-lenient",
+            "api",
+            # #662's root cause: the global ValidationPipe set transform but not whitelist /
+            # forbidNonWhitelisted, so the DTO's nested rules were never applied.
+            "boxlite-ai/boxlite#662",
+            "unknown create keys (nested too) and zero disk_io ceilings are accepted (201)",
+        ),
+        FaultSpec(
+            "exec-on-removed-box",
+            "api",
+            # The bug class issue 14 names from upstream's lifecycle cases: a box id that
+            # was removed reaches the exec path and fails there instead of in the lookup.
+            "boxlite-e2e#14",
+            "exec on a removed box answers 500 internal instead of 404 not_found",
+        ),
+        FaultSpec(
+            "secrets-dropped",
+            "runner",
+            # POL-303 in apps/e2e/cases/test_pol257_secrets_rest_path.py: secrets= was a
+            # silent no-op over REST, so no placeholder reached the guest.
+            "boxlite-ai/boxlite POL-303",
+            "secrets= is dropped: the guest gets no BOXLITE_SECRET_* placeholder",
+        ),
+        FaultSpec(
+            "secret-value-in-guest",
+            "runner",
+            # The property scripts/test/e2e/cases/test_secret_no_leak.py pins: the guest
+            # sees only the placeholder, the real value stays host-side.
+            "boxlite-ai/boxlite POL-257",
+            "the guest's BOXLITE_SECRET_* variable carries the real value, not the placeholder",
+        ),
     )
 }
 

@@ -28,6 +28,14 @@ from standin.errors import error_middleware
 from standin.logfmt import EventLog
 
 PUBLIC_ROUTES = {("GET", "/api/health"), ("HEAD", "/api/health")}
+# Upstream's API stamps every answer with its version (the header its own e2e suite reads to
+# prove a request went through the API layer, not straight to a runner).
+API_VERSION_HEADER = "X-BoxLite-Api-Version"
+API_VERSION = "0.1.0"
+
+
+async def _stamp_version(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers[API_VERSION_HEADER] = API_VERSION
 
 
 def build_app(config: ApiConfig, store: Store, log: EventLog) -> web.Application:
@@ -50,6 +58,7 @@ def build_app(config: ApiConfig, store: Store, log: EventLog) -> web.Application
         client_max_size=4 * 1024 * 1024,
     )
     app[CTX] = ctx
+    app.on_response_prepare.append(_stamp_version)
     app.router.add_get("/api/health", health.health)
     app.router.add_get("/api/health/ready", health.ready)
     app.router.add_get("/api/v1/me", v1.me)

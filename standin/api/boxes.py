@@ -18,6 +18,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from standin.api.context import ApiContext, ctx_of
+from standin.api.create_schema import check_shape
 from standin.api.reqlog import BOX_ID_KEY
 from standin.api.runner_client import RunnerReply, RunnerUnavailable
 from standin.api.snapshots import ACTIVE
@@ -147,6 +148,7 @@ async def read_json(request: web.Request) -> object:
 async def create_box(request: web.Request, org: Org) -> web.Response:
     ctx = ctx_of(request)
     body = check_create_body(await read_json(request))
+    check_shape(body, ctx.config.faults)
     sizes = check_sizes(body, org.quota, ctx.config.faults)
     name = body.get("name")
     if name is not None and ctx.store.find_box(org.id, name) is not None:
@@ -269,5 +271,6 @@ async def remove_box(request: web.Request, org: Org, ident: str) -> web.Response
     if not reply.ok and reply.status != 404:
         return passthrough(reply)  # e.g. 409 invalid_state: running, no ?force=true
     _discard(ctx, rec)
+    ctx.removed.add(rec.id)
     ctx.log.event("box.remove", box_id=rec.id, runner_box_id=rec.runner_id)
     return web.Response(status=204)

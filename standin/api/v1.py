@@ -86,6 +86,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         return await boxes.remove_box(request, org, route.box)
     if kind == "box_action" and method == "POST":
         return await boxes.box_action(request, org, route.box, route.action)
+    if kind == "config" and method == "GET":
+        return await config(request)
     if kind == "metrics" and method == "GET":
         return await proxy.proxy_http(request, ctx.client, "/v1/metrics")
     proxied = {
@@ -97,6 +99,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         ("files", "GET"),
         ("box_metrics", "GET"),
     }
+    if (kind, method) == ("exec", "POST") and _removed_box_fault(ctx, org, route.box):
+        # Fault: the removed id slips past the lookup and the exec path fails on it.
+        raise ApiError("internal", f"exec failed: box {route.box} has no runner box")
     if (kind, method) in proxied:
         rec = boxes.resolve_live(ctx, request, org, route.box)
         return await proxy.proxy_http(request, ctx.client, _runner_path(rec, tail))
@@ -104,6 +109,14 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         rec = boxes.resolve_live(ctx, request, org, route.box)
         return await proxy.proxy_ws(request, ctx.client, _runner_path(rec, tail))
     raise web.HTTPNotFound()
+
+
+def _removed_box_fault(ctx, org, ident: str) -> bool:
+    return (
+        "exec-on-removed-box" in ctx.config.faults
+        and ident in ctx.removed
+        and ctx.store.find_box(org.id, ident) is None
+    )
 
 
 def _runner_path(rec, tail: list[str]) -> str:

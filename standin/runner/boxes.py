@@ -59,6 +59,8 @@ class BoxRecord:
     auto_stop: int = DEFAULT_AUTO_STOP
     auto_delete: int = 0
     auto_resume: bool = False
+    # name -> placeholder, one guest variable each; secret VALUES are never recorded here.
+    secrets: dict[str, str] = field(default_factory=dict)
     status: str = "configured"
     created_at: str = field(default_factory=now_rfc3339)
     updated_at: str = field(default_factory=now_rfc3339)
@@ -147,6 +149,31 @@ def _network(value: object) -> tuple[str, list[str]]:
     if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
         raise _bad("network.allow_net must be a list of strings")
     return mode, allow
+
+
+def secret_env_name(name: str) -> str:
+    """The guest variable a secret's placeholder is exported under (Secret::env_pair)."""
+    return "BOXLITE_SECRET_" + re.sub(r"[^A-Z0-9_]", "_", name.upper())
+
+
+def parse_secrets(value: object) -> list[tuple[str, str, str]]:
+    """`secrets[]` as (name, placeholder, value); the value must go no further than memory."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _bad("secrets must be a list")
+    found = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise _bad("each secret must be an object")
+        name, secret = item.get("name"), item.get("value")
+        if not isinstance(name, str) or not name or not isinstance(secret, str) or not secret:
+            raise _bad("each secret needs a non-empty name and value")
+        placeholder = item.get("placeholder") or f"<BOXLITE_SECRET:{name}>"
+        if not isinstance(placeholder, str):
+            raise _bad("a secret's placeholder must be a string")
+        found.append((name, placeholder, secret))
+    return found
 
 
 def record_from_request(body: object, box_id: str) -> BoxRecord:

@@ -33,7 +33,9 @@ from standin.runner.boxes import (
     BoxStore,
     new_box_id,
     now_rfc3339,
+    parse_secrets,
     record_from_request,
+    secret_env_name,
     str_map,
 )
 from standin.runner.config import RunnerConfig
@@ -62,6 +64,8 @@ class BoxRuntime:
     watcher: asyncio.Task | None = None
     commands_executed: int = 0
     exec_errors: int = 0
+    # Only under fault `secret-value-in-guest`: the values that fault leaks, in memory only.
+    leaked_secrets: dict[str, str] = field(default_factory=dict)
     timing: dict[str, int | None] = field(default_factory=dict)
 
     @property
@@ -150,6 +154,11 @@ class RunnerService:
     async def create(self, body: object) -> BoxRuntime:
         started = time.monotonic()
         record = record_from_request(body, new_box_id())
+        secrets = parse_secrets(body.get("secrets") if isinstance(body, dict) else None)
+        if "secrets-dropped" not in self.faults:
+            # The guest sees the placeholder; the value would live only in the egress proxy
+            # that substitutes it (the stand-in has none), so it is not kept at all.
+            record.secrets = {secret_env_name(n): placeholder for n, placeholder, _ in secrets}
         if record.name is not None:
             if record.name in self._names or record.name in self.boxes:
                 raise ApiError("already_exists", f"a box named {record.name!r} already exists")
@@ -168,6 +177,8 @@ class RunnerService:
                     resolve_in_root(rootfs, record.working_dir).mkdir(parents=True, exist_ok=True)
             t2 = time.monotonic()
             box = BoxRuntime(record, rootfs, image_defaults(template))
+            if "secret-value-in-guest" in self.faults:
+                box.leaked_secrets = {secret_env_name(n): value for n, _, value in secrets}
             self.store.save(record)
             self.boxes[record.id] = box
             await self._start_sandbox(box)
@@ -324,6 +335,8 @@ class RunnerService:
             env["TERM"] = "xterm"
         env.update(box.defaults.env)
         env.update(box.record.env)
+        env.update(box.record.secrets)
+        env.update(box.leaked_secrets)
         env.update(extra)
         return env
 
