@@ -17,8 +17,10 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from standin.api import catalog
 from standin.api.context import ApiContext, ctx_of
 from standin.api.create_schema import check_shape
+from standin.api.mounts import runner_mounts
 from standin.api.reqlog import BOX_ID_KEY
 from standin.api.runner_client import RunnerReply, RunnerUnavailable
 from standin.api.snapshots import ACTIVE
@@ -27,7 +29,15 @@ from standin.api.validation import check_create_body, check_sizes
 from standin.errors import ApiError
 
 # Fields the API decides; everything else in the SDK's create body goes to the runner as-is.
-OWNED_FIELDS = ("name", "image", "rootfs_path", "cpus", "memory_mib", "disk_size_gb")
+OWNED_FIELDS = (
+    "name",
+    "image",
+    "rootfs_path",
+    "cpus",
+    "memory_mib",
+    "disk_size_gb",
+    "volumes",  # resolved to the runner's mounts
+)
 # Live fields taken from the runner's Box; only non-null ones (labels/auto_* must not be null).
 RUNNER_FIELDS = (
     "status",
@@ -154,13 +164,18 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
     if name is not None and ctx.store.find_box(org.id, name) is not None:
         raise ApiError("already_exists", f"a box named {name!r} already exists")
     image = body["image"]
+    mounts, volume_ids = runner_mounts(ctx, org, body.get("volumes") or [])
     snap = ctx.store.snapshot_for_image(org.id, image)
-    if snap is None or snap.state != ACTIVE:
-        state = "not registered" if snap is None else f"snapshot state {snap.state}"
+    pulled = None
+    if snap is None:
+        # Not curated: the runner pulls it now; the catalog records it once the box is up.
+        pulled = await _pull(ctx, image)
+        if not isinstance(pulled, dict):
+            return pulled
+    elif snap.state != ACTIVE:
         raise ApiError(
             "image_pull_failed",
-            f"image {image!r} is not an active snapshot ({state}); register it with"
-            " POST /api/snapshots",
+            f"image {image!r} is a snapshot in state {snap.state}, not active yet",
         )
     now = now_rfc3339()
     rec = BoxRecord(
@@ -168,13 +183,14 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
         org_id=org.id,
         name=name,
         image=image,
-        runner_image=snap.image_name,
+        runner_image=snap.image_name if snap is not None else image,
         cpus=sizes.cpus,
         memory_mib=sizes.memory_mib,
         disk_size_gb=sizes.disk_size_gb,
         created_at=now,
         updated_at=now,
         status="creating",
+        volumes=volume_ids,
     )
     # Reserve id and name before the first await, so concurrent creates cannot collide.
     ctx.store.boxes[rec.id] = rec
@@ -184,6 +200,8 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
         ctx.log.event("fault", name=fault, box_id=rec.id, field=field, asked=asked, used=used)
 
     runner_body = {k: v for k, v in body.items() if k not in OWNED_FIELDS}
+    if mounts:
+        runner_body["volumes"] = mounts
     runner_body.update(name=rec.id, image=rec.runner_image, cpus=rec.cpus)
     runner_body["memory_mib"] = rec.memory_mib
     if rec.disk_size_gb is not None:
@@ -202,6 +220,8 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
     rec.runner_id = runner_box["box_id"]
     rec.status = runner_box.get("status") or "running"
     ctx.store.save()
+    if pulled is not None:
+        catalog.record(ctx, org, rec, pulled)
     ctx.log.event(
         "box.create",
         box_id=rec.id,
@@ -212,6 +232,18 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
         memory_mib=rec.memory_mib,
     )
     return web.json_response(box_json(rec, runner_box), status=201)
+
+
+async def _pull(ctx: ApiContext, image: str) -> dict | web.Response:
+    """The runner's pull of a non-curated image: its `{digest, size_bytes, ...}`, or the
+    runner's refusal (422 `image_pull_failed`) to pass through."""
+    reply = await _call(ctx, "POST", "/v1/images/pull", json_body={"image": image})
+    doc = reply.json()
+    if reply.ok and isinstance(doc, dict):
+        return doc
+    if reply.ok or reply.status in (404, 405):
+        raise ApiError("image_pull_failed", f"image {image!r}: the runner cannot pull images")
+    return passthrough(reply)
 
 
 def _discard(ctx: ApiContext, rec: BoxRecord) -> None:

@@ -102,8 +102,11 @@ def _catalog_route(tail: list[str]) -> Route | None:
     root = tail[0]
     if len(tail) == 1:
         return Route(root)
+    if root == "images" and tail[1:] == ["usage"]:
+        return Route("image_usage")
+    if root == "images" and all(tail[1:]):
+        # An image name may hold `/` (a registry host and a repository path).
+        return Route("image", box="/".join(tail[1:]))
     if len(tail) == 2 and tail[1]:
-        if root == "images" and tail[1] == "usage":
-            return Route("image_usage")
-        return Route(root[:-1], box=tail[1])
+        return Route("volume", box=tail[1])
     return None

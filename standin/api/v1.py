@@ -10,15 +10,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from standin.api import boxes, proxy
+from standin.api import boxes, catalog, proxy, volumes
 from standin.api.context import ctx_of
 from standin.api.routing import PrefixMismatch, match_route, split_prefix
 from standin.api.runner_client import RunnerUnavailable
 from standin.errors import ApiError
 
 PRINCIPAL = "boxlite-admin"
-# What this API serves (upstream's scope vocabulary, minus volumes the stand-in lacks).
-SCOPES = ["me:read", "box:read", "box:write", "box:exec", "box:delete"]
+# What this API serves (upstream's scope vocabulary).
+SCOPES = [
+    "me:read",
+    "box:read",
+    "box:write",
+    "box:exec",
+    "box:delete",
+    "volume:read",
+    "volume:write",
+    "volume:delete",
+]
 
 
 async def me(request: web.Request) -> web.Response:
@@ -86,6 +95,13 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         return await boxes.remove_box(request, org, route.box)
     if kind == "box_action" and method == "POST":
         return await boxes.box_action(request, org, route.box, route.action)
+    handler = _CATALOG.get((kind, method))
+    if handler is not None:
+        return await handler(request, org)
+    if kind == "volume" and method == "GET":
+        return await volumes.get_volume(request, org, route.box)
+    if kind == "volume" and method == "DELETE":
+        return await volumes.remove(request, org, route.box)
     if kind == "config" and method == "GET":
         return await config(request)
     if kind == "metrics" and method == "GET":
@@ -109,6 +125,16 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         rec = boxes.resolve_live(ctx, request, org, route.box)
         return await proxy.proxy_ws(request, ctx.client, _runner_path(rec, tail))
     raise web.HTTPNotFound()
+
+
+_CATALOG = {
+    ("volumes", "GET"): volumes.list_volumes,
+    ("volumes", "POST"): volumes.create,
+    ("images", "GET"): catalog.list_images,
+    ("image_usage", "GET"): catalog.usage,
+    ("image", "GET"): catalog.get_image,
+    ("image", "DELETE"): catalog.remove_image,
+}
 
 
 def _removed_box_fault(ctx, org, ident: str) -> bool:

@@ -40,6 +40,8 @@ class SandboxSpec:
     hostname: str
     network: bool
     cpus: tuple[int, ...]
+    # (host dir, guest path) bind mounts: the box's managed volumes
+    binds: tuple[tuple[Path, str], ...] = ()
 
 
 def tool(name: str) -> str:
@@ -84,6 +86,8 @@ class Sandbox:
             "--info-fd",
             str(info_fd),
         ]
+        for host, guest in spec.binds:
+            argv += ["--bind", str(host), guest]
         if not spec.network:
             argv.append("--unshare-net")  # a fresh net namespace holds only a loopback device
         return [*argv, "--", *INIT_ARGV]

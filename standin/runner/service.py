@@ -219,11 +219,17 @@ class RunnerService:
 
     async def _start_sandbox(self, box: BoxRuntime) -> None:
         record = box.record
+        binds = []
+        for mount in record.volumes:
+            host = self.store.volume_dir(mount["volume_id"])
+            host.mkdir(parents=True, exist_ok=True)
+            binds.append((host, mount["guest_path"]))
         spec = SandboxSpec(
             rootfs=box.rootfs,
             hostname=record.id,
             network=record.network != "disabled",
             cpus=self._allocate_cpus(record.cpus),
+            binds=tuple(binds),
         )
         sandbox = Sandbox(spec)
         try:
@@ -290,6 +296,39 @@ class RunnerService:
         self._names.discard(box.record.name or "")
         await asyncio.to_thread(shutil.rmtree, self.store.box_dir(box.id), True)
         self.log.event("box.remove", box_id=box.id, name=box.record.name, force=force)
+
+    async def remove_volume(self, volume_id: str) -> None:
+        """Drop a managed volume's bytes; 409 while a box mounts it, 404 if it has none."""
+        try:
+            path = self.store.volume_dir(volume_id)
+        except ValueError:
+            raise ApiError("invalid_argument", f"bad volume id {volume_id!r}") from None
+        holders = sorted(
+            b.id
+            for b in self.boxes.values()
+            if any(m["volume_id"] == volume_id for m in b.record.volumes)
+        )
+        if holders:
+            raise ApiError(
+                "invalid_state", f"volume {volume_id} is mounted by {', '.join(holders)}"
+            )
+        if not path.exists():
+            raise ApiError("not_found", f"volume {volume_id} has no data on this runner")
+        await asyncio.to_thread(shutil.rmtree, path)
+        self.log.event("volume.remove", volume_id=volume_id)
+
+    async def pull_image(self, body: object) -> dict:
+        """`POST /v1/images/pull`: fetch an image into the cache; what the catalog records."""
+        doc = body if isinstance(body, dict) else {}
+        ref = doc.get("image") or doc.get("reference")
+        if not isinstance(ref, str) or not ref.strip():
+            raise ApiError("invalid_argument", "image must be a non-empty string")
+        ref = ref.strip()
+        if ref in self.images.image_dirs:
+            return {"reference": ref, "digest": "", "config_digest": "", "layer_count": 1}
+        info = await self.images.pull_info(ref)
+        self.log.event("image.pull", image=ref, digest=info["digest"])
+        return {"reference": ref, **info}
 
     # ------------------------------------------------------------------ executions
 
