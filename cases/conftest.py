@@ -6,6 +6,9 @@
 - `box_factory` / `box`: boxes owned by the fixture; removed at teardown without counting
   as leaks.
 - `api`: the raw REST client (httpx) bound to the org prefix, for hand-built requests.
+- `rest`: raw authenticated access (base url, prefix, headers) for a client of the case's own
+  or a route outside `/v1`; boxes are created through `api` or the SDK, never through it.
+- `volume_factory`: managed volumes named like the run's boxes, removed at teardown.
 - autouse: the local FFI runtime is refused, and every test's boxes are path-verified on both
   hops and removed (`lib.harness.plugin.E2ESession.finish_test`).
 
@@ -21,7 +24,7 @@ import boxlite
 import pytest
 import pytest_asyncio
 
-from lib.harness.api import ApiClient
+from lib.harness.api import ApiClient, RestAccess, rest_access
 from lib.harness.config import Config
 from lib.harness.plugin import E2ESession, session_of
 from lib.harness.runtime import TrackedBox, TrackedRuntime, forbid_local_runtime, rest_runtime
@@ -99,3 +102,30 @@ async def api(e2e: E2ESession, _path_check) -> AsyncIterator[ApiClient]:
     cfg = e2e.config
     async with ApiClient(cfg.api_url, cfg.api_key, cfg.prefix, recorder=e2e.ledger) as client:
         yield client
+
+
+@pytest.fixture
+def rest(e2e_config: Config) -> RestAccess:
+    return rest_access(e2e_config.api_url, e2e_config.api_key, e2e_config.prefix)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def volume_factory(rt: TrackedRuntime, e2e: E2ESession) -> AsyncIterator[Callable]:
+    """`await volume_factory()` -> VolumeInfo; every volume made is removed after the test.
+
+    This teardown runs before the path check removes the test's boxes, so a case removes
+    the boxes that mount a volume itself (a volume still mounted fails this teardown loudly
+    rather than being left behind)."""
+    made: list[str] = []
+
+    async def make():
+        info = await rt.volumes.create(name=e2e.ledger.new_name())
+        made.append(info.id)
+        return info
+
+    yield make
+    for volume_id in made:
+        try:
+            await rt.volumes.remove(volume_id, force=True)
+        except boxlite.NotFoundError:
+            pass  # the case removed it itself

@@ -95,6 +95,29 @@ SPECS: dict[str, FaultSpec] = {
             "boxlite-ai/boxlite POL-257",
             "the guest's BOXLITE_SECRET_* variable carries the real value, not the placeholder",
         ),
+        FaultSpec(
+            "secret-logged",
+            "api",
+            # The other half of POL-257's property: the value may cross no log either.
+            "boxlite-ai/boxlite POL-257",
+            "the API's box.create log line carries the secrets' values",
+        ),
+        FaultSpec(
+            "main-command-ignored",
+            "runner",
+            # apps/e2e/cases/test_box_main_command.py: cmd/entrypoint crossed the wire but a
+            # cloud box always booted the image's own init (no upstream issue number).
+            "boxlite-e2e#14",
+            "a box's entrypoint/cmd are ignored: the image's own init runs instead",
+        ),
+        FaultSpec(
+            "volume-ephemeral",
+            "runner",
+            # apps/e2e/cases/test_volume_crud_and_mount.py: a mount not backed by the
+            # volume's storage, so what one box wrote is gone for the next.
+            "boxlite-e2e#14",
+            "a managed volume mount is backed by the box's own scratch dir: data dies with it",
+        ),
     )
 }
 

@@ -230,8 +230,16 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
         image=rec.image,
         cpus=rec.cpus,
         memory_mib=rec.memory_mib,
+        # Fault `secret-logged` only: a clean API never writes a secret's value anywhere.
+        secrets=_logged_secrets(ctx, body),
     )
     return web.json_response(box_json(rec, runner_box), status=201)
+
+
+def _logged_secrets(ctx: ApiContext, body: dict) -> str | None:
+    if "secret-logged" not in ctx.config.faults or not body.get("secrets"):
+        return None
+    return ",".join(f"{s.get('name')}={s.get('value')}" for s in body["secrets"])
 
 
 async def _pull(ctx: ApiContext, image: str) -> dict | web.Response:

@@ -222,6 +222,9 @@ class RunnerService:
         binds = []
         for mount in record.volumes:
             host = self.store.volume_dir(mount["volume_id"])
+            if "volume-ephemeral" in self.faults:
+                # Fault: the mount is backed by the box's own dir, so it dies with the box.
+                host = self.store.box_dir(box.id) / "scratch" / mount["volume_id"]
             host.mkdir(parents=True, exist_ok=True)
             binds.append((host, mount["guest_path"]))
         spec = SandboxSpec(
@@ -243,7 +246,7 @@ class RunnerService:
         record.touch("running")
         self.store.save(record)
         box.watcher = asyncio.create_task(self._watch_sandbox(box, sandbox))
-        if record.entrypoint or record.cmd:
+        if (record.entrypoint or record.cmd) and "main-command-ignored" not in self.faults:
             # A box created with a command runs it as its main process from the start.
             await self.main_session(box)
 
