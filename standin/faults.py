@@ -103,6 +103,22 @@ SPECS: dict[str, FaultSpec] = {
             "the API's box.create log line carries the secrets' values",
         ),
         FaultSpec(
+            "catalog-unrecorded",
+            "api",
+            # apps/e2e/cases/test_images_catalog.py step 1: the box boots, the pull that made
+            # it work never writes the catalog row.
+            "boxlite-ai/boxlite POL-544",
+            "a box booted from an unregistered image is never recorded in the image catalog",
+        ),
+        FaultSpec(
+            "files-stream-truncated",
+            "api",
+            # apps/e2e/cases/test_files_comprehensive.py: chunked-transfer corruption in the
+            # REST proxy, what the 4 MB round trip by sha256 exists to catch.
+            "boxlite-e2e#14",
+            "the API's proxy cuts a copy_out stream after its first MiB",
+        ),
+        FaultSpec(
             "main-command-ignored",
             "runner",
             # apps/e2e/cases/test_box_main_command.py: cmd/entrypoint crossed the wire but a

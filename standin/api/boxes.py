@@ -220,7 +220,7 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
     rec.runner_id = runner_box["box_id"]
     rec.status = runner_box.get("status") or "running"
     ctx.store.save()
-    if pulled is not None:
+    if pulled is not None and "catalog-unrecorded" not in ctx.config.faults:
         catalog.record(ctx, org, rec, pulled)
     ctx.log.event(
         "box.create",

@@ -120,7 +120,12 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         raise ApiError("internal", f"exec failed: box {route.box} has no runner box")
     if (kind, method) in proxied:
         rec = boxes.resolve_live(ctx, request, org, route.box)
-        return await proxy.proxy_http(request, ctx.client, _runner_path(rec, tail))
+        truncate = (kind, method) == ("files", "GET") and (
+            "files-stream-truncated" in ctx.config.faults
+        )
+        return await proxy.proxy_http(
+            request, ctx.client, _runner_path(rec, tail), truncate=truncate
+        )
     if kind in ("execution_attach", "box_attach") and method == "GET":
         rec = boxes.resolve_live(ctx, request, org, route.box)
         return await proxy.proxy_ws(request, ctx.client, _runner_path(rec, tail))
