@@ -119,6 +119,14 @@ SPECS: dict[str, FaultSpec] = {
             "the API's proxy cuts a copy_out stream after its first MiB",
         ),
         FaultSpec(
+            "admin-open",
+            "api",
+            # apps/e2e/cases/test_pol257_admin_fail_closed.py: /runners must stay 403 while
+            # the infrastructure flag is off (POL-331 found /regions answering 500).
+            "boxlite-ai/boxlite POL-257",
+            "GET /runners answers 200 with the runner's address to an org API key",
+        ),
+        FaultSpec(
             "main-command-ignored",
             "runner",
             # apps/e2e/cases/test_box_main_command.py: cmd/entrypoint crossed the wire but a

@@ -14,7 +14,7 @@ import contextlib
 
 from aiohttp import web
 
-from standin.api import admin, health, v1
+from standin.api import admin, health, internal, v1
 from standin.api.auth import make_auth_middleware
 from standin.api.config import ApiConfig
 from standin.api.context import CTX, ApiContext
@@ -66,6 +66,7 @@ def build_app(config: ApiConfig, store: Store, log: EventLog) -> web.Application
     app.router.add_get("/api/v1/_standin/faults", v1.faults)
     app.router.add_route("*", "/api/v1/{rest:.*}", v1.dispatch)
     admin.add_routes(app)
+    internal.add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app
 
