@@ -127,6 +127,14 @@ SPECS: dict[str, FaultSpec] = {
             "GET /runners answers 200 with the runner's address to an org API key",
         ),
         FaultSpec(
+            "rootfs-reset-on-start",
+            "runner",
+            # scripts/test/e2e/cases/test_restart_persistence.py: the durable-filesystem
+            # guarantee; a start from a fresh image copy loses everything the box wrote.
+            "boxlite-e2e#14",
+            "a box started again boots from a fresh copy of its image: its own writes are gone",
+        ),
+        FaultSpec(
             "main-command-ignored",
             "runner",
             # apps/e2e/cases/test_box_main_command.py: cmd/entrypoint crossed the wire but a

@@ -271,6 +271,10 @@ class RunnerService:
         async with box.lock:
             if box.running:
                 return
+            if "rootfs-reset-on-start" in self.faults:
+                # Fault: the box's disk is thrown away and copied afresh from its image.
+                await asyncio.to_thread(shutil.rmtree, box.rootfs, True)
+                await _copy_tree(Path(box.record.rootfs_source), box.rootfs)
             await self._start_sandbox(box)
         self.log.event("box.start", box_id=box.id, name=box.record.name)
 
