@@ -71,7 +71,6 @@ async def test_data_outlives_the_box_that_wrote_it(rt, image, volume_factory):
         await rt.remove(reader.id, force=True)
 
 
-@pytest.mark.catches("volume-ephemeral")
 async def test_data_survives_stop_and_start(rt, image, volume_factory):
     vol = await volume_factory()
     made = await rt.create(boxlite.BoxOptions(image=image, volumes=_mount(vol.id)))
