@@ -19,6 +19,10 @@ setup: ## Install Debian packages (sudo when not root) and the .venv; idempotent
 test: setup ## Run the harness self-tests (unit, pytester, integration on the stand-in)
 	$(PYTEST) tests
 
+.PHONY: test\:fast
+test\:fast: setup ## The fast loop: self-tests that start no service (-m "not stack", ~30 s)
+	$(PYTEST) tests -m "not stack"
+
 lint: setup ## ruff + import-linter (lib/ tiers) + shellcheck + actionlint (GitHub workflows)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -43,8 +47,12 @@ test\:e2e\:two-sided: .require-pr-ref setup ## Fails on MAIN_REF, passes on PR_R
 # FAULT="a b=0.5" passes stand-in faults. Paths and ports follow BOXLITE_E2E_ROOT and
 # BOXLITE_E2E_*_PORT (lib/layout.py), so a second stack can be set up beside the first.
 STACK ?= standin
-.PHONY: test\:e2e\:setup test\:e2e\:standin
-test\:e2e\:setup: setup ## Bring STACK (standin|cloud, REPO= for cloud) up: bootstrap + fixture_setup
+.PHONY: test\:e2e\:setup test\:e2e\:standin preflight
+preflight: setup ## Can this host run the cloud stack? REPO= checkout; checks only, changes nothing
+	./bootstrap.sh --stack cloud --preflight $(if $(REPO),--repo $(REPO))
+
+test\:e2e\:setup: setup ## Bring STACK (standin|cloud, REPO= for cloud) up: [preflight] bootstrap + fixture_setup
+	$(if $(filter cloud,$(STACK)),./bootstrap.sh --stack cloud --preflight $(if $(REPO),--repo $(REPO)))
 	./bootstrap.sh --stack $(STACK) $(if $(REPO),--repo $(REPO)) $(foreach f,$(FAULT),--fault $(f))
 	$(PY) fixture_setup.py --stack $(STACK)
 
@@ -59,6 +67,18 @@ test\:e2e\:standin: ## Set up the stand-in, then run cases/ on it with the path 
 test\:e2e: setup ## Run cases/ on the stack that is up (path check on); results/ (JUnit, summary)
 	$(if $(filter-out file,$(origin STACK)),BOXLITE_E2E_STACK=$(STACK)) \
 	  BOXLITE_E2E_RESULTS_DIR=$(CURDIR)/results $(PYTEST) cases
+
+# What the netfault proxy costs (lib/proof/bench_netfault.py): exec round trip through a
+# `transparent` proxy vs straight to the API of the stack that is up, interleaved.
+BENCH_EXECS ?= 60
+.PHONY: bench\:netfault
+bench\:netfault: setup ## Print the netfault proxy's overhead: exec round trip via transparent proxy vs direct
+	$(PY) -m lib.proof.bench_netfault --execs $(BENCH_EXECS)
+# Sweep: remove the boxes of runs that are provably dead (their liveness lock is held by no
+# process); boxes of live runs and foreign boxes are reported, never touched. API only.
+.PHONY: sweep
+sweep: setup ## Remove boxes of dead e2e runs on the stack (live/foreign: reported) [SWEEP_ARGS=--dry-run]
+	$(PY) -m lib.harness.sweep $(SWEEP_ARGS)
 
 # The mutation matrix (lib/proof/mutation_matrix.py): on a private stand-in (temporary root, free
 # ports), the catalogue clean and once per fault, then the racy fault's pinned case

@@ -11,12 +11,8 @@ set -euo pipefail
 main() {
   local here
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-  if [[ ! -x $here/.venv/bin/python ]]; then
-    echo "teardown: no $here/.venv (run make setup)" >&2
-    return 2
-  fi
   cd "$here"
-  exec "$here/.venv/bin/python" -m lib.stack.teardown "$@"
+  exec "$here/scripts/harness-python.sh" -m lib.stack.teardown "$@"
 }
 
 main "$@"

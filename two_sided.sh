@@ -12,20 +12,13 @@
 # the verdict (the upstream script's did, so it always exited 0).
 set -euo pipefail
 
-die() {
-  echo "two_sided: $*" >&2
-  exit 128
-}
-
 main() {
-  local root python
+  local root
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-  python=${VENV:-$root/.venv}/bin/python
-  [[ -x $python ]] || die "$python not found: run 'make setup' first"
   # Relative paths in the arguments (REPO=., RESULTS_DIR=...) are the caller's.
   export BOXLITE_E2E_CALLER_CWD=$PWD
   cd "$root"
-  exec "$python" -m lib.proof.two_sided "$@"
+  exec "$root/scripts/harness-python.sh" -m lib.proof.two_sided "$@"
 }
 
 main "$@"

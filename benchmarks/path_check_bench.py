@@ -1,7 +1,7 @@
 """Benchmark (not a test): per-test cost of the path check, ours vs upstream's, on real journals.
 
 Why: upstream's check spawned `journalctl -u boxlite-runner --since "<local time, 1 s>"`
-once per box per 0.3 s poll for up to 5 s (upstream-harness.md §5.4); ours keeps one
+once per box per 0.3 s poll for up to 5 s (upstream's e2e harness did that); ours keeps one
 `systemd.journal.Reader` per process and reads only the entries after a cursor, once, waiting
 on the journal (`Reader.wait`) instead of sleeping. This script measures both on the same
 journals of 1k and 1M entries (2 % from the runner unit, the rest noise from other units),

@@ -1,7 +1,7 @@
 """Box management over REST: a named box, the list round trip, env propagation.
 
-Ported from upstream's `test_box_management.py` (upstream-harness.md §7). Names matter over
-REST more than in-process: the API addresses boxes by id *or* name (rest-protocol.md §2,
+Ported from upstream's e2e case `test_box_management.py`. Names matter over
+REST more than in-process: the API addresses boxes by id *or* name (the SDK's `get`:
 `GET P/boxes/{id_or_name}`), and the harness names every box `e2e-<run>-<worker>-<hex>` so a
 sweeper can attribute it. The list round trip compares what `list_info()` reports with what
 `get_info()` reports for the same box, field by field, so a list that drops or garbles fields

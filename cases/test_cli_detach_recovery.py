@@ -1,6 +1,6 @@
 """CLI detach recovery: a detached box survives its CLI process, and later CLIs drive it.
 
-Ported from upstream's `test_cli_detach_recovery.py` (upstream-harness.md §7): each step is a
+Ported from upstream's e2e case `test_cli_detach_recovery.py`: each step is a
 separate `boxlite` CLI process (`run -d`, `ls`, `exec`, `rm -f`), so nothing survives in a
 client between steps except what the server holds. Upstream's exec step was a strict xfail
 for boxlite-ai/boxlite#563 (stdout dropped), which has since been fixed; here the marker must

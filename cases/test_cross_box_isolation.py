@@ -1,6 +1,6 @@
 """Cross-box isolation (P0): one box cannot see another box's files.
 
-Ported from upstream's `test_cross_box_isolation.py` (upstream-harness.md §7), keeping what
+Ported from upstream's e2e case `test_cross_box_isolation.py`, keeping what
 made it sound: the search in the second box must end with grep's "no match" status exactly
 (1); a match (0) is a breach, and an error or timeout (2, 124...) is inconclusive and fails
 too, because a search that could not run proves nothing. Added here: a positive control, the

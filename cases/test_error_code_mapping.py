@@ -1,8 +1,8 @@
 """Error-code mapping on the wire: each failure gets its canonical status and code, never 5xx.
 
-Ported from upstream's `test_error_code_mapping.py` (upstream-harness.md §7), which PR #678
+Ported from upstream's e2e case `test_error_code_mapping.py`, which PR #678
 wrote after finding a Go runner that mapped Stopped to 500. The canonical table is
-rest-protocol.md §5.4 (`BoxliteError::http`). Hand-built requests go through the `api`
+upstream's `BoxliteError::http()` (code -> status). Hand-built requests go through the `api`
 fixture (raw httpx bound to the org prefix), which records every box a 2xx creates in the
 run's ledger; a create that should have been refused and was not is removed by the case at
 once (lib.harness.case_helpers.refused), so a product bug never leaves boxes behind (upstream's
@@ -28,7 +28,8 @@ from lib.harness.case_helpers import describe, error_code, refused
 @pytest_asyncio.fixture(loop_scope="session")
 async def raw_box(api, image):
     """A box created by a hand-built POST, force-removed by the case's own teardown."""
-    resp = await api.create_box({"image": image})
+    # auto_resume off: upstream's API defaults it on, which would resume a stopped box on exec.
+    resp = await api.create_box({"image": image, "auto_resume": False})
     assert resp.status_code in (200, 201), describe(resp)
     yield resp.json()
     gone = await api.delete(f"/boxes/{resp.json()['box_id']}", params={"force": "true"})

@@ -1,9 +1,9 @@
 """SDK-level errors over REST are typed: unknown image, bad token, missing binary.
 
 Ported from upstream's `test_errors.py` plus the SDK side of `test_error_code_mapping.py`
-(upstream-harness.md §7). A typed error is a `BoxliteError` subclass the caller can act on;
+(upstream's e2e suite). A typed error is a `BoxliteError` subclass the caller can act on;
 an untyped one is `InternalError`, which is what the SDK raises for any 5xx
-(rest-protocol.md §5.3). Each case also checks that the failed call left the stack usable.
+or unknown error code. Each case also checks that the failed call left the stack usable.
 
 The missing-binary case is a known open bug on the real stack, boxlite-ai/boxlite#1472: the
 guest's `spawn_failed` is folded into `Internal` and answered 500 instead of 422
@@ -44,7 +44,7 @@ async def test_bad_token_is_an_auth_error_not_a_500(e2e_config):
             await bad.list_info()
     finally:
         bad.close()
-    # 401/403 map to ConfigError("auth: ...") in SDK 0.10.8 (rest-protocol.md §5.3).
+    # SDK 0.10.8 raises ConfigError("auth: ...") for 401/403 (by the auth codes, else by status).
     assert_typed(caught.value, boxlite.ConfigError)
     assert "auth" in str(caught.value).lower(), caught.value
 

@@ -1,17 +1,19 @@
 """Attaching to executions over REST: bogus ids are typed errors, re-attach replays output.
 
-Ported from upstream's `test_exec_attach.py` (upstream-harness.md §7), where the replay case
-was a *non-strict* xfail that could never turn red. Pins boxlite-ai/boxlite#627: a re-attach
-to an execution (`box.attach(execution_id=...)`, the same WebSocket the SDK reconnects with,
-rest-protocol.md §4.1) must replay the output backlog, or everything printed before the
-re-attach is silently lost. PR #627, which made the client re-attach and drain the backlog,
-was closed unmerged, and the guest's attach stayed single-consumer (PR #1022's review), so it
-is a strict known bug on the real stack. The stand-in models it with the fault
-`attach-no-replay` (a re-attach starts at the live end).
+Ported from upstream's e2e case `test_exec_attach.py`, where the replay case was a
+*non-strict* xfail that could never turn red. Pins boxlite-ai/boxlite#1046: a re-attach to an
+execution (`box.attach(execution_id=...)`, the same WebSocket the SDK reconnects with,
+`GET .../executions/{id}/attach`) must replay the output backlog, or everything printed
+before the re-attach is silently lost. #1046 ("preserve output across reconnects", open)
+asks for exactly that, and the guest's attach stayed single-consumer (PR #1022's review), so
+it is a strict known bug on the real stack. The stand-in models it with the fault
+`attach-no-replay` (a re-attach starts at the live end). This case was once attributed to
+#627, which is a different bug: the client not re-attaching at all after a cut
+(cases/test_net_cut_attach.py).
 
 The other cases pin what must hold either way: attaching to an id that never existed is a
 typed error naming the session (never a 500), and a second client on an attached execution
-is refused (one client at a time, rest-protocol.md §4.2) without disturbing the first.
+is refused (one client at a time: a 409 before the upgrade) without disturbing the first.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ async def test_attach_to_a_bogus_execution_is_a_typed_error(box):
     assert bogus in str(caught.value), caught.value
 
 
-@pytest.mark.known_bug("boxlite-ai/boxlite#627")
+@pytest.mark.known_bug("boxlite-ai/boxlite#1046")
 @pytest.mark.catches("attach-no-replay")
 async def test_reattach_after_completion_replays_the_output(box):
     first = await box.exec("sh", ["-c", "echo one; echo two >&2; echo three; exit 5"])
@@ -50,7 +52,7 @@ async def test_second_attach_while_attached_is_refused(box):
     execution = await box.exec("sh", ["-c", "echo ready; read go; echo done"])
     stdout = execution.stdout()
     # The exec's own stream is attached once its first line arrives (it connects in the
-    # background after `exec()` returns, rest-protocol.md §4.2); only then is the slot taken.
+    # background a few ms after `exec()` returns); only then is the slot taken.
     assert await asyncio.wait_for(anext(stdout), DRAIN_TIMEOUT_S) == "ready\n"
     with pytest.raises(boxlite.BoxliteError) as caught:
         # Short bound: if the attach wrongly succeeds, it would wait on `read` forever.

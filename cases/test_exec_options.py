@@ -1,8 +1,8 @@
 """Exec options over REST: cwd, env, tty exit codes, user.
 
 Ported from upstream's `test_exec_comprehensive.py` and `test_exec_user.py`
-(upstream-harness.md §7). What the SDK actually puts on the wire decides what can be tested
-(rest-protocol.md §3.1, §3.3): `cwd` -> `working_dir`, `env` -> `env`, `tty` always; the
+(upstream's e2e suite). What the SDK actually puts on the wire decides what can be tested
+(its create and exec bodies): `cwd` -> `working_dir`, `env` -> `env`, `tty` always; the
 *exec* `user=` is silently dropped by SDK 0.10.8 (boxlite-ai/boxlite#686, open), while the
 *create-time* `user` is sent. So:
 
@@ -110,6 +110,6 @@ async def test_exec_user_invalid_is_a_typed_error_over_raw_rest(box, api):
 @pytest.mark.needs("cloud")
 @pytest.mark.known_bug("boxlite-ai/boxlite#686")
 async def test_sdk_forwards_exec_user(box):
-    # SDK 0.10.8 drops exec `user=` (rest-protocol.md §10): the command runs as root.
+    # SDK 0.10.8 drops exec `user=` from the request body: the command runs as root.
     out = await run(box, "id", "-u", user="65534")
     assert out.stdout == "65534\n", out

@@ -1,9 +1,9 @@
 """The shape of an exec's result over REST: exit codes, signals, streams, exact bytes.
 
-Ported from upstream's `test_exec_comprehensive.py` (upstream-harness.md §7) without its
+Ported from upstream's e2e case `test_exec_comprehensive.py` without its
 tolerances: upstream accepted 3500 of 4000 stdout lines (12.5 % loss); here every line,
-byte for byte, or the case fails. `ExecResult` is what `wait()` returns (rest-protocol.md
-§4.6): an integer `exit_code` and `error_message` None when the exit frame arrived.
+byte for byte, or the case fails. `ExecResult` is what `wait()` returns once the socket
+ends: an integer `exit_code` and `error_message` None when the exit frame arrived.
 """
 
 from __future__ import annotations

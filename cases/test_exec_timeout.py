@@ -2,7 +2,7 @@
 
 An e2e port of upstream's `test_exec_timeout.py` (itself a port of the in-process
 `test_exec_timeout_sigalrm.py`; parked upstream pending guest fix boxlite-ai/boxlite#910,
-PR #902). `timeout_secs` travels as `timeout_seconds` (rest-protocol.md §3.3). The server
+PR #902). `timeout_secs` travels as `timeout_seconds` in the exec body. The server
 must TERM the command at the deadline and escalate to KILL when TERM is ignored; either way
 `wait()` resolves with a non-zero exit. Upstream drained "best effort with a 3 s ceiling"
 because stream pumps might never close after SIGKILL; here the streams must close too, within

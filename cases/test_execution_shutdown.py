@@ -42,7 +42,9 @@ async def test_wait_resolves_after_stop(box):
 
 
 @pytest.mark.catches("exec-on-stopped-500")
-async def test_exec_on_stopped_box_is_a_typed_error(box):
+async def test_exec_on_stopped_box_is_a_typed_error(box_factory):
+    # auto_resume off: upstream's API defaults it on, and then the exec would start the box.
+    box = await box_factory(auto_resume=False)
     await box.stop()
     with pytest.raises(boxlite.BoxliteError) as caught:
         await drain(await box.exec("echo", ["should-not-run"]))
@@ -50,7 +52,8 @@ async def test_exec_on_stopped_box_is_a_typed_error(box):
 
 
 @pytest.mark.catches("exec-on-stopped-500")
-async def test_box_runs_again_after_a_refused_exec(box):
+async def test_box_runs_again_after_a_refused_exec(box_factory):
+    box = await box_factory(auto_resume=False)
     await box.stop()
     with pytest.raises(boxlite.BoxliteError) as caught:
         await box.exec("true", [])

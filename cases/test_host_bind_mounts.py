@@ -1,8 +1,8 @@
 """Host bind mounts over REST: refused or ignored, never mounted.
 
-Upstream E5 grew `test_volume_host_bind_mount.py` (upstream-harness.md §7) because a cloud
+Upstream's e2e suite grew `test_volume_host_bind_mount.py` because a cloud
 API that passed a host path through to the runner would hand a tenant the runner host's
-filesystem. The SDK refuses host volumes client-side over REST (rest-protocol.md §3.1), so
+filesystem. The SDK refuses host volumes client-side over REST (it sends managed ones only), so
 the server side is reached with hand-built bodies through the `api` fixture, in the shapes a
 client could plausibly send. Each must be refused with a 4xx, or, if a server ignores the
 field and creates the box (2xx), the host directory must not be visible in it.

@@ -1,6 +1,6 @@
 """Box lifecycle over REST: create, list, get_info, stop/start, remove.
 
-Ported from upstream's `test_lifecycle_comprehensive.py` (upstream-harness.md §7), which
+Ported from upstream's e2e case `test_lifecycle_comprehensive.py`, which
 pinned the create/stop/start/remove contract after the REST suite of PR #678 found the REST
 path diverging from the in-process runtime. Differences from the port's source:
 

@@ -7,17 +7,17 @@ REST follow-ups; this case guards the fix. The stand-in reproduces the bug with 
 `exec-stdout-drop[=P]` (the exit frame overtakes the newest stdout chunk with probability P
 per exec), which is how the mutation matrix proves this case detects it.
 
-Design, against upstream's version (upstream-harness.md §7 and §12):
+Design (history: docs/history.md):
 
 - the race is per exec, so the case amplifies the window with many round trips instead of
-  few boxes (anchors.md D): BOXLITE_E2E_P06_BOXES boxes x BOXLITE_E2E_P06_EXECS execs each
+  many boxes (n execs see a per-exec loss q with probability 1-(1-q)^n):
+  BOXLITE_E2E_P06_BOXES boxes x BOXLITE_E2E_P06_EXECS execs each
   (resolved by lib.harness.config), the boxes driven concurrently, each box's execs back to back;
 - the defaults (3 x 40 = 120 execs) catch a per-exec loss of 5 % with probability
   1 - 0.95^120 > 99.7 % in one run (n >= ln(0.01)/ln(0.95) ~ 90); the power for the chosen n is
   printed with the result;
 - every exec prints a known multi-line payload whose LAST line is a marker, and the exec
-  counts as lossy if a single byte differs (upstream counted only "zero lines" as loss and
-  then tolerated 5 %); zero tolerance: any lossy exec fails the case;
+  counts as lossy if a single byte differs; zero tolerance: any lossy exec fails the case;
 - the loss rate is printed with a Wilson 95 % interval and a histogram of the fraction of
   the payload that arrived, so a partial tail loss and a total loss look different.
 """

@@ -1,7 +1,7 @@
 """Meta-test: the harness really drives the stack it is configured for, through both hops.
 
 Upstream's meta-test checked a string in credentials.toml, not the runtime object
-(upstream-harness.md §12 "The path check"). These check behaviour: a box made by `rt` is
+(history: docs/history.md). These check behaviour: a box made by `rt` is
 known to the API at the configured URL and prefix, and one create + exec leaves the box id in
 the API log and the runner log, read through the same verifier the autouse check uses.
 """
@@ -18,14 +18,23 @@ from lib.harness.runtime import TrackedRuntime
 pytestmark = pytest.mark.smoke
 
 
-async def test_runtime_is_rest_at_the_configured_api(rt, api, box, e2e_config):
+async def test_runtime_is_rest_at_the_configured_api(rt, api, box, e2e, e2e_config):
     assert isinstance(rt, TrackedRuntime)
     assert isinstance(rt, boxlite.Boxlite)
     # The API at the configured URL + prefix knows the box the runtime just created...
     resp = await api.get(f"/boxes/{box.id}")
     assert resp.status_code == 200, resp.text
     assert resp.json()["box_id"] == box.id
-    assert str(resp.request.url).startswith(e2e_config.api_url + "/v1/")
+    # ...reached straight, or under BOXLITE_E2E_NETWORK_PROFILE through the run's netfault
+    # proxy, which forwards to exactly that API (found under the WAN profile: the URL the
+    # clients use is then the proxy's, by design).
+    proxy = e2e.network_proxy
+    if e2e_config.network_profile:
+        assert proxy is not None and proxy.upstream == e2e_config.api_url, proxy
+        assert str(resp.request.url).startswith(proxy.url + "/v1/")
+    else:
+        assert proxy is None
+        assert str(resp.request.url).startswith(e2e_config.api_url + "/v1/")
     # ...and the runtime lists it: both talk to the same server, over REST.
     assert box.id in {info.id for info in await rt.list_info()}
 

@@ -1,7 +1,7 @@
 """TTY resize over REST: it reaches the terminal of a tty exec, and a non-tty exec refuses it.
 
 `execution.resize_tty(rows, cols)` is an HTTP `POST .../executions/{eid}/resize`
-(rest-protocol.md §2, not in-band). The contract pinned here, taken from the real guest
+(the SDK never sends it in-band). The contract pinned here, taken from the real guest
 (which answers a resize of a process without a terminal with a rejection) and enforced on the
 stand-in: on a tty exec the new size is what `stty size` reports; on a pipe exec the resize is
 refused with a typed 4xx error, never a silent success (the caller would believe a terminal

@@ -1,6 +1,6 @@
 """Concurrency on one runner: parallel execs and creates, exec after remove, remove mid-exec.
 
-Ported from upstream's `test_runner_concurrency.py` (upstream-harness.md §7). Upstream marked
+Ported from upstream's e2e case `test_runner_concurrency.py`. Upstream marked
 "exec after remove" as a strict xfail (500 `spawn_failed` because the soft-deleted row was
 still found); here it must be a typed error. The cases assert output exactly: no cross-talk
 between concurrent execs means every byte of each exec's output is its own.

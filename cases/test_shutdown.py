@@ -1,9 +1,9 @@
 """Runtime shutdown over REST: `close()` is idempotent and boxes outlive the client.
 
-Ported from upstream's runtime-shutdown checks (upstream-harness.md §7, the lifecycle and
+Ported from upstream's runtime-shutdown checks (in its lifecycle and
 CLI detach cases). Over REST a runtime is only a client: closing it must not take the boxes
 down, and a fresh runtime (a new process, a reconnecting service) must see and drive the
-same boxes. rest-protocol.md §1.2: `close()` and `shutdown()` make no request, so the
+same boxes. Over REST, `close()` and `shutdown()` send no request at all, so the
 server side of this contract is "nothing happens", which is exactly what is asserted.
 
 The second runtime is built with `boxlite.Boxlite.rest`, which inside cases returns a

@@ -1,7 +1,7 @@
 """Unread stream back pressure: a large unread stdout must not block anything else.
 
 Ported from upstream's `test_unread_stream_back_pressure.py` (written after boxlite-ai/boxlite#563
-folded the stream drain into `Execution.Wait`, upstream-harness.md §7). If the client stops
+folded the stream drain into `Execution.Wait`). If the client stops
 reading one execution, nothing may stall on it: not other execs on the same box, not other
 boxes, and not that execution's own `wait()`. Upstream only *warned* when the fast exec lost
 its output; here the fast execs must return their exact output, and the big output, read

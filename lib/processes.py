@@ -22,14 +22,16 @@ from pathlib import Path
 
 import psutil
 
+from lib.errors import HarnessError
+
 TAIL_LINES = 30
 
 
-class CommandFailed(RuntimeError):
+class CommandFailed(HarnessError):
     """A command exited non-zero, was missing, or ran too long; the message says which."""
 
 
-class LockBusy(RuntimeError):
+class LockBusy(HarnessError):
     """Another process holds the lock."""
 
 

@@ -121,7 +121,7 @@ def fisher_one_sided(main_failures: int, main_runs: int, pr_failures: int, pr_ru
 
 def fisher_power(rate: float, runs: int, alpha: float = 0.01) -> float:
     """Probability that `runs` runs per side reach Fisher p <= alpha when main fails `rate`
-    of runs and PR never fails (the design of `anchors.md` "Measurable goals" D)."""
+    of runs and PR never fails (sizes a main-vs-PR comparison before it is run)."""
     return sum(
         math.exp(_log_binom_pmf(k, runs, rate))
         for k in range(runs + 1)

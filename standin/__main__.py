@@ -1,4 +1,4 @@
-"""`python -m standin {runner,api,image,registry} ...`: entry point of the stand-in stack."""
+"""`python -m standin COMMAND ...` (runner, api, image, tools-image, registry): the entry point."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ COMMANDS = {
     "runner": ("standin.runner.main", "run the stand-in box runner"),
     "api": ("standin.api.main", "run the stand-in API in front of a runner"),
     "image": ("standin.images", "build / push / pull the stand-in OCI image"),
+    "tools-image": ("standin.toolsimage", "build (cached) / push the e2e/tools image"),
     "registry": ("standin.registry", "write the config for / run the local OCI registry"),
 }
 

@@ -1,14 +1,14 @@
 """Canonical BoxLite error envelopes, shared by the stand-in runner and API.
 
 The SDK dispatches on the string `code` of `{"error": {"message", "type", "code"}}`
-(rest-protocol.md §5). Statuses and codes follow upstream `BoxliteError::http()`.
+(not on the status alone). Statuses and codes follow upstream `BoxliteError::http()`.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-# code -> (HTTP status, type name); rest-protocol.md §5.4 plus the edge auth codes.
+# code -> (HTTP status, type name): upstream's server-side table plus the edge auth codes.
 CANONICAL: dict[str, tuple[int, str]] = {
     "invalid_argument": (400, "InvalidArgumentError"),
     "unsupported": (400, "UnsupportedError"),

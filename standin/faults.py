@@ -34,7 +34,11 @@ SPECS: dict[str, FaultSpec] = {
         FaultSpec(
             "attach-no-replay",
             "runner",
-            "boxlite-ai/boxlite#627",
+            # Not #627: that PR was the client's missing re-attach after a cut (the harness's
+            # netfault `ws-cut-after-upgrade` exposes it). A re-attach that does not replay
+            # the output produced before it is #1046 (still open): "output produced while no
+            # Runner subscriber is connected" must be replayed, each byte once.
+            "boxlite-ai/boxlite#1046",
             "a re-attach to an execution does not replay its output backlog",
         ),
         FaultSpec(
@@ -52,10 +56,43 @@ SPECS: dict[str, FaultSpec] = {
             "exec of a missing binary answers 500 spawn_failed instead of a typed error",
         ),
         FaultSpec(
+            "error-names-runner-id",
+            "runner",
+            # Not an upstream bug: the stand-in's own, found by the Node SDK's first run
+            # against it (this project's issue 15). Kept as a fault so the case that pins
+            # "errors name the box as the client knows it" is proven two-sided.
+            "boxlite-e2e/issues#15",
+            "errors about a box name the runner's internal id (rb...), not the API's id",
+        ),
+        FaultSpec(
+            "allow-net-alias-exempt",
+            "runner",
+            "boxlite-ai/boxlite#1106",
+            "the host alias 192.168.127.254 bypasses a restrictive allow_net: a sealed box "
+            "still reaches every service on the host's loopback",
+        ),
+        FaultSpec(
+            "default-caps-all",
+            "runner",
+            # PR #597 proposed "default all open" (CapEff 0x1ffffffffff, SYS_ADMIN included)
+            # and was closed; PR #646 keeps the default container at Docker's 14 caps.
+            "boxlite-ai/boxlite#597",
+            "a default (not privileged) box's root holds every capability, CAP_SYS_ADMIN "
+            "included: it can mount, change its own firewall, load modules",
+        ),
+        FaultSpec(
             "quota-clamp",
             "api",
             "boxlite-ai/boxlite#662",
             "out-of-range cpus/memory are silently clamped and the box is created (201)",
+        ),
+        FaultSpec(
+            "lifecycle-timers-never-fire",
+            "api",
+            # boxlite serve accepted and echoed the lifecycle fields but never acted on them;
+            # PR #1411 (after #1407) made it enforce them. The stand-in had the same bug.
+            "boxlite-ai/boxlite#1407",
+            "auto_stop/auto_delete are stored and echoed but never fire: idle boxes live on",
         ),
         FaultSpec(
             "validation-coerce",
@@ -76,7 +113,7 @@ SPECS: dict[str, FaultSpec] = {
             "api",
             # The bug class issue 14 names from upstream's lifecycle cases: a box id that
             # was removed reaches the exec path and fails there instead of in the lookup.
-            "boxlite-e2e#14",
+            "boxlite-e2e/issues#14",
             "exec on a removed box answers 500 internal instead of 404 not_found",
         ),
         FaultSpec(
@@ -115,7 +152,7 @@ SPECS: dict[str, FaultSpec] = {
             "api",
             # apps/e2e/cases/test_files_comprehensive.py: chunked-transfer corruption in the
             # REST proxy, what the 4 MB round trip by sha256 exists to catch.
-            "boxlite-e2e#14",
+            "boxlite-e2e/issues#14",
             "the API's proxy cuts a copy_out stream after its first MiB",
         ),
         FaultSpec(
@@ -131,7 +168,7 @@ SPECS: dict[str, FaultSpec] = {
             "runner",
             # scripts/test/e2e/cases/test_restart_persistence.py: the durable-filesystem
             # guarantee; a start from a fresh image copy loses everything the box wrote.
-            "boxlite-e2e#14",
+            "boxlite-e2e/issues#14",
             "a box started again boots from a fresh copy of its image: its own writes are gone",
         ),
         FaultSpec(
@@ -139,7 +176,7 @@ SPECS: dict[str, FaultSpec] = {
             "runner",
             # apps/e2e/cases/test_box_main_command.py: cmd/entrypoint crossed the wire but a
             # cloud box always booted the image's own init (no upstream issue number).
-            "boxlite-e2e#14",
+            "boxlite-e2e/issues#14",
             "a box's entrypoint/cmd are ignored: the image's own init runs instead",
         ),
         FaultSpec(
@@ -147,8 +184,16 @@ SPECS: dict[str, FaultSpec] = {
             "runner",
             # apps/e2e/cases/test_volume_crud_and_mount.py: a mount not backed by the
             # volume's storage, so what one box wrote is gone for the next.
-            "boxlite-e2e#14",
+            "boxlite-e2e/issues#14",
             "a managed volume mount is backed by the box's own scratch dir: data dies with it",
+        ),
+        FaultSpec(
+            "cross-org-lookup",
+            "api",
+            # The isolation PR #1428 pins: box ids are looked up in every org, not only the
+            # caller's, so another org's key reaches a box through its own prefix.
+            "boxlite-ai/boxlite#1428",
+            "a box id is resolved across all orgs: another org's key can read and act on it",
         ),
     )
 }

@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -183,9 +184,28 @@ def layout_digest(layout: Path, tag: str = IMAGE_TAG) -> str:
 
 
 def build(out: Path, busybox: Path = BUSYBOX) -> str:
-    """Build the image as an OCI layout at `out`; return its digest.
+    """Build the busybox image as an OCI layout at `out`; return its digest.
 
     The old layout at `out` is swapped out only once the new one is complete.
+    """
+    return build_layout(
+        out, lambda rootfs: populate_rootfs(rootfs, busybox), title="boxlite-e2e-busybox"
+    )
+
+
+def build_layout(
+    out: Path,
+    populate: Callable[[Path], None],
+    *,
+    title: str,
+    cmd: str = "sh",
+    workdir: str = "/",
+) -> str:
+    """A one-layer OCI layout at `out` (tag `stable`) from what `populate(rootfs)` writes.
+
+    Every mtime and the `created` date are pinned and there is no history, so the same tree
+    gives the same digest. The old layout at `out` is swapped out only once the new one is
+    complete; returns the manifest digest.
     """
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -196,9 +216,9 @@ def build(out: Path, busybox: Path = BUSYBOX) -> str:
         _run(["umoci", "init", "--layout", str(layout)])
         _run(["umoci", "new", "--image", image])
         _run(["umoci", "unpack", *rootless, "--image", image, str(bundle)])
-        populate_rootfs(bundle / "rootfs", busybox)
+        populate(bundle / "rootfs")
         _pin_mtimes(bundle / "rootfs")
-        _run(["umoci", "repack", "--no-history", "--image", image, str(bundle)])
+        _run(["umoci", "repack", "--no-history", "--image", image, str(bundle)], 1800)
         _run(
             [
                 "umoci",
@@ -213,11 +233,11 @@ def build(out: Path, busybox: Path = BUSYBOX) -> str:
                 "--config.env",
                 f"PATH={IMAGE_PATH}",
                 "--config.cmd",
-                "sh",
+                cmd,
                 "--config.workingdir",
-                "/",
+                workdir,
                 "--config.label",
-                "org.opencontainers.image.title=boxlite-e2e-busybox",
+                f"org.opencontainers.image.title={title}",
             ]
         )
         _run(["umoci", "gc", "--layout", str(layout)])  # drop the empty base's blobs
@@ -246,23 +266,29 @@ def build_push(registry: str, work: Path | None = None) -> tuple[str, bool]:
     with tempfile.TemporaryDirectory(prefix="boxlite-e2e-image-") as tmp:
         layout = (work or Path(tmp)) / "layout"
         digest = build(layout)
-        if registry_digest(IMAGE_REF, registry) == digest:
-            return digest, False
-        dest = docker_ref(IMAGE_REF, registry)
-        _run(
-            [
-                "skopeo",
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                f"oci:{layout}:{IMAGE_TAG}",
-                dest,
-            ]
-        )
-        pushed = registry_digest(IMAGE_REF, registry)
-        if pushed != digest:
-            raise ImageError(f"pushed {IMAGE_REF} but the registry reports {pushed}, not {digest}")
-        return digest, True
+        return digest, push_layout(layout, IMAGE_REF, registry)
+
+
+def push_layout(layout: Path, ref: str, registry: str) -> bool:
+    """Push the layout's `stable` tag as REF unless the registry has that digest; pushed?"""
+    digest = layout_digest(layout)
+    if registry_digest(ref, registry) == digest:
+        return False
+    _run(
+        [
+            "skopeo",
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            f"oci:{layout}:{IMAGE_TAG}",
+            docker_ref(ref, registry),
+        ],
+        1800,
+    )
+    pushed = registry_digest(ref, registry)
+    if pushed != digest:
+        raise ImageError(f"pushed {ref} but the registry reports {pushed}, not {digest}")
+    return True
 
 
 # ---------------------------------------------------------------------------------------------

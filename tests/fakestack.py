@@ -4,7 +4,7 @@ The real stand-in stack lives in `standin/` and is what the integration self-tes
 plugin/runtime unit tests need something much smaller that starts in milliseconds and lets a
 test choose exactly what the "stack" reports: its faults, whether the runner log names a box
 (a bypass), whether a delete fails. It speaks just the REST subset the real `boxlite` SDK uses
-for create/get/remove/clone (rest-protocol.md §2-3, §5) and writes one logfmt line per box
+for create/get/remove/clone (routes, Box JSON, error envelopes) and writes one logfmt line per box
 event to an API log and a runner log, like the stand-in does. Exec is not implemented.
 """
 
@@ -152,7 +152,7 @@ class FakeStack:
 
 
 def envelope(code: str, message: str, status: int) -> web.Response:
-    """The error envelope the fakes answer with (rest-protocol §5, without the type name)."""
+    """The error envelope the fakes answer with (canonical, without the type name)."""
     return web.json_response({"error": {"message": message, "code": code}}, status=status)
 
 

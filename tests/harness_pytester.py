@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-CASES = Path(__file__).resolve().parents[1] / "cases"
+from lib.names import REPO_ROOT
+
+CASES = REPO_ROOT / "cases"
 
 
 def use_cases_conftest(pytester: pytest.Pytester, *addopts: str) -> None:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from lib.stack.private_stack import REPO, PrivateStack
+from lib.names import REPO_ROOT as REPO
+from lib.stack.private_stack import PrivateStack
 
 TIMEOUT = 240
 # `bootstrap.sh --stack standin`'s steps, in order: pinned against the plan
@@ -26,6 +27,7 @@ STANDIN_STEPS = (
     "env",
     "registry",
     "image",
+    "tools-image",
     "services",
     "health",
     "smoke",

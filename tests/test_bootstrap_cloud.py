@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from lib.stack import secrets
+from lib.stack.preflight import check_kvm
+from tests.boxlite_eras import make_checkout
 from tests.stack_helpers import REPO, TempStack, listening_addresses
 
 pytestmark = pytest.mark.timeout(300)
@@ -24,12 +26,8 @@ DATA_STEPS = "registry,postgres,redis"
 
 
 @pytest.fixture(scope="module")
-def stack():
-    stack = TempStack.create()
-    try:
-        yield stack
-    finally:
-        stack.close()
+def stack(make_stack):
+    return make_stack(bootstrap=False)
 
 
 def _redis(port: int, command: bytes) -> bytes:
@@ -96,23 +94,12 @@ def test_wipe_data_drops_the_database(stack):
 @pytest.fixture
 def fake_checkout(tmp_path):
     """The files bootstrap reads from a BoxLite checkout, and nothing else."""
-    repo = tmp_path / "boxlite"
-    files = {
-        "apps/runner/go.mod": "module github.com/boxlite-ai/boxlite/apps/runner\n\ngo 1.22\n\n"
-        "toolchain go1.99.1\n",
-        "apps/runner/cmd/runner/main.go": "package main\nfunc main() {}\n",
-        "rust-toolchain.toml": '[toolchain]\nchannel = "1.77.7"\n',
-        "Cargo.toml": '[workspace]\nmembers = ["sdks/c"]\n',
-        "apps/package.json": '{"name": "apps", "private": true}\n',
-        "apps/yarn.lock": "",
-        "apps/api/src/main.ts": "",
-        "apps/api/tsconfig.app.json": "{}\n",
-        "sdks/python/pyproject.toml": '[build-system]\nrequires = ["maturin"]\n',
-        "sdks/go/go.mod": "module x\n",
-    }
-    for rel, text in files.items():
-        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-        (repo / rel).write_text(text)
+    # The newest upstream era's layout (tests/boxlite_eras.py), with go.mod's toolchain line.
+    repo = make_checkout(tmp_path / "boxlite", "catalog")
+    (repo / "apps/runner/go.mod").write_text(
+        "module github.com/boxlite-ai/boxlite/apps/runner\n\ngo 1.22\n\ntoolchain go1.99.1\n"
+    )
+    (repo / "rust-toolchain.toml").write_text('[toolchain]\nchannel = "1.77.7"\n')
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
     subprocess.run(
@@ -162,6 +149,7 @@ def test_full_cloud_plan_by_dry_run_changes_nothing(stack, fake_checkout, empty_
     )
     out = done.stdout
     steps = [
+        "checkout",
         "packages",
         "kvm",
         "secrets",
@@ -175,6 +163,7 @@ def test_full_cloud_plan_by_dry_run_changes_nothing(stack, fake_checkout, empty_
         "build",
         "api",
         "sdk",
+        "node_sdk",
         "services",
         "health",
         "smoke",
@@ -189,22 +178,33 @@ def test_full_cloud_plan_by_dry_run_changes_nothing(stack, fake_checkout, empty_
         "Redis config",
         "install Go 1.99.1",  # the toolchain line of apps/runner/go.mod wins
         "install Rust 1.77.7 (pinned by the checkout)",
+        "era catalog/prebuilt/yarn4/embed",
+        "submodules: git submodule update --init --recursive",
+        "guest rust target: rustup target add",
+        "libkrunfw): bash scripts/build/build-runtime.sh --profile release",
         "cargo build --release -p boxlite-c",
+        "localise Go runtime symbols: bash scripts/build/fix-go-symbols.sh",
+        f"{fake_checkout / 'sdks/go/lib/linux-x64-gnu/libboxlite.a'}",
+        "the Go SDK links this build: cmp",
+        "runner daemon asset: go build -o",
         "go build -o",
         "./cmd/runner",
-        f"install the API's dependencies: yarn install --frozen-lockfile --non-interactive "
-        f"(in {fake_checkout / 'apps'})",
+        f"api dependencies: yarn install --immutable (in {fake_checkout / 'apps'})",
         f"{fake_checkout / 'apps/apps'} -> .",
         f"--no-deps {fake_checkout / 'sdks/python'}",
+        f"npm run build:native -- --release (in {fake_checkout / 'sdks/node'})",
+        f"npm install --no-save --no-audit --no-fund {fake_checkout / 'sdks/node'}",
         "boxlite-api: would install and start",
         "boxlite-runner: would install and start",
     ]
     for line in expected:
         assert line in out, f"{line!r} missing from the plan:\n{out}"
-    kvm_ok = os.access("/dev/kvm", os.R_OK | os.W_OK)
+    kvm_ok = check_kvm(Path("/dev/kvm")).status != "FAIL"  # open + KVM_CREATE_VM
     assert done.returncode == (0 if kvm_ok else 1), out + done.stderr
     if not kvm_ok:
-        assert "a real run would stop at: /dev/kvm" in out
+        assert "a real run would stop at:" in out and "/dev/kvm" in out
+    else:
+        assert "KVM_CREATE_VM works" in out
     # A dry run changes nothing: not the root, not the checkout.
     assert list(root.iterdir()) == []
     assert _tree(fake_checkout) == repo_before

@@ -86,10 +86,26 @@ def _ctx(port: int, root) -> Context:
 
 def test_smoke_401_gives_the_wipe_hint(server, tmp_path):
     server.routes["/api/v1/me"] = (401, {"statusCode": 401, "message": "Unauthorized"})
+    ctx = _ctx(server.server_port, tmp_path)
+    ctx.layout.env_file.parent.mkdir(parents=True, exist_ok=True)
+    ctx.layout.env_file.write_text("ADMIN_API_KEY=k-123\nSSH_GATEWAY_API_KEY=s\n")
     with pytest.raises(StepError) as err:
-        common.smoke(_ctx(server.server_port, tmp_path))
+        common.smoke(ctx)
     assert "teardown.sh --wipe-data" in str(err.value)
     assert "k-123" not in str(err.value)
+
+
+def test_smoke_401_without_the_ssh_gateway_key_says_so_not_wipe(server, tmp_path):
+    # api-key.strategy.ts getOrThrow('sshGateway.apiKey'): every key is 401 without it, and
+    # wiping the data would not help (issue 13 B6).
+    server.routes["/api/v1/me"] = (401, {"statusCode": 401, "message": "Unauthorized"})
+    ctx = _ctx(server.server_port, tmp_path)
+    ctx.layout.env_file.parent.mkdir(parents=True, exist_ok=True)
+    ctx.layout.env_file.write_text("ADMIN_API_KEY=k-123\n")
+    with pytest.raises(StepError) as err:
+        common.smoke(ctx)
+    assert "SSH_GATEWAY_API_KEY" in str(err.value) and "do not wipe" in str(err.value)
+    assert "--wipe-data" not in str(err.value)
 
 
 def test_smoke_needs_a_principal(server, tmp_path):

@@ -14,21 +14,18 @@ import httpx
 import pytest
 
 from lib.stack import secrets
-from tests.stack_helpers import STANDIN_STEPS, TempStack, listening_addresses
+from tests.stack_helpers import STANDIN_STEPS, listening_addresses
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def stack():
-    stack = TempStack.create()
+def stack(make_stack):
+    stack = make_stack(bootstrap=False)  # the cold bootstrap is itself under test
     t0 = time.monotonic()
     stack.cold = stack.run("bootstrap.sh", "--stack", "standin")
     stack.timings["cold"] = time.monotonic() - t0
-    try:
-        yield stack
-    finally:
-        stack.close()
+    return stack
 
 
 def _mode(path) -> int:

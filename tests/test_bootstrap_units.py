@@ -5,16 +5,16 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from lib.layout import Layout
+from lib.names import REPO_ROOT
 from lib.stack import envfile, secrets
 from lib.stack.bootstrap import cloud, plan
 from tests.stack_helpers import STANDIN_STEPS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 def test_secrets_are_minted_once_and_missing_keys_added_without_rotation(tmp_path):

@@ -264,6 +264,7 @@ def test_probe_stack_over_http():
         "/api/v1/_standin/faults",
         "/api/v1/config",
         "/api/health",
+        "/api/v1/_standin/lifecycle",
     }
     assert all(auth == "Bearer k" for _, auth in seen)
 
@@ -288,3 +289,33 @@ def test_runner_log_follows_the_service_manager_bootstrap_recorded(home, service
         expected = cfg.RunnerLog("file", path=root / expected.path)
     assert c.runner_log == expected
     assert c.sources["runner_log"] == f"bootstrap record ({services})"
+
+
+def test_network_profile_and_case_netfaults(home):
+    write_p1(home)
+    c = cfg.load(base_env(home), probe=Probe(facts()))
+    assert (c.network_profile, c.case_netfaults) == (None, "marked")
+    c = cfg.load(
+        base_env(home, NETWORK_PROFILE="wan", NETFAULTS="transparent"), probe=Probe(facts())
+    )
+    assert (c.network_profile, c.case_netfaults) == ("wan", "transparent")
+    assert c.describe()["network_profile"] == "wan"
+    assert c.sources["network_profile"] == c.sources["case_netfaults"] == "env"
+    c = cfg.load(base_env(home, NETWORK_PROFILE="latency=5;bandwidth=50"), probe=Probe(facts()))
+    assert c.network_profile == "latency=5;bandwidth=50"
+    assert cfg.load(base_env(home, NETFAULTS="latency"), probe=Probe(facts())).case_netfaults
+
+
+@pytest.mark.parametrize(
+    ("key", "bad", "message"),
+    [
+        ("NETWORK_PROFILE", "lan", "unknown network fault 'lan'"),
+        ("NETWORK_PROFILE", "none", "unknown network profile"),
+        ("NETWORK_PROFILE", "latency=x", "is not a number"),
+        ("NETFAULTS", "all", "expected marked, transparent or a network fault name"),
+    ],
+)
+def test_network_settings_refuse_bad_values(home, key, bad, message):
+    write_p1(home)
+    with pytest.raises(cfg.ConfigError, match=f"BOXLITE_E2E_{key}=.*{message}"):
+        cfg.load(base_env(home, **{key: bad}), probe=Probe(facts()))

@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from lib.harness import credentials
+from lib.layout import Layout
 from lib.stack import fixture_setup as fs
 from lib.stack import secrets
 from lib.stack.private_stack import free_ports
 from lib.tomlcompat import tomllib
-from tests.stack_helpers import TempStack
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -25,14 +25,8 @@ FOREIGN = (
 
 
 @pytest.fixture(scope="module")
-def stack():
-    stack = TempStack.create()
-    run = stack.run("bootstrap.sh", "--stack", "standin")
-    assert run.returncode == 0, run.stdout + run.stderr
-    try:
-        yield stack
-    finally:
-        stack.close()
+def stack(make_stack):
+    return make_stack()
 
 
 @pytest.fixture
@@ -59,8 +53,15 @@ def test_setup_twice_is_idempotent_and_keeps_foreign_profiles(stack, home):
     profiles = _profiles(home)
     key = secrets.load(stack.layout.secrets_file)["ADMIN_API_KEY"]
     assert profiles["p1"]["url"] == stack.layout.api_url
-    assert profiles["p1"]["api_key"] == key and profiles["p1"]["auth_method"] == "api_key"
-    assert profiles["p1"]["path_prefix"]
+    # Least privilege: the cases get a minted org key, never the admin key.
+    p1 = profiles["p1"]
+    assert p1["api_key"] != key and p1["api_key"].startswith("blk_")
+    assert p1["auth_method"] == "api_key" and p1["path_prefix"]
+    assert p1["second_path_prefix"] and p1["second_path_prefix"] != p1["path_prefix"]
+    assert p1["second_api_key"] not in (key, p1["api_key"])
+    assert p1["max_cpus_per_box"] == fs.QUOTA["maxCpuPerBox"]
+    assert "keys: minted an org key" in first.stdout
+    assert "keys: created second org" in first.stdout
     assert profiles["default"] == {"url": "https://boxlite.example/api", "api_key": "mine"}
     assert profiles["work"]["api_key"] == "work-key"
     assert stat.S_IMODE(home.stat().st_mode) == 0o600
@@ -71,6 +72,7 @@ def test_setup_twice_is_idempotent_and_keeps_foreign_profiles(stack, home):
     assert second.returncode == 0, second.stdout + second.stderr
     assert "already active" in second.stdout and "quota: already" in second.stdout
     assert "[profiles.p1] unchanged" in second.stdout
+    assert "org key for" in second.stdout and "still valid, kept" in second.stdout
     assert home.read_bytes() == written
 
     check = stack.run("fixture_setup.py", "--check")
@@ -143,12 +145,23 @@ class FakeApi:
         self.quota = quota or {"maxCpuPerBox": 0, "maxMemoryPerBox": 0, "maxDiskPerBox": 0}
         self.snaps: dict[str, dict] = {}
         self.calls: list[str] = []
+        self.keys: dict[str, str] = {}  # minted value -> org
+        self.minted: list[dict] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path, method = request.url.path.removeprefix("/api"), request.method
         self.calls.append(f"{method} {path}")
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if path == "/v1/me":
-            return httpx.Response(200, json={"sub": "admin", "path_prefix": "org-1"})
+            org = self.keys.get(token, "org-1") if token != "k" else "org-1"
+            return httpx.Response(200, json={"sub": "admin", "path_prefix": org})
+        if path == "/organizations" and method == "POST":
+            return httpx.Response(201, json={"id": "org-2"})
+        if path == "/api-keys" and method == "POST":
+            value = f"blk_{len(self.keys)}"
+            self.keys[value] = request.headers["X-BoxLite-Organization-ID"]
+            self.minted.append(json.loads(request.content))
+            return httpx.Response(201, json={"name": "x", "value": value})
         if path.endswith("/quota"):
             if method == "PATCH":
                 self.quota |= json.loads(request.content)
@@ -208,3 +221,17 @@ def test_quota_is_raised_but_never_lowered(tmp_path):
     settings = _settings(tmp_path)
     fs.setup(settings, fs.Api(settings, httpx.MockTransport(fake)), lambda _: None)
     assert fake.quota == {"maxCpuPerBox": 16, "maxMemoryPerBox": 8, "maxDiskPerBox": 99}
+
+
+def test_tools_snapshot_only_when_bootstrap_recorded_the_tools_image(tmp_path):
+    layout = Layout.from_env({"BOXLITE_E2E_ROOT": str(tmp_path)})
+    layout.config_dir.mkdir(parents=True)
+    record = layout.config_dir / "stack.json"
+    record.write_text('{"stack": "standin", "tools_image": null}')
+    assert fs._snapshot_names("standin", layout) == ["e2e/busybox:stable"]
+    record.write_text('{"stack": "standin", "tools_image": "sha256:ab"}')
+    assert fs._snapshot_names("standin", layout) == [
+        "e2e/busybox:stable",
+        fs.TOOLS_IMAGE,
+    ]
+    assert "e2e/tools:stable" not in fs._snapshot_names("cloud", layout)

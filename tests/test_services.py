@@ -6,12 +6,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psutil
 import pytest
 
 from lib.layout import Layout
+from lib.names import REPO_ROOT
 from lib.stack.services import (
     Service,
     ServiceError,
@@ -23,6 +25,21 @@ from lib.stack.services import (
 pytestmark = pytest.mark.timeout(120)
 
 SLEEPER = Service("boxlite-sleeper", ("/bin/sleep", "600"), "test sleeper")
+
+
+def _last_arg(pid: int, expected: str, timeout: float = 10.0) -> str:
+    """The service's last argv word once it has exec'd.
+
+    With startsecs=0 supervisord reports RUNNING (and the pid) as soon as it
+    forks, so for a moment the child still carries supervisord's own argv;
+    CI once read it in that window.
+    """
+    deadline = time.monotonic() + timeout
+    word = psutil.Process(pid).cmdline()[-1]
+    while word != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+        word = psutil.Process(pid).cmdline()[-1]
+    return word
 
 
 def test_service_names_carry_the_prefix():
@@ -101,10 +118,11 @@ def manager(short_root):
             psutil.Process(daemon).kill()
 
 
+@pytest.mark.stack  # a real supervisord
 def test_supervisor_sync_is_idempotent_and_restarts_only_on_change(manager):
     assert manager.sync([SLEEPER]) == {"boxlite-sleeper": "installed"}
     pid = manager.pid("boxlite-sleeper")
-    assert pid and psutil.Process(pid).cmdline()[-1] == "600"
+    assert pid and _last_arg(pid, "600") == "600"
 
     assert manager.sync([SLEEPER]) == {"boxlite-sleeper": "unchanged"}
     assert manager.pid("boxlite-sleeper") == pid
@@ -114,7 +132,7 @@ def test_supervisor_sync_is_idempotent_and_restarts_only_on_change(manager):
     assert manager.plan([changed]) == {"boxlite-sleeper": "rewrite config and restart"}
     assert manager.sync([changed]) == {"boxlite-sleeper": "restarted (config changed)"}
     new_pid = manager.pid("boxlite-sleeper")
-    assert new_pid != pid and psutil.Process(new_pid).cmdline()[-1] == "601"
+    assert new_pid != pid and _last_arg(new_pid, "601") == "601"
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
     manager.stop("boxlite-sleeper")
@@ -123,6 +141,7 @@ def test_supervisor_sync_is_idempotent_and_restarts_only_on_change(manager):
     assert manager.status("boxlite-sleeper") == "running"
 
 
+@pytest.mark.stack  # a real supervisord
 def test_remove_and_shutdown_leave_no_process(manager):
     manager.sync([SLEEPER])
     procs = [psutil.Process(manager.daemon_pid()), psutil.Process(manager.pid("boxlite-sleeper"))]
@@ -134,6 +153,7 @@ def test_remove_and_shutdown_leave_no_process(manager):
     assert not manager.conf.exists()
 
 
+@pytest.mark.stack  # a real supervisord
 def test_cli_restart_and_status(manager, short_root):
     manager.sync([SLEEPER])
     pid = manager.pid("boxlite-sleeper")
@@ -144,7 +164,7 @@ def test_cli_restart_and_status(manager, short_root):
         env=env,
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO_ROOT,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
@@ -154,7 +174,7 @@ def test_cli_restart_and_status(manager, short_root):
         env=env,
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO_ROOT,
         timeout=60,
     )
     assert status.returncode == 3

@@ -31,7 +31,7 @@ def test_runs_needed_rejects_impossible_rates():
 
 @pytest.mark.parametrize(("runs", "bound"), [(30, 0.095), (100, 0.0295), (300, 0.00994)])
 def test_residual_bound_after_clean_runs(runs, bound):
-    # Zero failures in m runs: exact 1-0.05^(1/m), "< 9.5 % / < 3 % / < 1 %" in anchors D.
+    # Zero failures in m runs: exact 1-0.05^(1/m): < 9.5 % / < 3 % / < 1 % for 30/100/300.
     got = stats.upper_bound(0, runs)
     assert got == pytest.approx(1 - 0.05 ** (1 / runs))
     assert got == pytest.approx(bound, abs=5e-4)
@@ -87,8 +87,8 @@ def test_fisher_one_sided_exact_values():
     assert stats.fisher_one_sided(a, n1, b, n2) == pytest.approx(tail / total)
 
 
-def test_runs_for_fisher_reproduces_the_anchor_power_table():
-    # anchors D: one-sided Fisher, alpha 0.01, power 0.95, post-fix rate 0
+def test_runs_for_fisher_reproduces_the_published_power_table():
+    # Reference values: one-sided Fisher, alpha 0.01, power 0.95, post-fix rate 0
     assert [stats.runs_for_fisher(p) for p in (1.0, 0.5, 0.3, 0.2, 0.1)] == [5, 18, 37, 57, 116]
     assert stats.fisher_power(0.5, 17) < 0.95 <= stats.fisher_power(0.5, 18)
     assert stats.runs_for_fisher(0.001, limit=50) is None

@@ -15,10 +15,8 @@ def _tree(stack: TempStack) -> set[str]:
 
 
 @pytest.fixture
-def stack():
-    stack = TempStack.create()
-    run = stack.run("bootstrap.sh", "--stack", "standin")
-    assert run.returncode == 0, run.stdout + run.stderr
+def stack(make_stack):
+    stack = make_stack()
     # Things teardown must never touch: a sibling of the root, and a file in the root's etc.
     stack.outside = stack.root.parent / f"{stack.root.name}.sentinel"
     stack.outside.write_text("keep")
@@ -28,7 +26,7 @@ def stack():
         yield stack
     finally:
         stack.outside.unlink(missing_ok=True)
-        stack.close()
+        stack.close()  # at once: the module's factory would keep it until the module ends
 
 
 def test_teardown_modes_remove_exactly_what_they_promise(stack):

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from lib.names import REPO_ROOT
 from lib.proof import two_sided as T
 from lib.proof import worktrees as W
 from tests import two_sided_fake as fake
 
-HARNESS = Path(__file__).resolve().parents[1]
+HARNESS = REPO_ROOT
 SCRIPT = HARNESS / "two_sided.sh"
 FAKE_PATH = Path(__file__).with_name("two_sided_fake.py")
 
@@ -352,3 +353,33 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except OSError:
         return True
+
+
+def test_bad_case_knob_is_refused_before_anything_is_built(tmp_path: Path):
+    """issue 12 drill: BOXLITE_E2E_P06_EXECS=-3 used to build both sides, restart the stack
+    and then report only "pytest exited 2"."""
+    stack = Stack(tmp_path, {"main": "buggy", "fix": "fixed"})
+    stack.env["BOXLITE_E2E_P06_EXECS"] = "-3"
+    proc = stack.run(PR_REF="fix", CASES="cases/no_such_case.py")
+    assert proc.returncode == 128, proc.stdout + proc.stderr
+    assert "BOXLITE_E2E_P06_EXECS='-3': expected a positive integer" in proc.stderr
+    assert "CASES: cases/no_such_case.py does not exist" in proc.stderr
+    assert stack.event_lines() == []  # no snapshot, no build, no swap
+    stack.assert_left_as_found()
+
+
+def test_a_run_that_cannot_start_is_void_and_says_why(tmp_path: Path):
+    stack = Stack(tmp_path, {"main": "buggy", "fix": "fixed"})
+    proc = stack.run(PR_REF="fix", PYTEST_ARGS="--no-such-option")
+    assert proc.returncode == 125, proc.stdout + proc.stderr
+    # the verdict quotes the cause from the run's log, not only the exit status
+    assert "unrecognized arguments: --no-such-option" in proc.stdout, proc.stdout
+    stack.assert_left_as_found()
+
+
+def test_run_cause_prefers_the_runs_summary_then_its_log(tmp_path: Path):
+    log = tmp_path / "r.log"
+    log.write_text("$ pytest ...\nnoise\nExit: boxlite-e2e cannot start: API unreachable\n")
+    assert T.run_cause(tmp_path, log) == "Exit: boxlite-e2e cannot start: API unreachable"
+    (tmp_path / "summary.json").write_text(json.dumps({"reason": "cannot start: bad key"}))
+    assert T.run_cause(tmp_path, log) == "cannot start: bad key"

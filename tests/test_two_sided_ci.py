@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-HARNESS = Path(__file__).resolve().parents[1]
+from lib.names import REPO_ROOT
+
+HARNESS = REPO_ROOT
 WORKFLOWS = HARNESS / ".github/workflows"
 
 

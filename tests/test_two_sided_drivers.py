@@ -12,6 +12,7 @@ import pytest
 
 from lib.layout import Layout
 from lib.proof import stack_driver as D
+from tests.boxlite_eras import make_checkout
 
 # --------------------------------------------------------------------------- stand-in
 
@@ -130,7 +131,7 @@ Description=BoxLite API
 [Service]
 ExecStart="npx" "ts-node" "api/src/main.ts"
 WorkingDirectory=/home/dev/boxlite/apps
-EnvironmentFile=/etc/boxlite-api.env
+EnvironmentFile=@ENV@
 """
 
 
@@ -160,12 +161,8 @@ class FakeServices:
         self._do("reload+restart", name)
 
 
-def fake_boxlite(tree: Path) -> Path:
-    for d in ("apps/runner/cmd/runner", "apps/api/src", "sdks/go", "sdks/python"):
-        (tree / d).mkdir(parents=True, exist_ok=True)
-    (tree / "apps/api/src/main.ts").write_text("// api\n")
-    (tree / "apps/yarn.lock").write_text("")
-    return tree
+def fake_boxlite(tree: Path, era: str = "catalog") -> Path:
+    return make_checkout(tree, era)
 
 
 class FakeBuilder:
@@ -181,11 +178,17 @@ class FakeBuilder:
             raise D.BuildError(f"{step.what}: exited 101")
         argv = list(step.argv)
         if argv[:2] == ["go", "build"]:
-            Path(argv[argv.index("-o") + 1]).write_text(f"runner built in {step.cwd}\n")
+            out = Path(argv[argv.index("-o") + 1])
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(f"runner built in {step.cwd}\n")
         elif argv[1:4] == ["-m", "pip", "wheel"]:
             out = Path(argv[argv.index("-w") + 1])
             out.mkdir(parents=True, exist_ok=True)
             (out / "boxlite-0.10.9-cp311-abi3-linux_x86_64.whl").write_text("wheel")
+
+
+def unit_text(layout: Layout) -> str:
+    return SYSTEMD_UNIT.replace("@ENV@", str(layout.env_file))
 
 
 @pytest.fixture
@@ -193,10 +196,12 @@ def cloud(tmp_path: Path):
     layout = Layout(tmp_path / "root")
     layout.bin_dir.mkdir(parents=True)
     (layout.bin_dir / "boxlite-runner").write_text("original runner\n")
+    layout.env_file.parent.mkdir(parents=True, exist_ok=True)
+    layout.env_file.write_text("ADMIN_API_KEY=a\nDB_DATABASE=boxlite_dev\nDB_PORT=15432\n")
     services = FakeServices(layout.unit_dir)
     layout.unit_dir.mkdir(parents=True)
-    services.config_path("boxlite-api").write_text(SYSTEMD_UNIT)
-    health_calls = []
+    services.config_path("boxlite-api").write_text(unit_text(layout))
+    health_calls, databases, fixtures = [], [], []
     driver = D.CloudDriver(
         layout,
         cache_dir=tmp_path / "cache",
@@ -204,8 +209,10 @@ def cloud(tmp_path: Path):
         run=FakeBuilder(),
         services=services,
         health=lambda: health_calls.append(1),
+        database=databases.append,
+        fixture=fixtures.append,
     )
-    driver.health_calls = health_calls
+    driver.health_calls, driver.databases, driver.fixtures = health_calls, databases, fixtures
     return driver
 
 
@@ -214,28 +221,41 @@ def test_cloud_build_plan(cloud: D.CloudDriver, tmp_path: Path):
     out = tmp_path / "out-main"
     build = cloud.build("main", "main", "c" * 40, tree, out)
     steps = cloud.run.steps
-    assert [s.what for s in steps] == [
+    whats = [s.what for s in steps]
+    # The newest era's plan (lib/stack/cloud_build.py): submodules first, the shared cargo
+    # target, the runtime, the library staged where bridge_cgo_prebuilt.go links it and
+    # checked there, daemon assets before the runner.
+    assert whats[:4] == [
+        "submodules (sync)",
         "submodules",
+        "cargo target cache",
+        "share the cargo target dir",
+    ]
+    order = [
+        "VM runtime (shim, guest, libkrunfw)",
         "libboxlite.a",
-        "stage libboxlite.a for cgo",
+        "localise Go runtime symbols",
+        "put libboxlite.a where the Go SDK links it (prebuilt)",
+        "the Go SDK links this build",
+        "runner daemon asset",
         "runner",
         "api dependencies",
         "api workspace self-link",
         "python sdk wheel",
         "python sdk unpack",
     ]
+    assert [w for w in whats if w in order] == order
     by = {s.what: s for s in steps}
-    target = str(tmp_path / "cache/cargo-target")
+    target = tmp_path / "cache/cargo-target"
+    assert by["share the cargo target dir"].argv == ("ln", "-sfnT", str(target), "target")
     assert by["libboxlite.a"].argv == ("cargo", "build", "--release", "-p", "boxlite-c")
-    assert dict(by["libboxlite.a"].env)["CARGO_TARGET_DIR"] == target  # shared: incremental
-    assert by["stage libboxlite.a for cgo"].argv[-2:] == (
-        f"{target}/release/libboxlite.a",
-        "sdks/go/",
+    assert by["put libboxlite.a where the Go SDK links it (prebuilt)"].argv[-1] == str(
+        tree / "sdks/go/lib/linux-x64-gnu/libboxlite.a"
     )
     assert by["runner"].cwd == tree / "apps/runner"
     assert by["runner"].argv == ("go", "build", "-o", str(out / "boxlite-runner"), "./cmd/runner")
     assert dict(by["runner"].env) == {"CGO_ENABLED": "1"}
-    assert by["api dependencies"].cwd == tree / "apps"
+    assert by["api dependencies"].argv == ("yarn", "install", "--immutable")
     assert by["python sdk wheel"].cwd == tree / "sdks/python"
     assert by["python sdk wheel"].argv[:4] == ("/venv/bin/python", "-m", "pip", "wheel")
     unpack = by["python sdk unpack"].argv
@@ -244,6 +264,34 @@ def test_cloud_build_plan(cloud: D.CloudDriver, tmp_path: Path):
     assert all(str(s.cwd).startswith((str(tree), str(out))) for s in steps)
     assert build.artifacts["api"] == tree / "apps"
     assert build.env["PYTHONPATH"].split(os.pathsep)[0] == str(out / "sdk")
+    # Its own database (M5), named in the side's env file, and its own credentials home.
+    assert (
+        cloud.databases == ["boxlite_dev_2s_main"] and build.info["database"] == cloud.databases[0]
+    )
+    env_text = build.artifacts["api_env"].read_text()
+    assert (
+        "DB_DATABASE=boxlite_dev_2s_main" in env_text
+        and "DB_DATABASE=boxlite_dev\n" not in env_text
+    )
+    assert (
+        "ADMIN_API_KEY=a" in env_text
+        and (build.artifacts["api_env"].stat().st_mode & 0o777) == 0o600
+    )
+    assert build.env["BOXLITE_HOME"] == str(out / "home")
+
+
+def test_cloud_build_plan_follows_the_tree_era(cloud: D.CloudDriver, tmp_path: Path):
+    tree = fake_boxlite(tmp_path / "wt-old", "pkg-dev")
+    cloud.build("pr", "fix", "c" * 40, tree, tmp_path / "o")
+    by = {s.what: s for s in cloud.run.steps}
+    assert by["libboxlite.a"].argv == ("cargo", "build", "-p", "boxlite-c")  # debug profile
+    assert by["runner"].argv[2:4] == ("-tags", "boxlite_dev")
+    assert by["api dependencies"].argv == ("yarn", "install")  # no lockfile committed
+    assert "seed an empty apps/yarn.lock" in by
+    unknown = tmp_path / "wt-unknown"
+    (unknown / "apps").mkdir(parents=True)
+    with pytest.raises(D.BuildError, match="not a BoxLite layout"):
+        cloud.build("pr", "x", "d" * 40, unknown, tmp_path / "o2")
 
 
 def test_cloud_build_failures_are_build_errors(cloud: D.CloudDriver, tmp_path: Path):
@@ -284,13 +332,16 @@ def test_cloud_swap_and_restore(cloud: D.CloudDriver, tmp_path: Path):
     assert os.access(layout.bin_dir / "boxlite-runner", os.X_OK)
     unit = services.config_path("boxlite-api").read_text()
     assert f"WorkingDirectory={tree / 'apps'}\n" in unit
-    assert "EnvironmentFile=/etc/boxlite-api.env" in unit  # the rest of the unit is kept
+    # the side's env file (its own database), the rest of the unit kept
+    assert f"EnvironmentFile={build.artifacts['api_env']}\n" in unit
+    assert "Description=BoxLite API" in unit
     assert services.calls == [
         ("stop", "boxlite-runner"),
         ("start", "boxlite-runner"),
         ("reload+restart", "boxlite-api"),
     ]
     assert cloud.health_calls == [1]
+    assert cloud.fixtures == [build]  # fixture setup ran on the side's database
 
     # a second swap while one is active must not back the swapped build up as "original"
     with pytest.raises(D.BringUpError, match="--recover"):
@@ -298,7 +349,7 @@ def test_cloud_swap_and_restore(cloud: D.CloudDriver, tmp_path: Path):
 
     cloud.restore(snap)
     assert (layout.bin_dir / "boxlite-runner").read_text() == "original runner\n"
-    assert services.config_path("boxlite-api").read_text() == SYSTEMD_UNIT
+    assert services.config_path("boxlite-api").read_text() == unit_text(layout)
     assert not cloud.backup_dir.exists()
     cloud.preflight()  # clean again
 

@@ -17,30 +17,24 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lib.names import REPO_ROOT
 from lib.proof import worktrees as W
 from lib.stack import secrets
 from tests.stack_helpers import TempStack
 from tests.two_sided_fake import git, make_repo
 
-HARNESS = Path(__file__).resolve().parents[1]
+HARNESS = REPO_ROOT
 CASE = "cases/test_p0_6_exec_stdout_race.py"
 ORIGINAL = ["attach-no-replay"]
 FAULTS = ".boxlite-e2e/standin-faults"
 
 
 @pytest.fixture(scope="module")
-def stack():
-    st = TempStack.create()
-    try:
-        up = st.run("bootstrap.sh", "--stack", "standin", "--fault", ORIGINAL[0])
-        assert up.returncode == 0, up.stdout + up.stderr
-        fx = st.run("fixture_setup.py", "--stack", "standin")
-        assert fx.returncode == 0, fx.stdout + fx.stderr
-        # Small, still certain: with the fault at p=1 every exec loses its tail.
-        st.env |= {"BOXLITE_E2E_P06_BOXES": "1", "BOXLITE_E2E_P06_EXECS": "10"}
-        yield st
-    finally:
-        st.close()
+def stack(make_stack):
+    st = make_stack(faults=ORIGINAL, provision=True)
+    # Small, still certain: with the fault at p=1 every exec loses its tail.
+    st.env |= {"BOXLITE_E2E_P06_BOXES": "1", "BOXLITE_E2E_P06_EXECS": "10"}
+    return st
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +58,20 @@ def faults_now(stack: TempStack) -> list[str]:
         timeout=10,
     ).json()
     return sorted(f["name"] for f in body["faults"])
+
+
+def e2e_boxes(stack: TempStack) -> list[dict] | None:
+    """The org's boxes named by a harness run (`e2e-<run>-...`); None while the API is
+    restarting (a side's faults being swapped in)."""
+    key = secrets.load(stack.layout.secrets_file)["ADMIN_API_KEY"]
+    headers = {"Authorization": f"Bearer {key}"}
+    base = stack.layout.api_url
+    try:
+        prefix = httpx.get(f"{base}/v1/me", headers=headers, timeout=10).json()["path_prefix"]
+        boxes = httpx.get(f"{base}/v1/{prefix}/boxes", headers=headers, timeout=10).json()["boxes"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        return None
+    return [b for b in boxes if (b.get("name") or "").startswith("e2e-")]
 
 
 def argv(repo: Path, results: Path, **words: str) -> list[str]:
@@ -130,16 +138,18 @@ def test_sigint_mid_run_restores_the_original_faults(stack, repo, tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    started = tmp_path / "two_sided/r001-main.log"
     end = time.monotonic() + 120
-    while not started.is_file():  # bounded wait for the first run to start
+    # bounded wait until the first run holds a box: the Ctrl-C lands on a run in flight
+    while not e2e_boxes(stack):
         assert proc.poll() is None, proc.communicate()[0]
-        assert time.monotonic() < end, "the first run never started"
+        assert time.monotonic() < end, "the first run never made a box"
         time.sleep(0.05)
     assert faults_now(stack) == ["exec-stdout-drop"]  # main's build is in
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
+    # issue 12 drill: the in-flight run's boxes used to stay running after the restore
+    assert e2e_boxes(stack) == [], out
     assert faults_now(stack) == ORIGINAL
     assert W.registered(repo) == [repo]
     assert W.RepoState.of(repo) == before

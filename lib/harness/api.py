@@ -5,9 +5,8 @@ Two jobs, both over httpx:
 - `ApiClient` (async): cases that send hand-built bodies (validation, quota and error-mapping
   cases) go through it, bound to the org prefix. Every box a 2xx creates here (`POST
   .../boxes`, `.../boxes/import`, `.../boxes/{id}/clone`) is recorded in the same ledger as
-  SDK-created boxes, so it is path-verified and removed at teardown. Upstream's raw-REST
-  negative cases that got an unexpected 201 created boxes nobody deleted, which is how
-  `cpus: 999` boxes broke `ls` in PR #817 (upstream-harness.md §12 "Leaks"). Hand-built create
+  SDK-created boxes, so it is path-verified and removed at teardown: a negative case that
+  gets an unexpected 201 must not leak a box (history: docs/history.md). Hand-built create
   bodies also get an `e2e-` name and bounded `auto_stop`/`auto_delete` unless the caller set
   them (or passes `raw=True`).
 - `probe_stack` (sync): what the config needs before any case runs — `GET /v1/me` (auth and
@@ -27,13 +26,19 @@ from typing import Any, Protocol
 
 import httpx
 
+from lib.errors import HarnessError
+
 DEFAULT_TIMEOUT = 30.0
 PROBE_TIMEOUT = 10.0
 
-# Bounded lifetime for every harness box (upstream E5's policy, upstream-harness.md §11):
+# Bounded lifetime for every harness box (upstream's e2e harness adopted it after stranded
+# boxes exhausted an org's disk quota):
 # a box a crashed run strands stops after 5 minutes and is deleted after 10.
 AUTO_STOP_S = 300
 AUTO_DELETE_S = 600
+# The real API refuses a non-zero auto_stop below this (MIN_AUTO_STOP_SECONDS,
+# apps/api/src/box/constants/box-lifecycle.constants.ts upstream).
+UPSTREAM_MIN_AUTO_STOP_S = 60
 
 _CREATE_PATH = re.compile(r"/boxes/?$")
 _IMPORT_PATH = re.compile(r"/boxes/import/?$")
@@ -41,18 +46,21 @@ _CLONE_PATH = re.compile(r"/boxes/(?P<src>[^/]+)/clone/?$")
 _BOX_PATH = re.compile(r"/boxes/(?P<id>[^/?]+)/?$")
 
 
-class ApiUnreachable(RuntimeError):
+class ApiUnreachable(HarnessError):
     """No HTTP answer at all (refused, DNS, TLS, timeout)."""
 
 
 class BoxRecorder(Protocol):
     """What the ledger offers raw REST: record a created box, note a removed one."""
 
-    def new_name(self) -> str: ...
+    def new_name(self) -> str:
+        """A fresh run-prefixed box name, for a create body that has none."""
 
-    def record(self, box_id: str, *, name: str | None, route: str) -> None: ...
+    def record(self, box_id: str, *, name: str | None, route: str) -> None:
+        """Note a box a raw request created (`route`: raw-create, raw-clone, raw-import)."""
 
-    def mark_removed(self, id_or_name: str) -> None: ...
+    def mark_removed(self, id_or_name: str) -> None:
+        """Note that a raw DELETE removed the box with this id or name."""
 
 
 def bounded_lifetime_body(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -71,7 +79,7 @@ def bounded_lifetime_body(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def v1_path(path: str, prefix: str | None) -> str:
-    """`/v1/{prefix}{path}` (rest-protocol.md §1.1: prefix inserted verbatim) or `/v1{path}`."""
+    """`/v1/{prefix}{path}` (the SDK inserts the prefix verbatim) or `/v1{path}`."""
     if not path.startswith("/"):
         path = "/" + path
     return f"/v1/{prefix}{path}" if prefix else f"/v1{path}"
@@ -103,6 +111,7 @@ class RestAccess:
 
 
 def rest_access(base_url: str, api_key: str, prefix: str | None) -> RestAccess:
+    """Bearer-key access to the API at `base_url` for the org `prefix` (None: unprefixed)."""
     return RestAccess(base_url.rstrip("/"), prefix or "", {"Authorization": f"Bearer {api_key}"})
 
 
@@ -183,18 +192,23 @@ class ApiClient:
                 self._recorder.mark_removed(match.group("id"))
 
     async def get(self, path: str, **kw: Any) -> httpx.Response:
+        """GET `path` under the org prefix; any status is returned (see `request`)."""
         return await self.request("GET", path, **kw)
 
     async def post(self, path: str, **kw: Any) -> httpx.Response:
+        """POST `path`; a create body gets a name and bounded lifetime (see `request`)."""
         return await self.request("POST", path, **kw)
 
     async def delete(self, path: str, **kw: Any) -> httpx.Response:
+        """DELETE `path`; a box removed this way is marked in the ledger."""
         return await self.request("DELETE", path, **kw)
 
     async def create_box(self, body: Mapping[str, Any], *, raw: bool = False) -> httpx.Response:
+        """POST /boxes; `raw=True` sends `body` as given (no name or lifetime added)."""
         return await self.request("POST", "/boxes", json=dict(body), raw=raw)
 
     async def aclose(self) -> None:
+        """Close the HTTP client and its pooled connections."""
         await self._client.aclose()
 
     async def __aenter__(self) -> ApiClient:
@@ -230,11 +244,14 @@ def _box_name(response: httpx.Response) -> str | None:
 
 @dataclass(frozen=True)
 class Answer:
+    """One stack probe's HTTP status and its decoded JSON body (None when not JSON)."""
+
     status: int
     body: Any = None
 
     @property
     def ok(self) -> bool:
+        """True for a 2xx status."""
         return 200 <= self.status < 300
 
 
@@ -247,6 +264,8 @@ class StackFacts:
     config: Answer
     health: Answer
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Stand-in only (`GET /v1/_standin/lifecycle`): the auto_stop floor it runs with.
+    lifecycle: Answer | None = None
 
 
 def probe_stack(
@@ -278,4 +297,5 @@ def probe_stack(
             faults=get("/v1/_standin/faults"),
             config=get("/v1/config"),
             health=get("/health"),
+            lifecycle=get("/v1/_standin/lifecycle"),
         )

@@ -1,16 +1,14 @@
 """Helpers the e2e cases share: draining executions, typed-error checks, raw-REST refusals
 and the text histogram the racy cases print (their statistics are `lib.stats`).
 
-Why these exist (upstream-harness.md §12 "Silent green"):
+Why these exist (no silent green; history: docs/history.md):
 
 - `drain` collects stdout and stderr *concurrently* and then waits, every step bounded.
   Reading one stream to the end before the other deadlocks as soon as the unread one fills
   its buffer, and an unbounded `wait()` turns a product hang into a CI timeout with no
-  message. Upstream drained best-effort with ceilings and then tolerated missing output; here
-  nothing is tolerated: a case gets exactly what arrived and asserts on all of it.
+  message. Nothing is tolerated: a case gets exactly what arrived and asserts on all of it.
 - `assert_typed` says what "a typed error, never a 500" means for the SDK: a `BoxliteError`
-  subclass other than `InternalError` (the class the SDK raises for any 5xx or unknown code,
-  rest-protocol.md §5.3 Table B).
+  subclass other than `InternalError` (the class the SDK raises for any 5xx or unknown code).
 - `refused` is the raw-REST counterpart: a 4xx, never 2xx, never 5xx. A 2xx means the server
   created something it should have refused; the box is removed *by the case* at once (the
   ledger would also remove it at teardown, but then it would be reported as a leak and the
@@ -117,7 +115,7 @@ def assert_typed(exc: BaseException, *allowed: type[BaseException]) -> None:
 
 
 def error_code(response: httpx.Response) -> str | None:
-    """The canonical envelope's `code` (rest-protocol §5.2), or a flat body's, or None."""
+    """The canonical envelope's `code` (`{"error": {"code"}}`), or a flat body's, or None."""
     try:
         doc = response.json()
     except ValueError:
@@ -132,6 +130,7 @@ def error_code(response: httpx.Response) -> str | None:
 
 
 def describe(response: httpx.Response) -> str:
+    """One line for an assertion message: status, method, path and the body clipped to 300 chars."""
     request = response.request
     head = f"HTTP {response.status_code} {request.method} {request.url.path}"
     return f"{head}: {_clip(response.text, 300)}"

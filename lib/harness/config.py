@@ -1,10 +1,8 @@
 """The run's configuration, resolved once into one frozen object.
 
 Precedence, key by key: `BOXLITE_E2E_*` environment > the credentials profile > stack
-defaults. Upstream read the environment from five places with different defaults and
-truthiness rules (`SKIP_PATH_VERIFY=0` disabled the check until PR #748; image fallbacks
-differed per file, upstream-harness.md §12). Here this module is the only reader of the
-environment; everything else gets a `Config`.
+defaults. This module is the only reader of the environment, so there is one set of
+defaults and one truthiness rule; everything else gets a `Config` (history: docs/history.md).
 
 Decisions (documented in docs/architecture.md's harness section as well):
 
@@ -26,9 +24,16 @@ Decisions (documented in docs/architecture.md's harness section as well):
   lines; it returns as soon as every id is seen, so this only bounds a miss.
 - `SKIP_PATH_VERIFY` is true only for 1/true/yes/on (any case); anything else, `0`
   included, keeps the check on.
+- Network: `NETWORK_PROFILE` (`wan`, `transparent` or `;`-separated fault words) puts a
+  netfault proxy in front of the API for every runtime and raw client of the run;
+  `NETFAULTS` (`marked` default, `transparent`, or one fault name) says which of a case's
+  own `netfault(...)` marks apply (positive controls and mutation-matrix rows).
 - Case knobs: `P06_BOXES` (default 3) and `P06_EXECS` (default 40) size the p0_6 race
   (boxes x execs per box). Positive integers; anything else is a `ConfigError`, never a
   silent default. Cases read them from the `Config` (`e2e_config.p06_boxes`), like the rest.
+- **SDK axis** (`Config.sdks`, lib/harness/sdk/availability.py): `SDKS` (comma list of
+  python, node, go; default all), `NODE` (the node binary), `GO_DRIVER` (the Go driver
+  binary). An SDK that is missing carries the reason it is not applicable.
 
 Errors are `ConfigError` with one message meant for a human; the plugin turns it into
 `pytest.exit(..., returncode=2)` before collection.
@@ -38,14 +43,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from lib.errors import HarnessError
 from lib.harness import credentials
-from lib.harness.api import ApiUnreachable, StackFacts, probe_stack
+from lib.harness.api import UPSTREAM_MIN_AUTO_STOP_S, ApiUnreachable, StackFacts, probe_stack
+from lib.harness.netfault import faults as netfaults
+from lib.harness.sdk.availability import Availability, SdkSelectionError, detect_all
+from lib.harness.sdk.availability import parse_selection as parse_sdk_selection
 from lib.layout import Layout
 from lib.names import REPO_ROOT, RUNNER_SERVICE
 
@@ -79,22 +90,32 @@ ENV_VARS = (
     "PATH_DEADLINE",
     "P06_BOXES",
     "P06_EXECS",
+    "NETWORK_PROFILE",
+    "NETFAULTS",
+    "RUNS_DIR",
+    "RUN_ID",
+    "SDKS",
+    "NODE",
+    "GO_DRIVER",
 )
 DEFAULT_PATH_DEADLINE = 5.0
 DEFAULT_P06_BOXES = 3
 DEFAULT_P06_EXECS = 40
 
 
-class ConfigError(RuntimeError):
+class ConfigError(HarnessError):
     """The run cannot start; the message says what is missing and how to fix it."""
 
 
 def truthy(value: str | None) -> bool:
+    """Whether an environment value says yes (1/true/yes/on, any case); unset is no."""
     return (value or "").strip().lower() in TRUTHY
 
 
 @dataclass(frozen=True)
 class Fault:
+    """A fault the stand-in reports as active, with the upstream issue it reproduces."""
+
     name: str
     issue: str
     component: str
@@ -103,13 +124,28 @@ class Fault:
 
 @dataclass(frozen=True)
 class RunnerLog:
+    """Where the runner logs: a plain file, or a systemd unit's journal (system journal, or a
+    dir/file at `path`)."""
+
     kind: str  # "file" | "journal"
     path: Path | None = None  # file, or journal dir/file for kind=journal
     unit: str | None = None
 
 
 @dataclass(frozen=True)
+class SecondOrg:
+    """Another organization on the same stack: its API URL, path prefix and key."""
+
+    api_url: str
+    prefix: str
+    api_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Config:
+    """Everything a case run needs, resolved once from env, profile and the stack's own answers;
+    `sources` says which won for each key."""
+
     stack: str
     api_url: str
     api_key: str = field(repr=False)
@@ -128,13 +164,34 @@ class Config:
     capabilities: frozenset[str] = frozenset()
     versions: Mapping[str, Any] = field(default_factory=dict)
     principal: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # A second org and its own key, for cross-org cases (fixture setup provisions it);
+    # None when the profile has none (those cases are then not applicable, and say so).
+    second_org: SecondOrg | None = field(default=None, repr=False)
+    # The org's per-box CPU ceiling as fixture setup read it with the admin key (the cases
+    # run with an org key, which admin routes refuse); None when the stack has none.
+    max_cpus_per_box: int | None = None
     # Case knobs: the p0_6 race's boxes and execs per box.
     p06_boxes: int = DEFAULT_P06_BOXES
     p06_execs: int = DEFAULT_P06_EXECS
     # Case knob: the non-curated image the catalog cases boot (see CLOUD_CATALOG_IMAGE).
     catalog_image: str = CLOUD_CATALOG_IMAGE
+    # Network faults (lib.harness.netfault): the profile every runtime of the run goes
+    # through (None: straight to the API), and which of a case's own `netfault` marks apply.
+    network_profile: str | None = None
+    case_netfaults: str = "marked"
+    # The smallest non-zero auto_stop the API accepts: upstream's 60 s on the cloud stack;
+    # the stand-in reports its own (lowered so lifecycle cases take seconds, stand-in only).
+    lifecycle_floor: int = UPSTREAM_MIN_AUTO_STOP_S
+    # Liveness records of runs (lib.harness.runlease) and a run id chosen by the caller
+    # (two_sided passes one, so it can sweep the run's boxes if it has to kill it).
+    runs_dir: Path = Path("/nonexistent")
+    run_id: str | None = None
+    # The SDK axis: every SDK, available or with the reason it is not (lib.harness.sdk).
+    sdks: Mapping[str, Availability] = field(default_factory=dict)
 
     def active_issues(self) -> frozenset[str]:
+        """Upstream issues the active faults reproduce (a known_bug on one of them is expected to
+        show)."""
         return frozenset(f.issue for f in self.faults if f.issue)
 
     def describe(self) -> dict[str, Any]:
@@ -162,6 +219,13 @@ class Config:
             "p06_boxes": self.p06_boxes,
             "p06_execs": self.p06_execs,
             "catalog_image": self.catalog_image,
+            "lifecycle_floor_s": self.lifecycle_floor,
+            "runs_dir": str(self.runs_dir),
+            "second_org": self.second_org.prefix if self.second_org else None,
+            "max_cpus_per_box": self.max_cpus_per_box,
+            "network_profile": self.network_profile,
+            "case_netfaults": self.case_netfaults,
+            "sdks": {name: a.to_json() for name, a in self.sdks.items()},
         }
 
 
@@ -279,7 +343,8 @@ def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) ->
     runner_log = _runner_log(env, stack, layout, sources)
     api_log = Path(_env(env, "API_LOG") or layout.api_log)
     sources["api_log"] = "env" if _env(env, "API_LOG") else "default"
-    results = Path(_env(env, "RESULTS_DIR") or REPO_ROOT / "results")
+    results = results_dir_of(env)
+    runs_dir = Path(_env(env, "RUNS_DIR") or cred_file.parent / "e2e-runs")
 
     return Config(
         stack=stack,
@@ -300,10 +365,143 @@ def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) ->
         capabilities=_capabilities(facts, cli),
         versions=_versions(facts),
         principal=facts.me.body if isinstance(facts.me.body, dict) else {},
+        second_org=_second_org(env, profile, api_url, sources),
+        max_cpus_per_box=_max_cpus(profile),
         p06_boxes=_positive_int(env, "P06_BOXES", DEFAULT_P06_BOXES, sources),
         p06_execs=_positive_int(env, "P06_EXECS", DEFAULT_P06_EXECS, sources),
         catalog_image=catalog_image,
+        network_profile=_network_profile(env, sources),
+        case_netfaults=_case_netfaults(env, sources),
+        lifecycle_floor=_lifecycle_floor(facts, stack, sources),
+        runs_dir=runs_dir,
+        run_id=check_run_id(env),
+        sdks=_sdks(env, layout),
     )
+
+
+def _sdks(env: Mapping[str, str], layout: Layout) -> dict[str, Availability]:
+    try:
+        selection = parse_sdk_selection(_env(env, "SDKS"))
+    except SdkSelectionError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        python_version = metadata.version("boxlite")
+    except metadata.PackageNotFoundError:
+        python_version = "unknown"
+    return detect_all(
+        env=env, bin_dir=layout.bin_dir, python_version=python_version, selection=selection
+    )
+
+
+def _network_profile(env: Mapping[str, str], sources: dict[str, str]) -> str | None:
+    """BOXLITE_E2E_NETWORK_PROFILE (`wan`, `transparent`, or `;`-separated fault words)."""
+    raw = _env(env, "NETWORK_PROFILE")
+    if raw is None:
+        return None
+    try:
+        netfaults.profile(raw)
+    except netfaults.NetFaultError as exc:
+        raise ConfigError(f"BOXLITE_E2E_NETWORK_PROFILE={raw!r}: {exc}") from None
+    sources["network_profile"] = "env"
+    return raw
+
+
+def _case_netfaults(env: Mapping[str, str], sources: dict[str, str]) -> str:
+    """BOXLITE_E2E_NETFAULTS: `marked` (default), `transparent`, or one fault name kept."""
+    raw = _env(env, "NETFAULTS")
+    if raw is None:
+        return "marked"
+    if raw not in ("marked", "transparent") and raw not in netfaults.SPECS:
+        raise ConfigError(
+            f"BOXLITE_E2E_NETFAULTS={raw!r}: expected marked, transparent or a network fault "
+            f"name ({', '.join(sorted(netfaults.SPECS))})"
+        )
+    sources["case_netfaults"] = "env"
+    return raw
+
+
+def results_dir_of(env: Mapping[str, str] | None = None) -> Path:
+    """Where results go, known even when the rest of the config cannot be resolved."""
+    env = os.environ if env is None else env
+    return Path(_env(env, "RESULTS_DIR") or REPO_ROOT / "results")
+
+
+def check_run_id(env: Mapping[str, str]) -> str | None:
+    """BOXLITE_E2E_RUN_ID: 8 lowercase hex digits (the box-name run id), or unset."""
+    raw = _env(env, "RUN_ID")
+    if raw is not None and not re.fullmatch(r"[0-9a-f]{8}", raw):
+        raise ConfigError(f"BOXLITE_E2E_RUN_ID={raw!r}: expected 8 lowercase hex digits")
+    return raw
+
+
+def check_knobs(env: Mapping[str, str]) -> list[str]:
+    """Every setting `load` validates without asking the stack; one message per bad one.
+
+    For callers that pass settings on to a run (two_sided) and must refuse a bad one before
+    spending minutes building: the same checks `load` applies, so they cannot drift apart.
+    """
+    problems = []
+    checks: list[Callable[[], object]] = [
+        lambda: _positive_int(env, "P06_BOXES", DEFAULT_P06_BOXES, {}),
+        lambda: _positive_int(env, "P06_EXECS", DEFAULT_P06_EXECS, {}),
+        lambda: _deadline(env),
+        lambda: check_run_id(env),
+        lambda: _network_profile(env, {}),
+        lambda: _case_netfaults(env, {}),
+        lambda: parse_sdk_selection(_env(env, "SDKS")),
+        lambda: Layout.from_env(env),
+    ]
+    for check in checks:
+        try:
+            check()
+        except (ConfigError, ValueError) as exc:
+            problems.append(str(exc))
+    stack = _env(env, "STACK")
+    if stack is not None and stack not in STACKS:
+        problems.append(f"BOXLITE_E2E_STACK={stack!r}: expected one of {STACKS}")
+    unknown = sorted(
+        k
+        for k in env
+        if k.startswith(ENV_PREFIX)
+        and k.removeprefix(ENV_PREFIX) not in ENV_VARS
+        and k.removeprefix(ENV_PREFIX) in _CASE_KNOB_LOOKALIKES
+    )
+    problems += [f"{k}: not a setting this harness reads" for k in unknown]
+    return problems
+
+
+# Misspellings worth refusing (a knob that silently does nothing looks like a pass).
+_CASE_KNOB_LOOKALIKES = frozenset({"P06_BOX", "P06_EXEC", "P6_BOXES", "P6_EXECS"})
+
+
+def _lifecycle_floor(facts: StackFacts, stack: str, sources: dict[str, str]) -> int:
+    """The stand-in says which floor it runs with; the real API's is upstream's constant."""
+    answer = facts.lifecycle
+    body = answer.body if answer is not None and answer.ok else None
+    floor = body.get("min_auto_stop_s") if isinstance(body, dict) else None
+    if stack == "standin" and isinstance(floor, int) and not isinstance(floor, bool):
+        sources["lifecycle_floor"] = "GET /v1/_standin/lifecycle"
+        return floor
+    sources["lifecycle_floor"] = "upstream constant"
+    return UPSTREAM_MIN_AUTO_STOP_S
+
+
+def _second_org(
+    env: Mapping[str, str], profile: Mapping[str, Any], api_url: str, sources: dict[str, str]
+) -> SecondOrg | None:
+    key = _env(env, "SECOND_API_KEY") or profile.get("second_api_key")
+    prefix = _env_raw(env, "SECOND_PREFIX")
+    if prefix is None:
+        prefix = profile.get("second_path_prefix")
+    if not isinstance(key, str) or not key or not isinstance(prefix, str) or not prefix:
+        return None
+    sources["second_org"] = "env" if _env(env, "SECOND_API_KEY") else "profile"
+    return SecondOrg(api_url, prefix, key)
+
+
+def _max_cpus(profile: Mapping[str, Any]) -> int | None:
+    value = profile.get("max_cpus_per_box")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _deadline(env: Mapping[str, str]) -> float:

@@ -1,10 +1,8 @@
 """Read and write the BoxLite credentials file without collateral damage.
 
 The file (`$BOXLITE_HOME/credentials.toml`, else `~/.boxlite/credentials.toml`) is shared with
-the `boxlite` CLI and with a developer's real profiles. Upstream's `fixture_setup.py`
-hand-wrote TOML with no escaping, dropped unknown top-level keys, wrote with the default umask
-and overwrote the user's `[profiles.default]` with a local admin key
-(upstream-harness.md §4, §12 "Secret handling"). Here:
+the `boxlite` CLI and with a developer's real profiles, so a write must neither corrupt,
+expose nor clobber anything (history: docs/history.md):
 
 - parsing and writing go through `tomllib` / `tomli_w`, so values are escaped correctly;
 - a write replaces the file atomically (temp file in the same directory, fsync, rename), so a
@@ -30,6 +28,7 @@ from typing import Any
 import tomli_w
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.tomlcompat import tomllib
 from standin import atomicfile
 
@@ -39,7 +38,7 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
-class CredentialsError(RuntimeError):
+class CredentialsError(HarnessError):
     """The credentials file is unreadable, malformed, or a write would clobber a profile."""
 
 

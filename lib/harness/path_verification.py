@@ -1,18 +1,17 @@
 """Prove every box a test created went SDK -> API -> runner, from both hops' logs.
 
 The stand-in and the real stack both log each box on each hop: the API names its own box id
-(`box_id=`), the runner names the API's id as the runner-side `name=` (upstream-harness.md
-§14.1). So after a test, every recorded box id must appear in the API log *and* the runner
-log. Compared with upstream's check (§5.4, §6, §12 "The path check"):
+(`box_id=`), the runner names the API's id as the runner-side `name=`. So after a test, every
+recorded box id must appear in the API log *and* the runner log. How (history:
+docs/history.md):
 
-- both hops are checked (upstream's `api_hits_for_box` was never called);
+- both hops are checked;
 - cursors are taken before the test and only new lines are read, each line once, with a
   bounded wait for late lines that ends as soon as every id is seen (no 0.3 s sleep-polls,
   no journalctl per box per poll);
 - an id matches only as a whole token, so `b1` is not "found" inside `b12`;
 - three outcomes, never conflated: ok; "bypassed <hop>" (the log was read, the id is not
-  in it); "cannot verify: <hop> log unreadable" (with how to fix it). Upstream reported a
-  journal it could not read as "bypassed the API" (PR #748 era).
+  in it); "cannot verify: <hop> log unreadable" (with how to fix it).
 
 The matching lines are kept (size-capped) so a failing test's report can show the log slices
 of its own boxes.
@@ -30,12 +29,15 @@ from lib.harness.logsources import LogSource, LogUnreadable
 
 DEFAULT_DEADLINE = 5.0
 DEFAULT_SLICE_CAP = 256 * 1024
-# Box ids are [A-Za-z0-9_-]{1,128} (rest-protocol.md §3.2): a neighbour in that set means the
+# Box ids are [A-Za-z0-9_-]{1,128} (the SDK checks them): a neighbour in that set means the
 # id is part of a longer token.
 _ID_CHARS = "A-Za-z0-9_-"
 
 
 class Outcome(enum.Enum):
+    """One hop's verdict: every box seen, a box missing (bypassed), or the log unreadable (not
+    checked)."""
+
     OK = "ok"
     BYPASSED = "bypassed"
     UNREADABLE = "cannot verify"
@@ -43,6 +45,9 @@ class Outcome(enum.Enum):
 
 @dataclass
 class HopResult:
+    """One hop's verdict for a test: the box ids it never logged and the log slice for the failure
+    report."""
+
     hop: str
     source: str
     outcome: Outcome
@@ -53,6 +58,8 @@ class HopResult:
     truncated: bool = False
 
     def message(self, deadline: float, names: Mapping[str, str]) -> str:
+        """One line for the report: ok, the bypass and its likely cause, or why the hop could not be
+        checked."""
         if self.outcome is Outcome.OK:
             return f"{self.hop}: ok"
         if self.outcome is Outcome.UNREADABLE:
@@ -87,6 +94,8 @@ def _label(box_id: str, names: Mapping[str, str]) -> str:
 
 @dataclass
 class PathResult:
+    """Every hop's verdict for one test's boxes, and how long the wait for late lines took."""
+
     hops: list[HopResult]
     box_ids: tuple[str, ...]
     names: Mapping[str, str]
@@ -95,6 +104,7 @@ class PathResult:
 
     @property
     def ok(self) -> bool:
+        """True when every hop logged every box."""
         return all(h.outcome is Outcome.OK for h in self.hops)
 
     @property
@@ -107,6 +117,7 @@ class PathResult:
         return Outcome.OK
 
     def message(self) -> str:
+        """The single ok line, or one line per hop that is not ok."""
         if self.ok:
             return f"path ok: {len(self.box_ids)} box(es) seen on " + " and ".join(
                 h.hop for h in self.hops
@@ -147,6 +158,7 @@ class PathVerifier:
         self._clock = clock
 
     def mark(self) -> Marks:
+        """Each hop's cursor before a test; an unreadable hop is kept as its error, not raised."""
         cursors: dict[str, object] = {}
         errors: dict[str, LogUnreadable] = {}
         for hop, source in self.sources.items():
@@ -159,6 +171,8 @@ class PathVerifier:
     def verify(
         self, marks: Marks, box_ids: Iterable[str], names: Mapping[str, str] | None = None
     ) -> PathResult:
+        """Look for `box_ids` in each hop's log since `marks`, waiting for late lines only while
+        some readable hop misses one, bounded by `deadline`."""
         ids = tuple(dict.fromkeys(box_ids))
         names = dict(names or {})
         start = self._clock()

@@ -5,7 +5,7 @@ own (`-p lib.harness.plugin`) so self-tests can drive it with pytester. The fixt
 in `cases/conftest.py`; they call into `E2ESession`, which lives here and holds the per-process
 state (config, box ledger, path verifier).
 
-What it adds over upstream's conftest (upstream-harness.md §5, §12, §13):
+What it does, each so that nothing fails or passes silently (history: docs/history.md):
 
 - the config is resolved once in `pytest_configure`; a missing profile or an unreachable API
   ends the run there with one message and exit code 2, not one error per case;
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 import uuid
 import warnings
@@ -39,12 +40,19 @@ from typing import Any
 import pytest
 from pytest_asyncio import is_async_test
 
-from lib.harness import reports
-from lib.harness.config import Config, ConfigError
+from lib.harness import reports, runguard
+from lib.harness.config import Config, ConfigError, results_dir_of
 from lib.harness.config import load as load_config
 from lib.harness.logsources import FileSource, JournalSource, LogSource
+from lib.harness.netfault import session as netsession
+from lib.harness.netfault.faults import SPECS as NET_SPECS
+from lib.harness.netfault.faults import profile as net_profile
+from lib.harness.netfault.proxy import NetFaultProxy
 from lib.harness.path_verification import Outcome, PathResult, PathVerifier
+from lib.harness.runguard import RunGuard
 from lib.harness.runtime import BoxLedger, remove_boxes
+from lib.harness.sdk import axis
+from lib.harness.sdk.driver import DriverPool
 from lib.names import RUNNER_SERVICE
 from standin.faults import SPECS as FAULT_SPECS
 
@@ -53,6 +61,7 @@ PHASES_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
 MARKS_KEY = pytest.StashKey[Any]()
 PATH_KEY = pytest.StashKey[PathResult]()
 BOXES_KEY = pytest.StashKey[list]()
+DRIVER_MARKS_KEY = pytest.StashKey[dict]()
 
 ISSUE_RE = re.compile(r"^[\w.-]+/[\w.-]+#\d+$")
 # Capabilities `needs()` understands: the API's /v1/config flags (minus "_enabled"), the
@@ -73,10 +82,16 @@ MARKERS = (
     "needs(*capabilities): not applicable unless the stack has each capability "
     f"({', '.join(sorted(CAPABILITIES))}); skipped with the reason in the summary",
     "smoke: safe against a shared/paying stack: one box at a time, no quota or error storms",
-    "image(ref): run this case with image `ref` instead of the stack default",
-    "catches(*faults): the stand-in faults (standin/faults.py) this case must catch; the "
-    "mutation matrix builds its pins from these marks",
+    "image(ref): run this case with image `ref` (or an alias: tools, minimal) instead of the "
+    "stack default",
+    "catches(*faults): the stand-in faults (standin/faults.py) this case must catch, or "
+    "network faults as 'net:NAME' (lib/harness/netfault); the mutation matrix builds its pins "
+    "from these marks",
+    "netfault(*faults): network fault words (lib/harness/netfault/faults.py) the `netfault` "
+    "fixture's proxy applies to this case (BOXLITE_E2E_NETFAULTS filters them)",
+    *axis.MARKERS,
 )
+NET_PREFIX = "net:"
 
 
 class BoxLeakWarning(pytest.PytestWarning):
@@ -127,11 +142,42 @@ class E2ESession:
             if cfg.skip_path_verify
             else PathVerifier(build_sources(cfg), deadline=cfg.path_deadline)
         )
+        # SDK drivers (node, go) for the SDK axis: started on first use, one per process.
+        self.drivers = DriverPool(
+            cfg.sdks, cfg.results_dir / reports.DRIVERS_DIR, worker, lambda: self.ledger.current
+        )
         self.started = time.monotonic()
+        self._proxy: NetFaultProxy | None = None
+        self.guard: RunGuard | None = None
+
+    def client_url(self) -> str:
+        """Where runtimes and raw clients go: the API, or the run's network-profile proxy.
+
+        The proxy forwards to the API unchanged except for the profile's faults, so the API
+        log (and so the path check) still sees every request."""
+        profile = self.config.network_profile
+        if not profile:
+            return self.config.api_url
+        if self._proxy is None:
+            self._proxy = NetFaultProxy(self.config.api_url, net_profile(profile)).start()
+        return self._proxy.url
+
+    @property
+    def network_proxy(self) -> NetFaultProxy | None:
+        """The run's network-profile proxy, once a client asked for it (else None)."""
+        return self._proxy
+
+    def close_proxy(self) -> None:
+        """Stop the network-profile proxy, if one was started."""
+        if self._proxy is not None:
+            self._proxy.close()
+            self._proxy = None
 
     # -- per test
     def begin_test(self, item: pytest.Item) -> None:
+        """Mark the hop logs and open the ledger scope of the test about to run."""
         item.stash[MARKS_KEY] = self.verifier.mark() if self.verifier else None
+        item.stash[DRIVER_MARKS_KEY] = self.drivers.mark()
         self.ledger.begin(item.nodeid)
 
     async def finish_test(self, item: pytest.Item, rt: Any) -> None:
@@ -213,6 +259,8 @@ class E2ESession:
 
 
 def session_of(config: pytest.Config) -> E2ESession:
+    """This process's E2ESession; UsageError when the config was never resolved (an informational
+    run)."""
     try:
         return config.stash[SESSION_KEY]
     except KeyError:
@@ -226,29 +274,43 @@ def session_of(config: pytest.Config) -> E2ESession:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers, resolve the config (exit 2 when it cannot be), and share one run id
+    with every xdist worker."""
     for line in MARKERS:
         config.addinivalue_line("markers", line)
     if _informational(config):
         return
+    worker = _xdist_worker(config)
     try:
         cfg = load_config()
     except ConfigError as exc:
+        if worker is None:  # the results say so, instead of showing the last run's
+            reports.write_not_started(
+                results_dir_of(), exit_status=2, reason=f"cannot start: {exc}"
+            )
         pytest.exit(f"boxlite-e2e cannot start: {exc}", returncode=2)
-    worker = _xdist_worker(config)
     if worker is not None:
         run_uid = config.workerinput["testrunuid"]  # type: ignore[attr-defined]
     else:
         # Share one run id with xdist workers, so every box name of this run matches.
-        run_uid = getattr(config.option, "testrunuid", None) or uuid.uuid4().hex
+        run_uid = cfg.run_id or getattr(config.option, "testrunuid", None) or uuid.uuid4().hex
         if hasattr(config.option, "testrunuid"):
             config.option.testrunuid = run_uid
-        reports.prepare(cfg.results_dir)
+        reports.prepare(cfg.results_dir, run_uid[:8])
         if not getattr(config.option, "xmlpath", None):
             config.option.xmlpath = str(cfg.results_dir / "junit.xml")
-    config.stash[SESSION_KEY] = E2ESession(cfg, run_uid[:8], worker)
+    e2e = E2ESession(cfg, run_uid[:8], worker)
+    config.stash[SESSION_KEY] = e2e
+    # Liveness lease, start-of-run sweep, SIGTERM as Ctrl-C (lib.harness.runguard).
+    e2e.guard = RunGuard(cfg, e2e.run_id, worker)
+    if worker is None:
+        e2e.guard.start()
+    else:
+        e2e.guard.join()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Header lines: stack, API, prefix, SDK version, run id, faults, path check, image."""
     e2e = config.stash.get(SESSION_KEY, None)
     if e2e is None:
         return []
@@ -259,6 +321,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"boxlite-e2e: stack {c.stack}, api {c.api_url}, prefix {c.prefix!r}, "
         f"sdk boxlite {_sdk_version()}, run {e2e.run_id}",
         f"boxlite-e2e: faults {faults}; path verification {path}; image {c.image}",
+        f"boxlite-e2e: network {reports.network_text(c.describe())}",
+        f"boxlite-e2e: auto_stop floor {c.lifecycle_floor}s"
+        + ("" if c.lifecycle_floor == 60 else " (stand-in only; the real API's is 60s)"),
     ]
 
 
@@ -277,7 +342,14 @@ def _single_str_arg(mark: pytest.Mark, item: pytest.Item) -> str:
     return mark.args[0]
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Spread tests taking `sdk` over the SDK axis (lib.harness.sdk.axis)."""
+    axis.parametrize(metafunc)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put async cases on the session loop, check `image` and `catches` marks, apply known_bug and
+    needs marks."""
     e2e = config.stash.get(SESSION_KEY, None)
     session_loop = pytest.mark.asyncio(loop_scope="session")
     for item in items:
@@ -286,10 +358,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for mark in item.iter_markers("image"):
             _single_str_arg(mark, item)
         _check_catches(item)
+        netsession.marked_words(item)  # a bad netfault word is a usage error, never ignored
         if e2e is None:
             continue
         _apply_known_bugs(item, e2e.config)
         _apply_needs(item, e2e.config)
+        axis.apply(item, e2e.config.sdks)
 
 
 def _check_catches(item: pytest.Item) -> None:
@@ -297,12 +371,17 @@ def _check_catches(item: pytest.Item) -> None:
     for mark in item.iter_markers("catches"):
         if not mark.args or mark.kwargs or not all(isinstance(a, str) for a in mark.args):
             raise pytest.UsageError(f"{item.nodeid}: @catches takes fault names")
-        unknown = [f for f in mark.args if f not in FAULT_SPECS]
+        unknown = [f for f in mark.args if f not in FAULT_SPECS and not _network_fault(f)]
         if unknown:
             raise pytest.UsageError(
                 f"{item.nodeid}: catches({', '.join(map(repr, unknown))}): unknown fault; "
-                f"known: {', '.join(sorted(FAULT_SPECS))}"
+                f"known: {', '.join(sorted(FAULT_SPECS))}, or net:NAME with NAME one of "
+                f"{', '.join(sorted(NET_SPECS))}"
             )
+
+
+def _network_fault(name: str) -> bool:
+    return name.startswith(NET_PREFIX) and name.removeprefix(NET_PREFIX) in NET_SPECS
 
 
 def _apply_known_bugs(item: pytest.Item, cfg: Config) -> None:
@@ -314,6 +393,11 @@ def _apply_known_bugs(item: pytest.Item, cfg: Config) -> None:
             )
         faults = [f for f in cfg.faults if f.issue == issue]
         active = cfg.stack == "cloud" or bool(faults)
+        # A bug the case's own network fault exposes (an SDK bug, the same wheel on both
+        # stacks) is active exactly while that fault is in force, whichever the stack.
+        by_network = netsession.known_bug_activity(item, cfg, issue)
+        if by_network is not None:
+            active, faults = by_network, []
         item.user_properties.append(
             (reports.PROP_KNOWN_BUG, json.dumps({"issue": issue, "active": active}))
         )
@@ -355,6 +439,7 @@ def _apply_needs(item: pytest.Item, cfg: Config) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Keep each phase's report; after teardown, write the failure folder when any phase failed."""
     report = yield
     phases = item.stash.setdefault(PHASES_KEY, {})
     phases[report.when] = report
@@ -370,6 +455,14 @@ def _write_failure(e2e: E2ESession, item: pytest.Item, phases: dict) -> None:
     truncated = {h.hop: h.truncated for h in result.hops} if result else {}
     if result is None and e2e.verifier is not None:
         slices = {hop: [] for hop in e2e.verifier.sources}
+    # The driver lines written while this test ran: its own SDK's always, others if any.
+    callspec = getattr(item, "callspec", None)
+    own = callspec.params.get("sdk") if callspec is not None else None
+    drivers = {
+        sdk: lines
+        for sdk, lines in e2e.drivers.slices(item.stash.get(DRIVER_MARKS_KEY, None)).items()
+        if lines or sdk == own
+    }
     reports.write_failure_dir(
         e2e.config.results_dir,
         item.nodeid,
@@ -377,57 +470,52 @@ def _write_failure(e2e: E2ESession, item: pytest.Item, phases: dict) -> None:
         boxes=item.stash.get(BOXES_KEY, []),
         slices=slices,
         truncated=truncated,
+        driver_logs=drivers,
     )
 
 
 STACK_BOXES_KEY = pytest.StashKey[dict]()
-
-
-def stack_leftovers(e2e: E2ESession, timeout: float = 30.0) -> dict[str, Any]:
-    """Ask the API which boxes of this run are still listed (names `e2e-<run id>...`).
-
-    The ledger can only remove what it saw; this is the independent check that a full run
-    left zero boxes on the stack (raw REST, CLI and subprocess boxes included). A stack that
-    cannot be asked is reported as "not checked", never as zero.
-    """
-    import httpx
-
-    from lib.harness.api import v1_path
-
-    cfg = e2e.config
-    mine = f"e2e-{e2e.run_id}"
-    try:
-        resp = httpx.get(
-            cfg.api_url.rstrip("/") + v1_path("/boxes", cfg.prefix),
-            headers={"Authorization": f"Bearer {cfg.api_key}"},
-            timeout=timeout,
-        )
-        boxes = resp.json()["boxes"] if resp.status_code == 200 else None
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-        return {"checked": False, "error": f"{type(exc).__name__}: {exc}", "left": []}
-    if not isinstance(boxes, list):
-        return {"checked": False, "error": f"HTTP {resp.status_code} listing boxes", "left": []}
-    left = [
-        {"box_id": b.get("box_id"), "name": b.get("name"), "status": b.get("status")}
-        for b in boxes
-        if isinstance(b, dict) and str(b.get("name") or "").startswith(mine)
-    ]
-    return {"checked": True, "listed": len(boxes), "left": left, "error": None}
+RUN_END_KEY = pytest.StashKey[dict]()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """After every worker's teardown: no box of this run may still be on the stack."""
+    """After every worker's teardown: the exact leftover check (lib.harness.runguard); after
+    an interrupt it also removes every box of the run, and the run says how it ended."""
     config = session.config
     e2e = config.stash.get(SESSION_KEY, None)
     if e2e is None or _xdist_worker(config) is not None or config.option.collectonly:
         return
-    found = stack_leftovers(e2e)
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(runguard.received)
+    found = e2e.guard.final_check(interrupted)
     config.stash[STACK_BOXES_KEY] = found
+    end: dict[str, Any] = {"status": "interrupted" if interrupted else "complete"}
+    end["start_sweep"] = e2e.guard.start_sweep
+    if interrupted:
+        sig = runguard.received[0] if runguard.received else signal.SIGINT
+        end["reason"] = f"stopped by {signal.Signals(sig).name}"
+        if sig != signal.SIGINT:  # Ctrl-C keeps pytest's 2; other signals say which
+            session.exitstatus = 128 + sig
     if found["left"] and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    end["exit_status"] = int(session.exitstatus)
+    config.stash[RUN_END_KEY] = end
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop this process's network-profile proxy (each xdist worker has its own), then
+    release the run's liveness lease (forgotten when nothing of the run is left)."""
+    e2e = config.stash.get(SESSION_KEY, None)
+    if e2e is not None:
+        e2e.close_proxy()
+    guard = getattr(e2e, "guard", None)
+    if guard is None:
+        return
+    found = config.stash.get(STACK_BOXES_KEY, None) or {}
+    guard.finish(nothing_left=bool(found.get("checked")) and not found.get("remaining"))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config):
+    """On the controller only: write summary.json and print the boxlite-e2e summary."""
     e2e = config.stash.get(SESSION_KEY, None)
     if e2e is None or _xdist_worker(config) is not None:
         return
@@ -438,10 +526,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         config=e2e.config.describe(),
         sdk_version=_sdk_version(),
         run_id=e2e.run_id,
-        exit_status=int(exitstatus),
+        exit_status=int(config.stash.get(RUN_END_KEY, {}).get("exit_status", exitstatus)),
         duration_s=time.monotonic() - e2e.started,
         session_files=session_files,
         stack_boxes=config.stash.get(STACK_BOXES_KEY, None),
+        run_end=config.stash.get(RUN_END_KEY, None),
+        sdks={name: a.to_json() for name, a in e2e.config.sdks.items()},
     )
     path = reports.write_summary(results, summary)
     terminalreporter.write_sep("=", "boxlite-e2e summary")
@@ -451,4 +541,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def results_dir(config: pytest.Config) -> Path:
+    """Where this run's reports go (the resolved config's results dir)."""
     return session_of(config).config.results_dir

@@ -1,12 +1,11 @@
 """The only runtime cases get: `Boxlite.rest`, wrapped so the harness owns every box.
 
-Upstream's `_TrackingRuntime` overrode only `create` and swallowed its own errors, so boxes
-made by `import_box`, `clone_box`, raw REST or a subprocess were never path-checked nor
-removed, and removal failures vanished (upstream-harness.md §5.2, §12 "Leaks"). Here:
+A box the harness does not know about is neither path-checked nor removed, so every route
+that makes one is recorded and every removal failure reported (history: docs/history.md):
 
 - `BoxLedger` records every box, the route that made it and the test that was running, and
   mints attributable names `e2e-<run id>[-<xdist worker>]-<hex>` (unique under `-n`, and a
-  sweeper can tell one session's boxes from another's, anchors.md "What to absorb" 14);
+  sweeper can tell one session's boxes from another's, even after a killed run);
 - `TrackedRuntime` / `TrackedBox` wrap the SDK objects: `create`, `get_or_create`,
   `import_box` and `Box.clone_box` are recorded and named; `remove` marks a box gone; every
   other attribute passes through, and `isinstance` still sees the SDK classes;
@@ -35,6 +34,7 @@ from typing import Any
 import boxlite
 import boxlite.boxlite as _native_module
 
+from lib.errors import HarnessError
 from lib.harness.api import AUTO_DELETE_S, AUTO_STOP_S
 
 NATIVE_BOXLITE = _native_module.Boxlite
@@ -48,6 +48,8 @@ REMOVE_TIMEOUT_S = 60.0
 
 @dataclass
 class BoxRecord:
+    """One box this process created: by which route, in which test, and whether it is gone."""
+
     box_id: str
     name: str | None
     route: str
@@ -58,6 +60,7 @@ class BoxRecord:
     removal_failed: bool = False  # a failed removal was already reported for this box
 
     def to_json(self) -> dict[str, str | None]:
+        """Id, name and route, for the reports."""
         return {"box_id": self.box_id, "name": self.name, "route": self.route}
 
 
@@ -71,9 +74,11 @@ class BoxLedger:
         self._current: str | None = None
 
     def new_name(self) -> str:
+        """A fresh `<prefix>-<8 hex>` name, so every box of the run is recognisable on the stack."""
         return f"{self.prefix}-{secrets.token_hex(4)}"
 
     def record(self, box_id: str, *, name: str | None, route: str) -> BoxRecord:
+        """Record a created box under the current test; a known id returns its existing record."""
         with self._lock:
             for rec in self._records:
                 if rec.box_id == box_id:
@@ -94,12 +99,20 @@ class BoxLedger:
                     rec.owner = "fixture"
 
     def mark_removed(self, id_or_name: str) -> None:
+        """Mark the records with this id or name removed."""
         with self._lock:
             for rec in self._records:
                 if id_or_name in (rec.box_id, rec.name):
                     rec.removed = True
 
+    @property
+    def current(self) -> str | None:
+        """The test whose scope is open (names a driver crash), or None between tests."""
+        with self._lock:
+            return self._current
+
     def begin(self, test: str) -> None:
+        """Open `test`'s scope: boxes recorded from now on belong to it."""
         with self._lock:
             self._current = test
 
@@ -111,10 +124,12 @@ class BoxLedger:
 
     @property
     def records(self) -> list[BoxRecord]:
+        """A copy of every record, taken under the lock."""
         with self._lock:
             return list(self._records)
 
     def outstanding(self) -> list[BoxRecord]:
+        """Records not yet marked removed."""
         with self._lock:
             return [r for r in self._records if not r.removed]
 
@@ -146,6 +161,7 @@ class TrackedBox:
 
     @property
     def native(self) -> Any:
+        """The wrapped SDK box, for calls that need the real object."""
         return self._box
 
     def __getattr__(self, name: str) -> Any:
@@ -155,6 +171,7 @@ class TrackedBox:
         return f"TrackedBox({self._box!r})"
 
     async def clone_box(self, *, options: Any = None, name: str | None = None) -> TrackedBox:
+        """Clone under a ledger name and record the clone (route `clone`)."""
         name = name or self._ledger.new_name()
         clone = await self._box.clone_box(options=options, name=name)
         self._ledger.record(clone.id, name=name, route="clone")
@@ -181,6 +198,7 @@ class TrackedRuntime:
 
     @property
     def native(self) -> Any:
+        """The wrapped SDK runtime; creates through it are not recorded."""
         return self._rt
 
     def __getattr__(self, name: str) -> Any:
@@ -190,6 +208,8 @@ class TrackedRuntime:
         return f"TrackedRuntime({self._rt!r}, prefix={self.ledger.prefix!r})"
 
     async def create(self, options: Any = None, name: str | None = None) -> TrackedBox:
+        """Create under a ledger name with a bounded lifetime and record it; TypeError without
+        options (they carry the image)."""
         if options is None:
             raise TypeError("rt.create needs a boxlite.BoxOptions (the image comes from it)")
         name = name or self.ledger.new_name()
@@ -198,6 +218,8 @@ class TrackedRuntime:
         return TrackedBox(box, self.ledger)
 
     async def get_or_create(self, options: Any, name: str | None = None):
+        """(box, created) with a bounded lifetime; the box is recorded only when this call created
+        it."""
         name = name or self.ledger.new_name()
         box, created = await self._rt.get_or_create(bound_lifetime(options), name=name)
         if created:
@@ -205,25 +227,30 @@ class TrackedRuntime:
         return TrackedBox(box, self.ledger), created
 
     async def import_box(self, archive_path: Any, name: str | None = None, **kw: Any):
+        """Import an archive under a ledger name and record the box (route `import`)."""
         name = name or self.ledger.new_name()
         box = await self._rt.import_box(archive_path, name=name, **kw)
         self.ledger.record(box.id, name=name, route="import")
         return TrackedBox(box, self.ledger)
 
     async def get(self, id_or_name: str) -> TrackedBox | None:
+        """The box, wrapped, or None when the runtime has none by that id or name."""
         box = await self._rt.get(id_or_name)
         return None if box is None else TrackedBox(box, self.ledger)
 
     async def remove(self, id_or_name: str, force: bool = False) -> Any:
+        """Remove through the SDK, then mark the box removed in the ledger."""
         result = await self._rt.remove(id_or_name, force=force)
         self.ledger.mark_removed(id_or_name)
         return result
 
     def adopt(self, box_id: str, name: str | None = None) -> BoxRecord:
+        """Hand a box created elsewhere to the ledger (BoxLedger.adopt)."""
         return self.ledger.adopt(box_id, name)
 
 
 def rest_runtime(url: str, api_key: str, prefix: str | None, ledger: BoxLedger) -> TrackedRuntime:
+    """A TrackedRuntime over the SDK's REST runtime for this API URL, key and org prefix."""
     options = boxlite.BoxliteRestOptions(
         url=url, credential=boxlite.ApiKeyCredential(api_key), path_prefix=prefix or None
     )
@@ -235,12 +262,17 @@ def rest_runtime(url: str, api_key: str, prefix: str | None, ledger: BoxLedger) 
 
 @dataclass(frozen=True)
 class RemovalFailure:
+    """A box the cleanup could not remove, and the error it got."""
+
     record: BoxRecord
     error: str
 
 
 @dataclass(frozen=True)
 class Cleanup:
+    """What the cleanup after a test found: leaks it removed, boxes already gone, removals that
+    failed."""
+
     removed: tuple[BoxRecord, ...]  # still there, removed by the harness (a leak)
     gone: tuple[BoxRecord, ...]  # already gone (404): removed some other way
     failed: tuple[RemovalFailure, ...]
@@ -274,7 +306,7 @@ LOCAL_RUNTIME_MESSAGE = (
 )
 
 
-class LocalRuntimeForbidden(RuntimeError):
+class LocalRuntimeForbidden(HarnessError):
     """A case tried to use the local FFI runtime."""
 
 

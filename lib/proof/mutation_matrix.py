@@ -15,8 +15,13 @@ stand-in can inject each bug by name (standin/faults.py), so this module runs th
   exception is a *broad* fault: `exec-stdout-drop` drops the tail of every exec's stdout, so
   any case that reads stdout may legitimately catch it; such catches are listed as
   collateral, never hidden;
+- once per harness network fault a case catches (`net:NAME`, lib.harness.netfault): the
+  stand-in runs clean and the cases run with only that fault of their `netfault` marks; every
+  other row (clean included) runs those marks as `transparent`, so the clean row is each
+  network case's positive control;
 - for racy faults, the pinned cases again over K runs per probability, giving a detection
-  rate with a Wilson 95 % interval (anchors.md "Measurable goals" D).
+  rate with a Wilson 95 % interval (seeing a fault of rate p once at confidence c takes
+  ceil(ln(1-c)/ln(1-p)) runs).
 
 After every run the stack's box list (through the API) must be empty: zero boxes left.
 Per-case outcomes come from each run's JUnit XML, read raw (an xfail is "caught", an
@@ -42,19 +47,58 @@ from pathlib import Path
 import httpx
 
 from lib import junit, processes
+from lib.errors import HarnessError
+from lib.harness.netfault import faults as netfaults
 from lib.names import REPO_ROOT
-from lib.proof.pins import Pins, PinsError
+from lib.proof.pins import CLIENT_BUGS, Pins, PinsError
 from lib.proof.pins import collect as collect_pins
 from lib.stack.private_stack import PrivateStack
 from lib.stats import wilson_interval
 from standin.faults import SPECS
 
-REPO = REPO_ROOT
 # Faults whose effect every stdout-reading case can see: other catches are collateral.
 BROAD = frozenset({"exec-stdout-drop"})
 # The probability a racy fault runs at in its full-catalogue row.
 ROW_PROBABILITY = {"exec-stdout-drop": 0.2}
 DEFAULT_PROBABILITIES = (0.05, 0.2)
+
+# A row's fault is a stand-in fault (SPECS) or a harness network fault, `net:NAME`
+# (lib.harness.netfault): the stand-in then runs clean, and the cases run with only that
+# network fault of their `netfault` marks (BOXLITE_E2E_NETFAULTS=NAME). Every other row runs
+# the cases' network faults as `transparent`, so the clean row is also every network case's
+# positive control.
+NET = "net:"
+NETFAULTS_ENV = "BOXLITE_E2E_NETFAULTS"
+
+
+def is_network(fault: str | None) -> bool:
+    """Whether a row's fault is a harness network fault (`net:NAME`)."""
+    return bool(fault) and str(fault).startswith(NET)
+
+
+def known_fault(fault: str) -> bool:
+    """A registered stand-in fault, or `net:` + a registered network fault."""
+    return fault in SPECS or (is_network(fault) and fault.removeprefix(NET) in netfaults.SPECS)
+
+
+def issue_of(fault: str | None) -> str | None:
+    """The upstream issue a row's fault models (stand-in) or exposes (network)."""
+    if not fault:
+        return None
+    if is_network(fault):
+        return netfaults.SPECS[fault.removeprefix(NET)].exposes
+    return SPECS[fault].issue
+
+
+def row_env(fault: str | None) -> dict[str, str]:
+    """The environment a row's pytest runs with: which netfault marks apply."""
+    return {NETFAULTS_ENV: fault.removeprefix(NET) if is_network(fault) else "transparent"}
+
+
+def all_faults(pins: Mapping[str, Sequence[str]]) -> list[str]:
+    """Every stand-in fault, then every network fault some case catches."""
+    return [*SPECS, *sorted(f for f in pins if is_network(f))]
+
 
 CAUGHT = frozenset({"failed", "error", "xfailed"})
 OK = frozenset({"passed"})
@@ -74,9 +118,13 @@ class Row:
     seconds: float = 0.0
     pinned_only: bool = False
     pins: tuple[str, ...] = ()  # the cases that must catch this row's fault
+    # SDK-axis cases that strictly xfail for their SDK on every run (a client-side bug of
+    # that SDK, `sdk_bug`): expected to xfail here, whatever the fault.
+    client_bugs: tuple[str, ...] = ()
 
     @property
     def caught(self) -> list[str]:
+        """Cases that failed, errored or xfailed in this row (the fault showed in them)."""
         return sorted(c for c, o in self.outcomes.items() if o in CAUGHT)
 
     def problems(self) -> list[str]:
@@ -86,35 +134,52 @@ class Row:
             found.append(f"{self.boxes_left} box(es) left on the stack after the run")
         if not self.outcomes:
             return [*found, "no case ran (empty JUnit)"]
+        expected_xfail = set(self.client_bugs)
+        for case in sorted(expected_xfail):
+            outcome = self.outcomes.get(case)
+            if outcome is not None and outcome not in ("xfailed", "skipped"):
+                found.append(f"sdk_bug case did not xfail: {case} {outcome} under {self.label}")
         if self.fault is None:
-            bad = {c: o for c, o in self.outcomes.items() if o not in OK | {"skipped"}}
+            bad = {
+                c: o
+                for c, o in self.outcomes.items()
+                if o not in OK | {"skipped"} and c not in expected_xfail
+            }
             found += [f"clean run: {c} {o}" for c, o in sorted(bad.items())]
             return found
         pins = set(self.pins)
         if not pins:
             found.append(f"fault {self.fault} has no pinned case")
+        ran = 0
         for case in sorted(pins):
             outcome = self.outcomes.get(case)
             if outcome is None:
                 found.append(f"pinned case did not run: {case}")
+            elif outcome == "skipped":
+                continue  # not applicable here (e.g. an SDK this host lacks), with its reason
             elif outcome not in CAUGHT:
                 found.append(f"missed: {case} {outcome} under {self.label}")
+            ran += 1
+        if pins and not ran:
+            found.append(f"no pinned case of {self.fault} was applicable: none could catch it")
         for case, outcome in sorted(self.outcomes.items()):
-            if case in pins:
+            if case in pins or case in expected_xfail:
                 continue
             if outcome == "xpassed" or (outcome in CAUGHT and self.fault not in BROAD):
                 found.append(f"false alarm: {case} {outcome} under {self.label}")
         return found
 
     def collateral(self) -> list[str]:
+        """Caught cases not pinned to this row's fault (allowed only for broad faults)."""
         pins = set(self.pins)
         return [c for c in self.caught if c not in pins]
 
     def to_json(self) -> dict:
+        """The row for the matrix JSON, its problems included."""
         return {
             "label": self.label,
             "fault": self.fault,
-            "issue": SPECS[self.fault].issue if self.fault else None,
+            "issue": issue_of(self.fault),
             "pinned_only": self.pinned_only,
             "caught": self.caught,
             "collateral": self.collateral(),
@@ -137,10 +202,12 @@ class Detection:
     problems: list[str] = field(default_factory=list)
 
     def rate(self) -> tuple[float, float, float]:
+        """(detection rate, Wilson 95 % low, high) over the K runs."""
         low, high = wilson_interval(self.detected, self.runs)
         return (self.detected / self.runs if self.runs else 0.0), low, high
 
     def to_json(self) -> dict:
+        """The detection for the matrix JSON, rate and interval included."""
         rate, low, high = self.rate()
         return {
             "fault": self.fault,
@@ -171,7 +238,7 @@ def render(rows: Sequence[Row], detections: Sequence[Detection], markdown: bool 
     if markdown:
         lines += ["| fault | issue | caught by | verdict |", "|---|---|---|---|"]
     for row in rows:
-        issue = SPECS[row.fault].issue if row.fault else "-"
+        issue = issue_of(row.fault) or "-"
         if row.fault is None:
             c = _counts(row.outcomes)
             caught = f"nothing ({c.get('passed', 0)} passed, {c.get('skipped', 0)} n/a)"
@@ -213,7 +280,7 @@ def render(rows: Sequence[Row], detections: Sequence[Detection], markdown: bool 
 # --------------------------------------------------------------------------- the stack
 
 
-class StackError(RuntimeError):
+class StackError(HarnessError):
     """The private stand-in could not be brought up, restarted or asked."""
 
 
@@ -228,12 +295,12 @@ class MatrixStack:
         self.log = log
         from lib.proof.stack_driver import BootstrapControl
 
-        self.control = BootstrapControl(REPO, self.layout, self.env)
+        self.control = BootstrapControl(REPO_ROOT, self.layout, self.env)
 
     def _run(self, *argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(
             list(argv),
-            cwd=REPO,
+            cwd=REPO_ROOT,
             env=self.env,
             capture_output=True,
             text=True,
@@ -242,26 +309,21 @@ class MatrixStack:
         )
 
     def up(self) -> None:
+        """Bootstrap the private stand-in with no fault and set its fixtures up."""
         for argv in (
-            (str(REPO / "bootstrap.sh"), "--stack", "standin", "--fault", "none"),
-            (sys.executable, str(REPO / "fixture_setup.py")),
+            (str(REPO_ROOT / "bootstrap.sh"), "--stack", "standin", "--fault", "none"),
+            (sys.executable, str(REPO_ROOT / "fixture_setup.py")),
         ):
-            processes.run(argv, cwd=REPO, env=self.env, timeout=300, error=StackError)
+            processes.run(argv, cwd=REPO_ROOT, env=self.env, timeout=300, error=StackError)
         self.log(f"matrix: stand-in up in {self.root} (API {self.layout.api_url})")
 
     def use(self, faults: list[str], settle: float = 30.0) -> None:
         """Restart with exactly `faults` (bootstrap's services,health steps) and wait until
         the stack reports them: a run must never start on the previous fault set."""
-        from lib.proof.stack_driver import DriverError, canonical_faults
+        from lib.proof.stack_driver import DriverError, canonical_faults, switch_faults
 
         try:
-            wanted = canonical_faults(faults)
-            self.control.restart(wanted)
-            deadline = time.monotonic() + settle
-            while (now := self.control.current_faults()) != wanted:
-                if time.monotonic() > deadline:
-                    raise StackError(f"the stand-in reports faults {now}, expected {wanted}")
-                time.sleep(0.1)
+            switch_faults(self.control, canonical_faults(faults), settle)
         except DriverError as exc:
             raise StackError(str(exc)) from None
 
@@ -279,7 +341,11 @@ class MatrixStack:
         return list(resp.json().get("boxes", []))
 
     def pytest(
-        self, selection: Sequence[str], results: Path, workers: int = 0
+        self,
+        selection: Sequence[str],
+        results: Path,
+        workers: int = 0,
+        extra_env: Mapping[str, str] | None = None,
     ) -> tuple[dict[str, str], float]:
         """Run cases; per-case outcomes from the JUnit XML, and the wall time."""
         results.mkdir(parents=True, exist_ok=True)
@@ -288,11 +354,11 @@ class MatrixStack:
         argv += [f"--junitxml={junit_path}", "-o", "junit_family=xunit2"]
         if workers > 1:
             argv += ["-n", str(workers)]
-        env = self.env | {"BOXLITE_E2E_RESULTS_DIR": str(results)}
+        env = self.env | dict(extra_env or {}) | {"BOXLITE_E2E_RESULTS_DIR": str(results)}
         started = time.monotonic()
         proc = subprocess.run(
             argv,
-            cwd=REPO,
+            cwd=REPO_ROOT,
             env=env,
             capture_output=True,
             text=True,
@@ -307,6 +373,7 @@ class MatrixStack:
         return junit.read(junit_path.read_text()), took
 
     def close(self) -> None:
+        """Tear the private stack down and delete its root."""
         self.private.close()
 
 
@@ -315,27 +382,45 @@ class MatrixStack:
 
 @dataclass
 class Plan:
+    """What the matrix runs: which faults, K repeats per probability for racy ones, pinned-only
+    or whole-catalogue rows, and the pins."""
+
     faults: list[str]
     repeat: int = 0  # K runs per probability for racy faults (0: none)
     probabilities: tuple[float, ...] = DEFAULT_PROBABILITIES
     pinned_only: bool = False  # fault rows run only their pinned cases (the reduced matrix)
     workers: int = 2
     pins: Pins = field(default_factory=dict)  # fault -> cases, from lib.proof.pins.collect()
+    client_bugs: tuple[str, ...] = ()  # sdk_bug cases (see Row.client_bugs)
 
 
 def _fault_arg(fault: str) -> str:
+    if is_network(fault):
+        return fault
     p = ROW_PROBABILITY.get(fault)
     return f"{fault}={p:g}" if p is not None else fault
 
 
 def run_matrix(stack: MatrixStack, plan: Plan, workdir: Path) -> tuple[list[Row], list[Detection]]:
+    """A clean row, one row per fault, then K pinned runs per probability of each racy fault; the
+    stack ends with no fault."""
     rows: list[Row] = []
     log = stack.log
 
     def one(label: str, fault: str | None, selection: Sequence[str], pinned: bool) -> Row:
-        outcomes, took = stack.pytest(selection, workdir / label.replace("=", "-"), plan.workers)
+        work = workdir / label.replace("=", "-").replace(":", "-")
+        outcomes, took = stack.pytest(selection, work, plan.workers, row_env(fault))
         pinned_cases = plan.pins.get(fault, ()) if fault else ()
-        row = Row(label, fault, outcomes, len(stack.boxes()), took, pinned, pinned_cases)
+        row = Row(
+            label,
+            fault,
+            outcomes,
+            len(stack.boxes()),
+            took,
+            pinned,
+            pinned_cases,
+            plan.client_bugs,
+        )
         status = "ok" if not row.problems() else "; ".join(row.problems()[:5])
         log(f"matrix: {label:<28} {took:6.1f}s  caught {len(row.caught):3d}  {status}")
         return row
@@ -344,7 +429,7 @@ def run_matrix(stack: MatrixStack, plan: Plan, workdir: Path) -> tuple[list[Row]
     rows.append(one("clean", None, ["cases"], False))
     for fault in plan.faults:
         applied = _fault_arg(fault)
-        stack.use([applied])
+        stack.use([] if is_network(fault) else [applied])
         selection = (
             sorted({c.split("::")[0] for c in plan.pins.get(fault, ())}) if plan.pinned_only else []
         )
@@ -352,14 +437,16 @@ def run_matrix(stack: MatrixStack, plan: Plan, workdir: Path) -> tuple[list[Row]
         # inside those files still shows.
         rows.append(one(applied, fault, selection or ["cases"], plan.pinned_only))
     detections: list[Detection] = []
-    racy = [f for f in plan.faults if SPECS[f].probabilistic]
+    racy = [f for f in plan.faults if f in SPECS and SPECS[f].probabilistic]
     for fault in racy if plan.repeat else ():
         for p in plan.probabilities:
             d = Detection(fault, p)
             stack.use([f"{fault}={p:g}"])
             for k in range(plan.repeat):
                 label = f"{fault}-{p:g}-run{k}"
-                outcomes, _ = stack.pytest(list(plan.pins[fault]), workdir / label, 0)
+                outcomes, _ = stack.pytest(
+                    list(plan.pins[fault]), workdir / label, 0, row_env(fault)
+                )
                 d.runs += 1
                 d.detected += any(outcomes.get(c) in CAUGHT for c in plan.pins[fault])
                 left = len(stack.boxes())
@@ -377,16 +464,24 @@ def run_matrix(stack: MatrixStack, plan: Plan, workdir: Path) -> tuple[list[Row]
 
 
 def problems(rows: Iterable[Row], detections: Iterable[Detection]) -> list[str]:
+    """Every broken promise of the matrix: misses, false alarms, leftover boxes, unrun pins."""
     found = [p for r in rows for p in r.problems()]
     return found + [p for d in detections for p in d.problems]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """CLI: run the matrix on a private stand-in and print it; 0 clean, 1 broken, 2 bad input,
+    125 the stack could not run."""
     ap = argparse.ArgumentParser(
         prog="python -m lib.proof.mutation_matrix",
-        description="Run the case catalogue clean and once per stand-in fault; print the matrix.",
+        description="Run the case catalogue clean and once per stand-in or network fault; "
+        "print the matrix.",
     )
-    ap.add_argument("--faults", default="all", help="comma list of faults (default: all)")
+    ap.add_argument(
+        "--faults",
+        default="all",
+        help="comma list of faults: stand-in names, net:NAME for network faults (default: all)",
+    )
     ap.add_argument(
         "--repeat", type=int, default=20, help="K runs per probability for racy faults (0: none)"
     )
@@ -401,17 +496,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (JUnit, outputs)")
     args = ap.parse_args(argv)
-    faults = list(SPECS) if args.faults == "all" else [f.strip() for f in args.faults.split(",")]
-    unknown = [f for f in faults if f not in SPECS]
-    if unknown:
-        print(
-            f"mutation matrix: unknown fault(s) {unknown}; known: {sorted(SPECS)}", file=sys.stderr
-        )
-        return 2
     try:
         pinmap = collect_pins()
+        client_bugs = pinmap.pop(CLIENT_BUGS, ())
     except PinsError as exc:
         print(f"mutation matrix: cannot read the pins: {exc}", file=sys.stderr)
+        return 2
+    every = all_faults(pinmap)
+    faults = every if args.faults == "all" else [f.strip() for f in args.faults.split(",")]
+    unknown = [f for f in faults if not known_fault(f)]
+    if unknown:
+        print(f"mutation matrix: unknown fault(s) {unknown}; known: {every}", file=sys.stderr)
         return 2
     plan = Plan(
         faults=faults,
@@ -420,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         pinned_only=args.pinned_only,
         workers=args.workers,
         pins=pinmap,
+        client_bugs=tuple(client_bugs),
     )
     workdir = Path(tempfile.mkdtemp(prefix="boxlite-e2e-matrix-work-"))
     stack = MatrixStack()

@@ -25,22 +25,29 @@ from pathlib import Path
 import pytest
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.names import REPO_ROOT
 
 Pins = dict[str, tuple[str, ...]]
+# Not a fault: the SDK-axis cases that xfail by design for their SDK (`sdk_bug(sdk, ...)`,
+# a client-side bug of that SDK's binding, strict xfail on every stack, clean runs included).
+CLIENT_BUGS = "(sdk_bug)"
 
 
-class PinsError(RuntimeError):
+class PinsError(HarnessError):
     """The catalogue could not be collected, so its pins are unknown."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add `--e2e-pins-out FILE`."""
     parser.addoption(
         "--e2e-pins-out", metavar="FILE", help="write {fault: [case node ids]} from catches marks"
     )
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    """With `--e2e-pins-out`: write {fault: sorted node ids} from the collected cases' `catches`
+    marks."""
     out = session.config.getoption("--e2e-pins-out")
     if not out:
         return
@@ -49,6 +56,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         for mark in item.iter_markers("catches"):
             for fault in mark.args:
                 found.setdefault(fault, []).append(item.nodeid)
+        callspec = getattr(item, "callspec", None)
+        sdk = callspec.params.get("sdk") if callspec is not None else None
+        if any(m.args[:1] == (sdk,) for m in item.iter_markers("sdk_bug")):
+            found.setdefault(CLIENT_BUGS, []).append(item.nodeid)
     Path(out).write_text(json.dumps({f: sorted(set(c)) for f, c in sorted(found.items())}))
 
 

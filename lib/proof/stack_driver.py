@@ -17,14 +17,21 @@ faults and then checks `GET /api/v1/_standin/faults` reports exactly them, so a 
 never silently run the other side's build. The snapshot is the fault set running before.
 
 Cloud (a KVM host with the stack from `bootstrap.sh --stack cloud`): per ref, from its
-worktree, `libboxlite.a` (cargo, shared target dir so the second ref and re-runs are
-incremental), the Go runner (`CGO_ENABLED=1 go build ./cmd/runner` in `apps/runner`), the
-API's dependencies (it runs from source: ts-node in `apps/`) and the Python SDK wheel
-(maturin, through pip). The runner binary is swapped in `{bin}/boxlite-runner` and the API
-by pointing its service's working directory (systemd unit or supervisor program, as
-bootstrap wrote it) at the tree's `apps/`, both backed up first; the SDK is not
+worktree, the build its own era needs (lib/stack/checkout.py detects it, an unknown layout
+is a BuildError; lib/stack/cloud_build.py lists the steps bootstrap runs too: submodules,
+runtime, `libboxlite.a` staged where that tree's Go SDK links it, daemon assets, the runner,
+the API's dependencies), with one cargo target dir shared by both sides so re-runs are
+incremental, and the Python SDK wheel (maturin, through pip). Each side gets its own
+database (dropped and created for the run; RUN_MIGRATIONS applies that side's migrations
+there, never to the original's) through its own copy of the API env file, and fixture
+setup on it, writing the side's credentials profile into the side's BOXLITE_HOME. The
+runner binary is swapped in `{bin}/boxlite-runner` and the API by pointing its service's
+working directory and env file (systemd unit or supervisor program, as bootstrap wrote it)
+at the tree's `apps/` and the side's env file, both backed up first; the SDK is not
 installed anywhere shared: the wheel is unpacked into the side's output dir and put first
-on the cases' PYTHONPATH, so the harness venv never changes and needs no restore.
+on the cases' PYTHONPATH, so the harness venv never changes and needs no restore. Health
+is `/api/health/ready` with the health-check key plus the default runner `ready` in the
+admin runner list.
 """
 
 from __future__ import annotations
@@ -44,15 +51,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.layout import Layout
 from lib.names import API_SERVICE, RUNNER_BINARY, RUNNER_SERVICE
+from lib.stack import checkout, cloud_build
+from lib.stack import secrets as secrets_mod
 from lib.stack.bootstrap.cloud import tool_env
+from lib.stack.bootstrap.cloud_data import DB_NAME, DB_ROLE
+from lib.stack.cloud_build import Step
 from standin import atomicfile
 
 FAULTS_FILE = ".boxlite-e2e/standin-faults"
 
 
-class DriverError(Exception):
+class DriverError(HarnessError):
     """Base of the errors a driver raises; the message is shown to the user as is."""
 
 
@@ -70,6 +82,9 @@ class RestoreError(DriverError):
 
 @dataclass
 class SideBuild:
+    """One side's build: ref and sha, worktree, artifacts to swap in, report info and extra env
+    for the case runs."""
+
     side: str
     ref: str
     sha: str
@@ -88,22 +103,30 @@ class Snapshot:
 
 
 class StackDriver(abc.ABC):
+    """How two-sided builds each side, swaps it into the running stack and puts the original
+    back."""
+
     name: str = "?"
 
     def preflight(self) -> None:  # noqa: B027 - optional hook, default: nothing to check
         """Raise BringUpError when the stack is not there to swap builds into."""
 
     @abc.abstractmethod
-    def snapshot(self) -> Snapshot: ...
+    def snapshot(self) -> Snapshot:
+        """Record what runs now, before anything is swapped, so `restore` can put it back."""
 
     @abc.abstractmethod
-    def build(self, side: str, ref: str, sha: str, tree: Path, out_dir: Path) -> SideBuild: ...
+    def build(self, side: str, ref: str, sha: str, tree: Path, out_dir: Path) -> SideBuild:
+        """Build `side` from the worktree `tree` into `out_dir`; BuildError when it cannot."""
 
     @abc.abstractmethod
-    def activate(self, build: SideBuild) -> None: ...
+    def activate(self, build: SideBuild) -> None:
+        """Make `build` the running stack and return once it is healthy; BringUpError when it is
+        not."""
 
     @abc.abstractmethod
-    def restore(self, snapshot: Snapshot) -> None: ...
+    def restore(self, snapshot: Snapshot) -> None:
+        """Put the snapshot's build back; RestoreError when that fails."""
 
 
 # --------------------------------------------------------------------------- stand-in
@@ -166,6 +189,8 @@ def faults_from_report(doc: Any) -> list[str]:
 
 
 class StandinControl(Protocol):
+    """How the stand-in driver restarts the stand-in and asks which faults it runs."""
+
     def current_faults(self) -> list[str]:
         """What the running stand-in reports; BringUpError when it does not answer."""
         ...
@@ -173,6 +198,20 @@ class StandinControl(Protocol):
     def restart(self, faults: list[str]) -> None:
         """Restart the stand-in API and runner with exactly these faults."""
         ...
+
+
+def switch_faults(control: StandinControl, faults: list[str], settle: float = 30.0) -> None:
+    """Restart the stand-in with exactly `faults`, then wait (bounded) until it reports them.
+
+    A run must never start on the previous fault set: `restart` returns once the stack is
+    healthy, and the check here is that it runs *these* faults. BringUpError otherwise.
+    """
+    control.restart(faults)
+    end = time.monotonic() + settle
+    while (now := control.current_faults()) != faults:
+        if time.monotonic() >= end:
+            raise BringUpError(f"the stand-in reports faults {now}, expected {faults}")
+        time.sleep(0.1)
 
 
 class BootstrapControl:
@@ -198,6 +237,7 @@ class BootstrapControl:
         return key
 
     def current_faults(self) -> list[str]:
+        """GET the stand-in API's `/v1/_standin/faults` with the admin key."""
         import httpx
 
         url = f"{self.layout.api_url}/v1/_standin/faults"
@@ -215,6 +255,8 @@ class BootstrapControl:
         return faults_from_report(resp.json())
 
     def restart(self, faults: list[str]) -> None:
+        """`bootstrap.sh --stack standin --only services,health` with these faults, in its own
+        session."""
         argv = [str(self.harness_root / "bootstrap.sh"), "--stack", "standin"]
         argv += ["--only", "services,health"]
         for fault in faults or ["none"]:
@@ -231,6 +273,9 @@ class BootstrapControl:
 
 
 class StandinDriver(StackDriver):
+    """A side is a set of stand-in faults (read from the side's tree): swapping sides restarts
+    the stand-in with them."""
+
     name = "standin"
 
     def __init__(self, control: StandinControl, settle_deadline: float = 30.0) -> None:
@@ -238,48 +283,37 @@ class StandinDriver(StackDriver):
         self.settle_deadline = settle_deadline
 
     def preflight(self) -> None:
+        """Stand-in: it must answer its faults endpoint."""
         self.control.current_faults()
 
     def snapshot(self) -> Snapshot:
+        """Stand-in: the faults it runs now."""
         faults = self.control.current_faults()
         return Snapshot(info={"faults": faults}, data={"faults": faults})
 
     def build(self, side: str, ref: str, sha: str, tree: Path, out_dir: Path) -> SideBuild:
+        """Stand-in: nothing to compile; the faults the side's tree declares."""
         faults = declared_faults(tree)
         return SideBuild(side, ref, sha, tree, info={"faults": faults, "faults_file": FAULTS_FILE})
 
     def _switch(self, faults: list[str], error: type[DriverError]) -> None:
         try:
-            self.control.restart(faults)
-            # restart returns once healthy; the check is that it runs *these* faults.
-            end = time.monotonic() + self.settle_deadline
-            while (now := self.control.current_faults()) != faults:
-                if time.monotonic() >= end:
-                    raise error(f"the stand-in reports faults {now}, expected {faults}")
-                time.sleep(0.1)
+            switch_faults(self.control, faults, self.settle_deadline)
         except DriverError as exc:
             if isinstance(exc, error):
                 raise
             raise error(str(exc)) from None
 
     def activate(self, build: SideBuild) -> None:
+        """Stand-in: restart with the side's faults, wait until it reports exactly those."""
         self._switch(build.info["faults"], BringUpError)
 
     def restore(self, snapshot: Snapshot) -> None:
+        """Stand-in: restart with the original faults (RestoreError on failure)."""
         self._switch(snapshot.data["faults"], RestoreError)
 
 
 # --------------------------------------------------------------------------- cloud
-
-
-@dataclass(frozen=True)
-class Step:
-    """One build command: what it makes, argv, working dir and extra environment."""
-
-    what: str
-    argv: tuple[str, ...]
-    cwd: Path
-    env: tuple[tuple[str, str], ...] = ()
 
 
 class ServiceControl(Protocol):
@@ -287,10 +321,17 @@ class ServiceControl(Protocol):
 
     kind: str
 
-    def config_path(self, name: str) -> Path: ...
-    def stop(self, name: str) -> None: ...
-    def start(self, name: str) -> None: ...
-    def reload(self, name: str) -> None: ...
+    def config_path(self, name: str) -> Path:
+        """The service's unit or program file."""
+
+    def stop(self, name: str) -> None:
+        """Stop `name` and return once it is down (the runner binary is replaced next)."""
+
+    def start(self, name: str) -> None:
+        """Start `name` on what is installed now."""
+
+    def reload(self, name: str) -> None:
+        """Re-read the service's rewritten config and restart it on it."""
 
 
 def retarget_workdir(config: str, kind: str, new_dir: Path) -> str:
@@ -310,26 +351,56 @@ def retarget_workdir(config: str, kind: str, new_dir: Path) -> str:
     return "".join(lines)
 
 
+def retarget_env_file(config: str, old: Path, new: Path) -> str:
+    """The API service config reading `new` instead of the stack's env file (systemd
+    `EnvironmentFile=`, supervisor's `envfile exec FILE` command line)."""
+    if str(old) not in config:
+        raise BringUpError(f"the API service config does not name {old}")
+    return config.replace(str(old), str(new))
+
+
 def run_step(step: Step, log: Path) -> None:
-    """Run one build step, output appended to `log`; BuildError with the tail on failure."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a") as fh:
-        fh.write(f"\n$ (cd {step.cwd} && {' '.join(step.argv)})\n")
-        fh.flush()
-        try:
-            proc = subprocess.run(
-                step.argv,
-                cwd=step.cwd,
-                env={**os.environ, **tool_env(), **dict(step.env)},
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        except OSError as exc:
-            raise BuildError(f"{step.what}: cannot run {step.argv[0]}: {exc.strerror}") from None
-    if proc.returncode != 0:
-        tail = processes.tail(log.read_text(errors="replace"), 25)
-        raise BuildError(f"{step.what}: {' '.join(step.argv)} exited {proc.returncode}\n{tail}")
+    """Run one build step (stdin closed, output to `log`); BuildError with the tail."""
+    try:
+        cloud_build.run_step(step, log, {**os.environ, **tool_env()})
+    except cloud_build.StepFailed as exc:
+        raise BuildError(str(exc)) from None
+
+
+def side_database(side: str) -> str:
+    """Each side migrates its own database (issue 13 M5): RUN_MIGRATIONS=true would otherwise
+    apply a PR's migration to the one database the original build uses, and restoring the
+    binaries would not undo it."""
+    return f"{DB_NAME}_2s_{side}"
+
+
+def side_env_text(original: str, database: str) -> str:
+    """The API env file with DB_DATABASE pointed at the side's own database."""
+    lines = [line for line in original.splitlines() if not line.startswith("DB_DATABASE=")]
+    return "\n".join([*lines, f"DB_DATABASE={database}"]) + "\n"
+
+
+def fresh_database(layout: Layout, database: str) -> None:
+    """Drop and create `database` as the stack's role (CREATEDB), over TCP on loopback."""
+    password = secrets_mod.load(layout.secrets_file).get("DB_PASSWORD", "")
+    env = {**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "10"}
+    base = ["psql", "-h", "127.0.0.1", "-p", str(layout.postgres_port), "-U", DB_ROLE,
+            "-d", DB_NAME, "-v", "ON_ERROR_STOP=1", "-q"]  # fmt: skip
+    for sql in (f'DROP DATABASE IF EXISTS "{database}"', f'CREATE DATABASE "{database}"'):
+        done = subprocess.run(
+            [*base, "-c", sql], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
+        if done.returncode != 0:
+            raise BuildError(f"database {database}: {sql} failed: {done.stderr.strip()[-300:]}")
+
+
+def side_fixture(build: SideBuild) -> None:
+    """fixture_setup against the side's own database, its profile in the side's BOXLITE_HOME."""
+    from lib.stack import fixture_setup
+
+    env = {**os.environ, **build.env, "BOXLITE_E2E_STACK": "cloud"}
+    if fixture_setup.main(["--stack", "cloud"], env=env) != 0:
+        raise BringUpError(f"fixture setup on {build.side}'s database failed (see above)")
 
 
 class CloudDriver(StackDriver):
@@ -347,6 +418,8 @@ class CloudDriver(StackDriver):
         run: Callable[[Step, Path], None] = run_step,
         services: ServiceControl | None = None,
         health: Callable[[], None] | None = None,
+        database: Callable[[str], None] | None = None,
+        fixture: Callable[[SideBuild], None] = side_fixture,
     ) -> None:
         self.layout = layout
         self.cache_dir = cache_dir
@@ -354,18 +427,23 @@ class CloudDriver(StackDriver):
         self.run = run
         self._services = services
         self._health = health
+        self.database = database or (lambda name: fresh_database(layout, name))
+        self.fixture = fixture
 
     # where things are
     @property
     def runner_bin(self) -> Path:
+        """The installed runner binary the swap replaces."""
         return self.layout.bin_dir / RUNNER_BINARY
 
     @property
     def backup_dir(self) -> Path:
+        """Where the original runner and API config are kept during a run."""
         return self.layout.state_dir / "two-sided-backup"
 
     @property
     def services(self) -> ServiceControl:
+        """The service layer (systemd or supervisor), from `lib.stack.services` unless injected."""
         if self._services is None:
             from lib.stack import services  # the bootstrap's service layer (systemd or supervisor)
 
@@ -373,50 +451,41 @@ class CloudDriver(StackDriver):
         return self._services
 
     def health(self) -> None:
+        """Wait for the API's /health, then /health/ready (it reaches the runner); BringUpError
+        otherwise."""
         if self._health is not None:
             self._health()
             return
-        from lib.stack.health import HealthError, LogRef, wait_http
+        from lib.stack.health import HealthError, LogRef, wait_api_ready, wait_http
 
         try:
+            values = secrets_mod.load(self.layout.secrets_file)
             wait_http("API", f"{self.layout.api_url}/health", deadline=180)
-            # /health/ready answers 200 only when the API reaches its runner: the swap is live.
-            wait_http(
-                "API -> runner",
-                f"{self.layout.api_url}/health/ready",
+            # The health-check key, not the admin key, opens /health/ready (issue 13 B5);
+            # the default runner `ready` in the admin list proves the swap is live.
+            wait_api_ready(
+                self.layout.api_url,
+                health_key=values.get("HEALTH_CHECK_API_KEY", ""),
+                admin_key=values.get("ADMIN_API_KEY", ""),
+                stack="cloud",
                 deadline=120,
                 log=LogRef(unit=RUNNER_SERVICE),
             )
-        except HealthError as exc:
+        except (HealthError, secrets_mod.SecretsError) as exc:
             raise BringUpError(str(exc)) from None
 
     # the plan
     def build_plan(self, tree: Path, out_dir: Path) -> list[Step]:
+        """The tree's own era decides the steps (lib/stack/cloud_build.py); an unknown
+        layout is a BuildError before anything runs."""
+        try:
+            co = checkout.detect(tree)
+        except checkout.UnknownLayout as exc:
+            raise BuildError(str(exc)) from None
         target = self.cache_dir / "cargo-target"
-        # The API runs from source with ts-node in `apps/` (the yarn workspace root, which
-        # also needs an `apps -> .` self-link: api/project.json names apps/api/* paths).
-        apps = tree / "apps"
         return [
-            Step("submodules", ("git", "submodule", "update", "--init", "--recursive"), tree),
-            Step(
-                "libboxlite.a",
-                ("cargo", "build", "--release", "-p", "boxlite-c"),
-                tree,
-                (("CARGO_TARGET_DIR", str(target)),),
-            ),
-            Step(
-                "stage libboxlite.a for cgo",
-                ("install", "-m", "0644", str(target / "release/libboxlite.a"), "sdks/go/"),
-                tree,
-            ),
-            Step(
-                "runner",
-                ("go", "build", "-o", str(out_dir / RUNNER_BINARY), "./cmd/runner"),
-                tree / "apps/runner",
-                (("CGO_ENABLED", "1"),),
-            ),
-            Step("api dependencies", ("yarn", "install", "--frozen-lockfile"), apps),
-            Step("api workspace self-link", ("ln", "-sfn", ".", "apps"), apps),
+            *cloud_build.runner_plan(co, out_dir / "boxlite-runner", target_dir=target),
+            *cloud_build.api_plan(co),
             Step(
                 # pip drives the checkout's own build backend (maturin), as bootstrap does;
                 # no maturin CLI needed on PATH.
@@ -433,11 +502,12 @@ class CloudDriver(StackDriver):
                     ".",
                 ),
                 tree / "sdks/python",
-                (("CARGO_TARGET_DIR", str(target)),),
-            ),
+            ),  # fmt: skip
         ]
 
     def build(self, side: str, ref: str, sha: str, tree: Path, out_dir: Path) -> SideBuild:
+        """Cloud: run the build plan, check runner, wheel and API source are there, unpack the
+        SDK for the case runs."""
         out_dir.mkdir(parents=True, exist_ok=True)
         log = out_dir / "build.log"
         for step in self.build_plan(tree, out_dir):
@@ -472,29 +542,49 @@ class CloudDriver(StackDriver):
         api_dir = tree / "apps"
         if not (api_dir / "api/src/main.ts").is_file():
             raise BuildError(f"api: no apps/api/src/main.ts in {ref}")
+        database = side_database(side)
+        self.database(database)  # fresh for this run: migrations start from nothing
+        api_env = out_dir / "api.env"
+        try:
+            original_env = self.layout.env_file.read_text()
+        except OSError as exc:
+            raise BuildError(f"api: cannot read {self.layout.env_file}: {exc.strerror}") from None
+        secrets_mod.write_private(api_env, side_env_text(original_env, database))
         return SideBuild(
             side,
             ref,
             sha,
             tree,
             info={
-                "components": ["libboxlite.a", "runner", "api", "python-sdk"],
+                "components": ["runtime", "libboxlite.a", "runner", "api", "python-sdk"],
                 "build_log": str(log),
+                "database": database,
             },
-            artifacts={"runner": runner, "api": api_dir, "wheel": wheels[0], "sdk": sdk},
+            artifacts={
+                "runner": runner,
+                "api": api_dir,
+                "wheel": wheels[0],
+                "sdk": sdk,
+                "api_env": api_env,
+            },
             env={
                 "PYTHONPATH": os.pathsep.join(
                     filter(None, [str(sdk), os.environ.get("PYTHONPATH")])
-                )
+                ),
+                # The side's own credentials profile (its key lives in its database).
+                "BOXLITE_HOME": str(out_dir / "home"),
             },
         )
 
     # swapping
     @property
     def api_config(self) -> Path:
+        """The API service's unit or program file (its workdir is what a swap retargets)."""
         return self.services.config_path(API_SERVICE)
 
     def preflight(self) -> None:
+        """Cloud: refuse a left-over backup (an unrestored run) and a stack without runner or API
+        service."""
         record = self.backup_dir / "backup.json"
         if record.is_file():
             # An earlier run was killed before restoring: what runs now is one of its sides,
@@ -511,6 +601,8 @@ class CloudDriver(StackDriver):
             )
 
     def snapshot(self) -> Snapshot:
+        """Cloud: copy the runner binary and API config aside, recorded in backup.json for
+        `--recover`."""
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         runner_backup = self.backup_dir / RUNNER_BINARY
         api_backup = self.backup_dir / self.api_config.name
@@ -539,16 +631,21 @@ class CloudDriver(StackDriver):
         self.services.reload(API_SERVICE)
 
     def activate(self, build: SideBuild) -> None:
+        """Cloud: install the side's runner, point the API service at its source tree, wait
+        healthy."""
         try:
             original = Path(self.backup_dir / self.api_config.name).read_text()
             config = retarget_workdir(original, self.services.kind, build.artifacts["api"])
+            config = retarget_env_file(config, self.layout.env_file, build.artifacts["api_env"])
             self._install(build.artifacts["runner"], config)
         except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
             # RuntimeError: lib.stack.services.ServiceError (systemctl / supervisord said no)
             raise BringUpError(f"swapping in {build.side} ({build.ref}): {exc}") from None
         self.health()
+        self.fixture(build)
 
     def restore(self, snapshot: Snapshot) -> None:
+        """Cloud: reinstall the backed-up runner and API config, wait healthy, drop the backup."""
         data = snapshot.data
         try:
             self._install(Path(data["runner_backup"]), Path(data["api_config_backup"]).read_text())
@@ -584,6 +681,7 @@ def load_driver(spec: str, **kwargs: Any) -> StackDriver:
 def make_driver(
     stack: str, *, harness_root: Path, layout: Layout, env: Mapping[str, str], cache_dir: Path
 ) -> StackDriver:
+    """The built-in driver for `stack` (standin or cloud); DriverError for another name."""
     if stack == "standin":
         return StandinDriver(BootstrapControl(harness_root, layout, env))
     if stack == "cloud":

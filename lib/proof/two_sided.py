@@ -20,7 +20,7 @@ name (STACK also as BOXLITE_E2E_STACK). The procedure, and why each step is ther
    interrupted run still leaves its evidence).
 5. On any exit -- verdict, error, SIGINT, SIGTERM, SIGHUP -- the original build is
    restored and the worktrees removed, with further signals deferred until that is done,
-   and the exit code is the verdict's (upstream's EXIT trap replaced it with 0). An
+   and the exit code is the verdict's (the cleanup never replaces it). An
    interrupted run exits 128+signal; a failed restore exits 128 (the host needs care; a
    bisection must stop), as does a usage error.
 """
@@ -31,6 +31,7 @@ import contextlib
 import datetime as _dt
 import json
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -43,6 +44,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib import processes
+from lib.errors import HarnessError
+from lib.harness.config import ConfigError, check_knobs
+from lib.harness.config import load as load_config
+from lib.harness.stackboxes import StackBoxes, StackUnavailable, of_run
 from lib.layout import Layout
 from lib.names import REPO_ROOT
 from lib.proof import verdict as V
@@ -59,7 +64,6 @@ from lib.proof.stack_driver import (
 )
 from standin import atomicfile
 
-HARNESS_ROOT = REPO_ROOT
 KEYS = {
     "PR_REF": "the fix under test (required)",
     "MAIN_REF": "the buggy baseline (default: main)",
@@ -77,7 +81,9 @@ KEYS = {
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class UsageError(Exception):
+class UsageError(HarnessError):
+    """Bad arguments, a busy stack or an unrestored earlier run: shown with the usage, exit 128."""
+
     pass
 
 
@@ -90,6 +96,7 @@ class Interrupted(BaseException):
 
 
 def usage() -> str:
+    """The help text: invocation, exit codes and every KEY=VALUE setting."""
     lines = [
         "usage: two_sided.sh PR_REF=ref REPO=path CASES='selection' [KEY=VALUE ...]",
         "       two_sided.sh --recover   put back the build a killed (SIGKILL) run left swapped in",
@@ -106,6 +113,8 @@ def usage() -> str:
 
 @dataclass
 class Options:
+    """One comparison's settings, from KEY=VALUE words over the environment."""
+
     pr_ref: str
     main_ref: str
     repo: Path
@@ -161,7 +170,7 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> Option
         driver=get("DRIVER"),
         results_dir=path(get("RESULTS_DIR") or env.get("BOXLITE_E2E_RESULTS_DIR", ""))
         if get("RESULTS_DIR") or env.get("BOXLITE_E2E_RESULTS_DIR")
-        else HARNESS_ROOT / "results",
+        else REPO_ROOT / "results",
         work_dir=path(get("WORK_DIR")) if get("WORK_DIR") else None,
         cache_dir=path(get("CACHE_DIR"))
         if get("CACHE_DIR")
@@ -170,6 +179,19 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> Option
         run_timeout=run_timeout,
         layout=layout,
     )
+
+
+def validate(opts: Options, env: Mapping[str, str]) -> None:
+    """Refuse, before anything is built, a setting the runs would only refuse minutes later:
+    the harness's own BOXLITE_E2E_* knobs (the checks lib.harness.config applies) and a CASES
+    path that does not exist in this checkout."""
+    problems = check_knobs(env)
+    for case in opts.cases:
+        path = case.split("::", 1)[0]
+        if not path.startswith("-") and not (REPO_ROOT / path).exists():
+            problems.append(f"CASES: {path} does not exist in {REPO_ROOT}")
+    if problems:
+        raise UsageError("bad setting(s), nothing was built:\n  " + "\n  ".join(problems))
 
 
 # --------------------------------------------------------------------------- signals
@@ -208,7 +230,26 @@ def signals_deferred(log) -> Iterator[list[int]]:
             signal.signal(s, h)
 
 
-def _kill_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+def run_cause(results: Path, log: Path) -> str:
+    """Why a run did not run: the reason its summary gives, else the telling log line."""
+    try:
+        doc = json.loads((results / "summary.json").read_text())
+        if doc.get("reason"):
+            return str(doc["reason"])
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no log"
+    for marker in ("cannot start", "error:", "UsageError", "ERROR", "Error"):
+        for line in lines:
+            if marker in line and not line.startswith("$ "):
+                return line[:300]
+    return (lines[-1] if lines else "empty log")[:300]
+
+
+def _kill_group(proc: subprocess.Popen, grace: float = 30.0) -> None:
     """SIGTERM the run's process group, SIGKILL after a grace period, and reap it."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
         with contextlib.suppress(ProcessLookupError):
@@ -237,6 +278,9 @@ def inflight_path(layout: Layout) -> Path:
 
 
 class TwoSided:
+    """One two-sided comparison: build both refs, run the cases interleaved, restore the stack,
+    write the report."""
+
     def __init__(self, opts: Options, driver: StackDriver, out=print) -> None:
         self.opts = opts
         self.driver = driver
@@ -269,9 +313,11 @@ class TwoSided:
         }
 
     def log(self, message: str) -> None:
+        """Print a progress line, flushed."""
         self.out(f"[two-sided] {message}", flush=True)
 
     def save(self) -> None:
+        """Rewrite two_sided.json with the side summaries and runs so far."""
         for side in V.SIDES:
             self.report["sides"][side].update(V.summarize(self.runs, side).to_json())
         self.report["runs"] = [r.to_json() for r in self.runs]
@@ -280,14 +326,20 @@ class TwoSided:
     # one pytest run ------------------------------------------------------------------
 
     def run_cases(self, build: SideBuild, round_: int) -> V.RunResult:
+        """One pytest run of the cases against the active side, with its own JUnit, log and
+        results dir."""
         stem = f"r{round_:03d}-{build.side}"
         junit, log = self.runs_dir / f"{stem}.xml", self.runs_dir / f"{stem}.log"
         junit.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "pytest", *self.opts.cases, f"--junitxml={junit}"]
         argv += ["-p", "no:cacheprovider", *self.opts.pytest_args]
+        # The run's id is ours to choose, so if we must kill the run we can still remove its
+        # boxes (named e2e-<run id>-...) before restoring the build.
+        run_id = secrets.token_hex(4)
         env = {
             **os.environ,
             **build.env,
+            "BOXLITE_E2E_RUN_ID": run_id,
             "BOXLITE_E2E_TWO_SIDED_SIDE": build.side,
             "BOXLITE_E2E_TWO_SIDED_ROUND": str(round_),
             "BOXLITE_E2E_TWO_SIDED_REF": build.ref,
@@ -304,7 +356,7 @@ class TwoSided:
             # Own session: a terminal Ctrl-C reaches only us; we stop the run ourselves.
             proc = subprocess.Popen(
                 argv,
-                cwd=HARNESS_ROOT,
+                cwd=REPO_ROOT,
                 env=env,
                 stdout=fh,
                 stderr=subprocess.STDOUT,
@@ -318,19 +370,45 @@ class TwoSided:
                 code: int | None = proc.wait(timeout=self.opts.run_timeout)
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
+                self.remove_run_boxes(run_id, env)
                 code, note = None, f"timed out after {self.opts.run_timeout:g}s"
             except BaseException:
-                _kill_group(proc)
+                # Interrupted: stop the run (SIGTERM: it removes its own boxes), then make
+                # sure none of its boxes outlives it, before the build is restored.
+                with signals_deferred(self.log):
+                    _kill_group(proc)
+                    self.remove_run_boxes(run_id, env)
                 raise
+        if code not in V.PYTEST_RAN:
+            self.remove_run_boxes(run_id, env)
         text = junit.read_text() if junit.is_file() else None
         result = V.run_from_junit(
             round_, build.side, code, text, round(time.monotonic() - start, 3), str(junit), str(log)
         )
+        if not note and not result.valid and code not in V.PYTEST_RAN:
+            note = f"pytest exited {code}: {run_cause(self.runs_dir / stem, log)}"
         if note:
             result = V.RunResult(**{**result.__dict__, "note": note})
         return result
 
+    def remove_run_boxes(self, run_id: str, env: Mapping[str, str]) -> None:
+        """Remove every box named for run `run_id` (API only); note what could not be."""
+        try:
+            cfg = load_config(env)
+            boxes = StackBoxes.of(cfg)
+            mine = of_run(boxes.list(), run_id)
+        except (ConfigError, StackUnavailable) as exc:
+            self.report["notes"].append(f"run {run_id}: boxes not checked ({exc})")
+            return
+        failed = [b for b in mine if boxes.remove(str(b.get("box_id"))) is not None]
+        if mine:
+            self.log(f"removed {len(mine) - len(failed)} box(es) the stopped run {run_id} left")
+        if failed:
+            self.report["notes"].append(f"run {run_id}: could not remove {failed}")
+
     def describe_run(self, r: V.RunResult, build: SideBuild) -> str:
+        """One progress line for a run: outcome, first failing cases or why it is invalid,
+        duration, log."""
         what = r.outcome
         if r.outcome == "fail" and r.counts:
             ids = r.counts.failing_ids
@@ -345,6 +423,8 @@ class TwoSided:
     # the procedure -------------------------------------------------------------------
 
     def execute(self) -> V.Verdict:
+        """Resolve refs, snapshot the stack, build both sides, run the interleaved rounds; the
+        verdict."""
         opts = self.opts
         repo = W.check_repo(opts.repo)
         shas = {"main": W.resolve(repo, opts.main_ref), "pr": W.resolve(repo, opts.pr_ref)}
@@ -416,6 +496,8 @@ class TwoSided:
         return problems, restore_failed
 
     def run(self) -> int:
+        """Execute, then always clean up (signals deferred) and report; the exit code, 128 when
+        the host was not restored."""
         repo_before = None
         with contextlib.suppress(W.RefError, W.WorktreeError):
             repo_before = W.RepoState.of(W.check_repo(self.opts.repo))
@@ -508,11 +590,10 @@ def stack_lock(layout: Layout) -> Iterator[None]:
 def build_driver(
     stack: str, driver: str, layout: Layout, env: Mapping[str, str], cache_dir: Path
 ) -> StackDriver:
+    """`DRIVER=module:factory` when given, else the built-in driver for `stack`."""
     if driver:
         return load_driver(driver)
-    return make_driver(
-        stack, harness_root=HARNESS_ROOT, layout=layout, env=env, cache_dir=cache_dir
-    )
+    return make_driver(stack, harness_root=REPO_ROOT, layout=layout, env=env, cache_dir=cache_dir)
 
 
 def recover(env: Mapping[str, str]) -> int:
@@ -547,6 +628,8 @@ def recover(env: Mapping[str, str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """CLI of two_sided.sh: help, `--recover`, or one comparison under the stack lock; the
+    two-sided exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     env = os.environ if env is None else env
     if argv and argv[0] in {"-h", "--help", "help"}:
@@ -558,6 +641,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         # two_sided.sh runs us from the harness root (so `-m lib...` cannot pick up a `lib`
         # package from the caller's directory) and passes the caller's cwd for paths.
         opts = parse_args(argv, env, Path(env.get("BOXLITE_E2E_CALLER_CWD") or Path.cwd()))
+        validate(opts, env)
         driver = build_driver(opts.stack, opts.driver, opts.layout, env, opts.cache_dir)
         with stack_lock(opts.layout):
             if inflight_path(opts.layout).is_file():

@@ -1,8 +1,8 @@
 """The two-sided verdict: pure statistics, the decision, its exit code and its reports.
 
 `two_sided.sh` runs the same selected cases against a buggy build (MAIN_REF) and a fixed
-build (PR_REF), N runs each. Upstream printed a verdict and then exited 0 whatever it said,
-and treated one run per side as proof. This module is the part that must be trustworthy, so
+build (PR_REF), N runs each. The verdict decides the exit code and says how much N runs can
+prove (history: docs/history.md). This module is the part that must be trustworthy, so
 it is pure (no I/O except parsing a JUnit string) and unit-tested on its own:
 
 - one run's outcome is read from its JUnit XML, *raw*: a strict-xfail `known_bug` case that
@@ -13,7 +13,7 @@ it is pure (no I/O except parsing a JUnit string) and unit-tested on its own:
 - every verdict carries the numbers that say how much N runs can prove: the residual failure
   bound on PR (zero failures in N runs), the smallest failure rate N runs would have caught
   on main, Clopper-Pearson bounds per side, and a one-sided Fisher exact p-value for
-  "main fails more often than PR" (the test `anchors.md` "Measurable goals" D sizes).
+  "main fails more often than PR" (the test `lib.stats.runs_for_fisher` sizes).
 
 The statistics themselves live in `lib.stats`, the JUnit reading in `lib.junit`.
 """
@@ -81,10 +81,12 @@ class CaseCounts:
 
     @property
     def executed(self) -> int:
+        """Cases that ran to an outcome (skips excluded)."""
         return self.passed + self.failed + self.errors + self.xfailed + self.xpassed
 
     @property
     def bug_showed(self) -> bool:
+        """True when a case failed, errored or xfailed."""
         return bool(self.failed or self.errors or self.xfailed)
 
 
@@ -119,6 +121,8 @@ class RunResult:
 
     @property
     def valid(self) -> bool:
+        """Pytest ran (exit 0 or 1), JUnit was read, some case executed, and no note voids the
+        run."""
         return (
             self.pytest_exit in PYTEST_RAN
             and self.counts is not None
@@ -128,15 +132,18 @@ class RunResult:
 
     @property
     def failed(self) -> bool:
+        """A valid run in which the bug showed."""
         return self.valid and self.counts is not None and self.counts.bug_showed
 
     @property
     def outcome(self) -> str:
+        """`invalid`, `fail` or `pass`."""
         if not self.valid:
             return "invalid"
         return "fail" if self.failed else "pass"
 
     def invalid_reason(self) -> str:
+        """Why the run does not count (empty when it is valid)."""
         if self.note:
             return self.note
         if self.pytest_exit not in PYTEST_RAN:
@@ -151,6 +158,7 @@ class RunResult:
         return ""
 
     def to_json(self) -> dict:
+        """The run for two_sided.json, outcome and invalid reason included."""
         doc = asdict(self)
         doc["outcome"] = self.outcome
         if self.counts is not None:
@@ -186,6 +194,8 @@ def run_from_junit(
 
 @dataclass(frozen=True)
 class SideSummary:
+    """One side's valid runs, failing runs and invalid runs."""
+
     side: str
     runs: int
     failures: int
@@ -193,9 +203,12 @@ class SideSummary:
 
     @property
     def rate(self) -> float | None:
+        """Failing share of the valid runs; None with no valid run."""
         return self.failures / self.runs if self.runs else None
 
     def to_json(self) -> dict:
+        """Counts, failure rate and its one-sided 95 % Clopper-Pearson bounds, for
+        two_sided.json."""
         return {
             "runs": self.runs,
             "failing_runs": self.failures,
@@ -207,6 +220,7 @@ class SideSummary:
 
 
 def summarize(runs: Iterable[RunResult], side: str) -> SideSummary:
+    """One side's tally: valid runs, failing runs, and runs that did not count."""
     mine = [r for r in runs if r.side == side]
     valid = [r for r in mine if r.valid]
     return SideSummary(side, len(valid), sum(r.failed for r in valid), len(mine) - len(valid))
@@ -214,6 +228,8 @@ def summarize(runs: Iterable[RunResult], side: str) -> SideSummary:
 
 @dataclass(frozen=True)
 class Verdict:
+    """The decision: exit code, label, one-line summary, details and statistics."""
+
     exit_code: int
     label: str
     summary: str
@@ -221,6 +237,7 @@ class Verdict:
     statistics: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
+        """The verdict for two_sided.json."""
         doc = asdict(self)
         doc["details"] = list(self.details)
         return doc

@@ -1,11 +1,11 @@
 """One throw-away `git worktree` per ref, so two-sided runs never touch the user's checkout.
 
-Upstream's two_sided.sh ran `git checkout <ref>` in the user's BoxLite tree and left it on
-PR_REF (and, when the tree was also the harness, swapped the test code under its own feet).
-Here each ref gets a detached worktree in a private temporary directory; the user's HEAD,
-branch, index and working files are never written. Removal is idempotent and runs from the
-orchestrator's cleanup on any exit; a run killed with SIGKILL leaves an `owner.pid` marker
-so the next run can reap its worktrees (`reap_stale`).
+A checkout of another ref in the user's tree would move their HEAD and, when that tree also
+holds the harness, the test code itself (history: docs/history.md). So each ref gets a detached
+worktree in a private temporary directory; the user's HEAD, branch, index and working files are
+never written. Removal is idempotent and runs from the orchestrator's cleanup on any exit; a
+run killed with SIGKILL leaves an `owner.pid` marker so the next run can reap its worktrees
+(`reap_stale`).
 
 Hooks are disabled for every git command here: a `post-checkout` hook in the user's repo
 must not run (or fail) because the harness created a worktree.
@@ -21,21 +21,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lib import processes
+from lib.errors import HarnessError
 
 PREFIX = "boxlite-e2e-two-sided-"
 OWNER_FILE = "owner.pid"
 
 
-class RefError(Exception):
+class RefError(HarnessError):
     """A ref that does not name a commit in the repo (two-sided exit 125)."""
 
 
-class WorktreeError(Exception):
+class WorktreeError(HarnessError):
     """git could not create or remove a worktree."""
 
 
 def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     # core.hooksPath=/dev/null: no user hook runs on our worktree add/remove.
+    """Run git in `repo` with hooks disabled; WorktreeError on failure when `check`."""
     cmd = ["git", "-C", str(repo), "-c", "core.hooksPath=/dev/null", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if check and proc.returncode != 0:
@@ -81,6 +83,7 @@ class RepoState:
 
     @classmethod
     def of(cls, repo: Path) -> RepoState:
+        """HEAD, branch and porcelain status of `repo` now."""
         head = git(repo, "rev-parse", "HEAD", check=False).stdout.strip()
         branch = git(repo, "symbolic-ref", "--quiet", "HEAD", check=False).stdout.strip()
         status = git(repo, "status", "--porcelain=v1", "--untracked-files=all").stdout
@@ -99,6 +102,8 @@ class Worktrees:
         self.paths: list[Path] = []
 
     def add(self, name: str, sha: str) -> Path:
+        """Add a detached worktree `name` at `sha`; recorded first so an interrupted add is still
+        removed."""
         path = self.base / name
         # Recorded before git runs, so an interrupted add is still cleaned up.
         self.paths.append(path)

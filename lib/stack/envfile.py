@@ -2,9 +2,8 @@
 
 Why this exists: configuration must follow the checkout (a new variable added by a PR has to
 reach a long-lived host), so the files are rewritten from the layout and the secrets on every
-run; the secrets themselves stay stable (lib/stack/secrets.py). Upstream wrote the API env file
-0644 although it holds the admin and encryption keys, and fed the *whole* API env to the
-runner. Here both files are 0600 and the runner's holds only what the runner needs.
+run; the secrets themselves stay stable (lib/stack/secrets.py). Both files hold keys, so both
+are 0600, and the runner's holds only what the runner needs (history: docs/history.md).
 
 `python -m lib.stack.envfile exec FILE -- CMD ARGS...` loads FILE into the environment and execs
 CMD: how a supervisor program (which cannot read env files) gets secrets without them
@@ -35,10 +34,12 @@ def api_env(stack: str, layout: Layout, values: dict[str, str]) -> dict[str, str
         "DEFAULT_RUNNER_API_KEY": values["DEFAULT_RUNNER_API_KEY"],
         "DEFAULT_RUNNER_API_URL": layout.runner_url,
         "DEFAULT_SNAPSHOT": "e2e/busybox:stable" if stack == "standin" else "ubuntu:22.04",
+        # Only this key opens /api/health/ready (upstream health.controller.ts).
+        "HEALTH_CHECK_API_KEY": values["HEALTH_CHECK_API_KEY"],
     }
     if stack == "standin":
         return env
-    # The NestJS API's configuration (upstream-harness.md §2.3), on this layout's ports.
+    # The NestJS API's configuration (the variables upstream's bootstrap wrote), on our ports.
     env |= {
         "NODE_ENV": "development",
         "ENVIRONMENT": "production",
@@ -80,16 +81,37 @@ def api_env(stack: str, layout: Layout, values: dict[str, str]) -> dict[str, str
         "PROXY_PROTOCOL": "http",
         "PROXY_API_KEY": values["PROXY_API_KEY"],
         "PROXY_TEMPLATE_URL": "http://localhost:3001",
-        "ADMIN_MAX_CPU_PER_BOX": "8",
-        "ADMIN_MAX_MEMORY_PER_BOX": "16",
-        "ADMIN_MAX_DISK_PER_BOX": "50",
+        # The admin org's quota at first boot (configuration.ts `admin.*`; the names are
+        # *_PER_SANDBOX and ADMIN_TOTAL_*: upstream bootstrap's *_PER_BOX were never read).
+        "ADMIN_TOTAL_CPU_QUOTA": "32",
+        "ADMIN_TOTAL_MEMORY_QUOTA": "64",
+        "ADMIN_TOTAL_DISK_QUOTA": "200",
+        "ADMIN_MAX_CPU_PER_SANDBOX": "8",
+        "ADMIN_MAX_MEMORY_PER_SANDBOX": "16",
+        "ADMIN_MAX_DISK_PER_SANDBOX": "50",
         "ADMIN_SNAPSHOT_QUOTA": "100",
         "ADMIN_VOLUME_QUOTA": "100",
+        "SSH_GATEWAY_API_KEY": values["SSH_GATEWAY_API_KEY"],
+        # One request-log line per request, so path verification finds each box id in the
+        # API log (configuration.ts `log.requests.enabled`; off unless "true").
+        "LOG_REQUESTS_ENABLED": "true",
+        # No colour where a library honours these (Nest's console logger); pino-pretty's
+        # `colorize: true` does not, so the log reader strips ANSI codes as well.
+        "NO_COLOR": "1",
+        "FORCE_COLOR": "0",
         "DASHBOARD_URL": "http://localhost:5173",
         "DASHBOARD_BASE_API_URL": f"http://127.0.0.1:{layout.api_port}",
         "APP_URL": "",
+        # Older eras getOrThrow all four of each at start-up (app.service.ts
+        # initializeTransientRegistry/InternalRegistry); placeholders like upstream's.
         "TRANSIENT_REGISTRY_URL": registry,
+        "TRANSIENT_REGISTRY_ADMIN": "admin",
+        "TRANSIENT_REGISTRY_PASSWORD": "unused-local-registry",
+        "TRANSIENT_REGISTRY_PROJECT_ID": "boxlite",
         "INTERNAL_REGISTRY_URL": registry,
+        "INTERNAL_REGISTRY_ADMIN": "admin",
+        "INTERNAL_REGISTRY_PASSWORD": "unused-local-registry",
+        "INTERNAL_REGISTRY_PROJECT_ID": "boxlite",
         "INSECURE_REGISTRIES": layout.registry,
         "DEFAULT_RUNNER_NAME": "default",
         "DEFAULT_RUNNER_DOMAIN": "127.0.0.1",
@@ -117,6 +139,8 @@ def runner_env(stack: str, layout: Layout, values: dict[str, str]) -> dict[str, 
 
 
 def render(values: dict[str, str]) -> str:
+    """The env file text; ValueError on a value with a newline (it would inject another
+    variable)."""
     for key, value in values.items():
         if "\n" in value:
             raise ValueError(f"env value of {key} contains a newline")
@@ -136,10 +160,13 @@ def write(path: Path, values: dict[str, str]) -> bool:
 
 
 def load(path: Path) -> dict[str, str]:
+    """An env file's KEY=value pairs, parsed like the secrets file."""
     return secrets.parse(Path(path).read_text())
 
 
 def main(argv: list[str]) -> int:
+    """`exec ENV_FILE -- CMD ARGS...`: exec CMD with the file's variables added to the
+    environment."""
     if len(argv) < 4 or argv[0] != "exec" or argv[2] != "--":
         print("usage: python -m lib.stack.envfile exec ENV_FILE -- CMD [ARGS...]", file=sys.stderr)
         return 2

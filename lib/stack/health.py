@@ -1,10 +1,9 @@
 """Health means function: bounded HTTP probes, and the last log lines when one fails.
 
-Why this exists: upstream judged the runner healthy when a process existed and `ss` showed a
-listener whose text contained `:8080`, and never checked that the API could reach it. Here a
-component is healthy when it answers the request that proves it works, polled until a
-deadline; on failure the error carries the tail of the component's log (a file, or its
-journald unit), so the operator sees why without going hunting.
+Why this exists: a process with an open port is not a working service (history:
+docs/history.md). A component is healthy when it answers the request that proves it works,
+polled until a deadline; on failure the error carries the tail of the component's log (a file,
+or its journald unit), so the operator sees why without going hunting.
 """
 
 from __future__ import annotations
@@ -18,11 +17,12 @@ from pathlib import Path
 import httpx
 
 from lib import processes
+from lib.errors import HarnessError
 
 POLL_INTERVAL = 0.1  # between probes of a bounded wait; never a readiness guess
 
 
-class HealthError(RuntimeError):
+class HealthError(HarnessError):
     """A probe did not succeed before its deadline; the message includes the log tail."""
 
 
@@ -34,6 +34,8 @@ class LogRef:
     unit: str | None = None
 
     def tail(self, lines: int = 40) -> str:
+        """The log's last `lines` lines (journalctl for a unit, the bounded end of a file), or a
+        note on why there are none."""
         if self.unit:
             try:
                 out = subprocess.run(
@@ -121,3 +123,57 @@ def wait_until(
                 message += f"\n--- last lines of {log} ---\n{log.tail()}"
             raise HealthError(message)
         time.sleep(POLL_INTERVAL)
+
+
+# --- the API's own readiness and its view of the runner (bootstrap and two-sided) ----------
+
+
+def runner_ready(resp: httpx.Response, name: str = "default") -> bool:
+    """`GET /api/admin/runners` lists runner `name` in state `ready` (upstream
+    admin/controllers/runner.controller.ts, RunnerDto `name`, `state`)."""
+    try:
+        runners = resp.json() if resp.status_code == 200 else []
+    except ValueError:
+        return False
+    return isinstance(runners, list) and any(
+        isinstance(r, dict) and r.get("name") == name and str(r.get("state")).lower() == "ready"
+        for r in runners
+    )
+
+
+def wait_api_ready(
+    api_url: str,
+    *,
+    health_key: str,
+    admin_key: str,
+    stack: str,
+    deadline: float,
+    log: LogRef | None = None,
+    alive: Callable[[], bool] | None = None,
+) -> None:
+    """The API is ready and sees its runner.
+
+    `/api/health/ready` admits only `HEALTH_CHECK_API_KEY` (upstream health.controller.ts:
+    CombinedAuthGuard + HealthCheckGuard; api-key.strategy.ts gives that key the
+    `health-check` role) and checks the database and Redis, not the runner. So on the cloud
+    stack the runner is checked separately: the default runner registered and `ready` in
+    the admin runner list. The stand-in's readiness includes its runner already.
+    """
+    wait_http(
+        "API ready",
+        f"{api_url}/health/ready",
+        deadline=deadline,
+        headers={"Authorization": f"Bearer {health_key}"},
+        log=log,
+        alive=alive,
+    )
+    if stack == "cloud":
+        wait_http(
+            "API -> runner (default runner ready)",
+            f"{api_url}/admin/runners",
+            deadline=deadline,
+            headers={"Authorization": f"Bearer {admin_key}"},
+            ok=runner_ready,
+            log=log,
+            alive=alive,
+        )

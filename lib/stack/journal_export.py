@@ -25,6 +25,7 @@ BOOT_ID = "5e2e5e2e5e2e5e2e5e2e5e2e5e2e5e2e"
 
 
 def journal_remote() -> str:
+    """Path of systemd-journal-remote; FileNotFoundError saying how to install it."""
     for candidate in JOURNAL_REMOTE_CANDIDATES:
         if Path(candidate).exists():
             return candidate
@@ -39,6 +40,8 @@ def journal_remote() -> str:
 
 @dataclass(frozen=True)
 class Entry:
+    """One journal entry to write: unit, message, optional realtime timestamp (us)."""
+
     unit: str
     message: str
     realtime_us: int | None = None

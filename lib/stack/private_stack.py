@@ -18,7 +18,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -27,7 +27,6 @@ from lib import processes
 from lib.layout import Layout
 from lib.names import REPO_ROOT
 
-REPO = REPO_ROOT
 # Never inherited by a private stack: they would point it at (or name) another stack.
 STRIPPED = ("BOXLITE_E2E_", "BOXLITE_HOME")
 
@@ -48,9 +47,13 @@ def free_ports(count: int) -> list[int]:
 
 @dataclass
 class PrivateStack:
+    """A temporary root, free ports and the env to run bootstrap.sh and teardown.sh on them;
+    `close()` leaves nothing behind."""
+
     root: Path
     env: dict[str, str]
     layout: Layout
+    closed: bool = field(default=False, init=False)
 
     @classmethod
     def create(
@@ -74,6 +77,8 @@ class PrivateStack:
             "BOXLITE_HOME": str(root / "home/.boxlite"),
             # A temp root never uses the host's systemd, even on a KVM host.
             "BOXLITE_E2E_SERVICES": "supervisor",
+            # Nor builds the tools image (minutes): its cases are "not applicable" there.
+            "BOXLITE_E2E_TOOLS_IMAGE": "0",
         }
         return cls(root, env, Layout.from_env(env))
 
@@ -86,11 +91,16 @@ class PrivateStack:
             return None
 
     def close(self) -> None:
-        """`teardown.sh --full`; if our supervisord outlives it, kill its tree; remove the root."""
+        """`teardown.sh --full`; if our supervisord outlives it, kill its tree; remove the root.
+
+        Idempotent: a second call (a test closed it, then its factory) does nothing."""
+        if self.closed:
+            return
+        self.closed = True
         pid = self.supervisord_pid()
         subprocess.run(
-            [str(REPO / "teardown.sh"), "--full"],
-            cwd=REPO,
+            [str(REPO_ROOT / "teardown.sh"), "--full"],
+            cwd=REPO_ROOT,
             env=self.env,
             capture_output=True,
             text=True,

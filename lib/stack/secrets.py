@@ -1,12 +1,10 @@
 """The stack's secrets: minted once, kept in one 0600 file, reused on every bootstrap.
 
-Why this exists: the API creates its admin user from `ADMIN_API_KEY` at first boot and
-encrypts columns with `ENCRYPTION_KEY`/`ENCRYPTION_SALT`, so rotating them while the database
-survives breaks admin login and encrypted data. Upstream shipped fixed dev keys first, then a
-secrets file that the env file copied into a world-readable 0644 file, and printed the admin
-key. Here the file is created 0600 from its first byte, a missing key is added without
-touching the others, a loosened mode is tightened again, and no value is ever printed: the
-functions return key *names* for reports.
+Why this exists: the API creates its admin user from `ADMIN_API_KEY` at first boot and encrypts
+columns with `ENCRYPTION_KEY`/`ENCRYPTION_SALT`, so rotating them while the database survives
+breaks admin login and encrypted data (history: docs/history.md). The file is created 0600 from
+its first byte, a missing key is added without touching the others, a loosened mode is
+tightened again, and no value is ever printed: the functions return key *names* for reports.
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ import os
 import secrets as _random
 from pathlib import Path
 
+from lib.errors import HarnessError
 from standin import atomicfile
 
 FILE_MODE = 0o600
@@ -25,12 +24,18 @@ SPEC: dict[str, int] = {
     "ENCRYPTION_SALT": 16,
     "DEFAULT_RUNNER_API_KEY": 16,
     "PROXY_API_KEY": 16,
-    # The cloud stack's Postgres role password (upstream used the literal `boxlite`).
+    # The cloud stack's Postgres role password (minted like the others, never a fixed literal).
     "DB_PASSWORD": 16,
+    # /api/health/ready takes only this key (upstream health.controller.ts HealthCheckGuard;
+    # api-key.strategy.ts maps it to role `health-check`); the admin key is refused there.
+    "HEALTH_CHECK_API_KEY": 16,
+    # api-key.strategy.ts (sandbox era) does getOrThrow('sshGateway.apiKey') before any
+    # other key: unset, every API-key request is 401.
+    "SSH_GATEWAY_API_KEY": 16,
 }
 
 
-class SecretsError(RuntimeError):
+class SecretsError(HarnessError):
     """The secrets file exists but cannot be read or parsed (never quotes a value)."""
 
 
@@ -49,11 +54,14 @@ def parse(text: str) -> dict[str, str]:
 
 
 def render(values: dict[str, str]) -> str:
+    """The secrets file text, one KEY=value per line."""
     header = "# boxlite-e2e secrets: minted once, reused by every bootstrap. Keep 0600.\n"
     return header + "".join(f"{k}={v}\n" for k, v in values.items())
 
 
 def load(path: Path) -> dict[str, str]:
+    """The secrets in `path`, {} when it does not exist; SecretsError when unreadable or
+    malformed."""
     try:
         return parse(Path(path).read_text())
     except FileNotFoundError:

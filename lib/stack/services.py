@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.layout import Layout
 from lib.names import REPO_ROOT, SERVICE_COMMAND_TIMEOUT_S
 from standin import atomicfile
@@ -42,12 +43,15 @@ PREFIX = "boxlite-"
 SUN_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
 
 
-class ServiceError(RuntimeError):
+class ServiceError(HarnessError):
     """A service manager command failed; the message carries its output."""
 
 
 @dataclass(frozen=True)
 class Service:
+    """One long-running stack process, as systemd and supervisor both render it; secrets only
+    through `env_file`."""
+
     name: str
     argv: tuple[str, ...]
     description: str
@@ -68,29 +72,37 @@ def _run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
 
 
 class ServiceManager(ABC):
+    """Installs, starts and inspects the stack's services; one implementation per init system
+    (systemd, or a harness-owned supervisord)."""
+
     kind: str
 
     def __init__(self, layout: Layout):
         self.layout = layout
 
     @abstractmethod
-    def config_path(self, name: str) -> Path: ...
+    def config_path(self, name: str) -> Path:
+        """Where `name`'s unit or program file lives."""
 
     @abstractmethod
-    def render(self, svc: Service) -> str: ...
+    def render(self, svc: Service) -> str:
+        """The config text for `svc` (compared byte for byte to decide a restart)."""
 
     @abstractmethod
     def status(self, name: str) -> str:
         """`running`, `stopped`, `failed`, `starting` or `absent`."""
 
     @abstractmethod
-    def start(self, name: str) -> None: ...
+    def start(self, name: str) -> None:
+        """Start `name`; ServiceError when the manager refuses."""
 
     @abstractmethod
-    def stop(self, name: str) -> None: ...
+    def stop(self, name: str) -> None:
+        """Stop `name` if it runs; a stopped or absent service is no error."""
 
     @abstractmethod
-    def restart(self, name: str) -> None: ...
+    def restart(self, name: str) -> None:
+        """Stop then start `name` on its current config."""
 
     def reload(self, name: str) -> None:
         """Re-read `name`'s (rewritten) config and restart it on that config."""
@@ -105,9 +117,12 @@ class ServiceManager(ABC):
         """Stop and delete the named services; return those that existed."""
 
     def pid(self, name: str) -> int | None:
+        """Main pid of `name` when running; None when unknown (the default: the manager cannot
+        tell)."""
         return None
 
     def installed(self) -> list[str]:
+        """Names of this layout's installed services (their config files), sorted."""
         directory = self.config_path("x").parent
         if not directory.is_dir():
             return []
@@ -188,20 +203,26 @@ class SupervisorManager(ServiceManager):
 
     @property
     def conf(self) -> Path:
+        """The daemon's own supervisord.conf."""
         return self.layout.config_dir / "supervisord.conf"
 
     @property
     def programs_dir(self) -> Path:
+        """One `[program:...]` file per service."""
         return self.layout.config_dir / "supervisor.d"
 
     @property
     def socket(self) -> Path:
+        """The root-only control socket (no TCP control port)."""
         return self.layout.run_dir / "supervisor.sock"
 
     def config_path(self, name: str) -> Path:
+        """supervisor: `<config>/supervisor.d/<name>.conf`."""
         return self.programs_dir / f"{name}.conf"
 
     def render_main(self) -> str:
+        """The daemon's own config: unix socket 0700, logs and pid file in this layout, includes
+        `supervisor.d/`."""
         run, logs = self.layout.run_dir, self.layout.log_dir
         return "\n".join(
             [
@@ -224,6 +245,8 @@ class SupervisorManager(ServiceManager):
         )
 
     def render(self, svc: Service) -> str:
+        """supervisor: a `[program:...]` section; secrets come in through `lib.stack.envfile
+        exec`, `%` doubled."""
         argv = list(svc.argv)
         if svc.env_file:
             argv = [
@@ -251,7 +274,7 @@ class SupervisorManager(ServiceManager):
             "autorestart=true",
             # Readiness is judged by real health probes, not by supervisor's start timer.
             "startsecs=0",
-            "stopwaitsecs=30",
+            "stopwaitsecs=60",  # as TimeoutStopSec (upstream runner unit: 60)
             "stopasgroup=true",
             "killasgroup=true",
             "redirect_stderr=true",
@@ -269,6 +292,7 @@ class SupervisorManager(ServiceManager):
         return xmlrpc.client.ServerProxy("http://supervisor", transport=_UnixTransport(self.socket))
 
     def daemon_running(self) -> bool:
+        """True when our supervisord answers on its socket (a stale socket is False)."""
         if not self.socket.exists():
             return False
         try:
@@ -277,6 +301,8 @@ class SupervisorManager(ServiceManager):
             return False  # a stale socket of a dead supervisord
 
     def ensure_daemon(self, deadline: float = 30.0) -> None:
+        """Start our supervisord (restart it when its own config changed) and wait until it
+        answers, bounded by `deadline`."""
         if len(os.fsencode(self.socket)) > SUN_PATH_MAX:
             raise ServiceError(
                 f"supervisor socket path {self.socket} is longer than the {SUN_PATH_MAX} bytes "
@@ -319,6 +345,7 @@ class SupervisorManager(ServiceManager):
             rpc.addProcessGroup(name)  # autostart=true starts it
 
     def status(self, name: str) -> str:
+        """supervisor: from the program's state over XML-RPC; BACKOFF and FATAL are `failed`."""
         if not self.config_path(name).is_file():
             return "absent"
         info = self._info(name) if self.daemon_running() else None
@@ -332,13 +359,17 @@ class SupervisorManager(ServiceManager):
         }.get(info["statename"], "stopped")
 
     def pid(self, name: str) -> int | None:
+        """supervisor: the program's pid over XML-RPC, None when not running."""
         info = self._info(name) if self.daemon_running() else None
         return info["pid"] or None if info else None
 
     def daemon_pid(self) -> int | None:
+        """Pid of our supervisord, None when it is not running."""
         return self._rpc().supervisor.getPID() if self.daemon_running() else None
 
     def start(self, name: str) -> None:
+        """supervisor: start the daemon if needed, load the program, `startProcess` and wait;
+        already running is no error."""
         self.ensure_daemon()
         if self._info(name) is None:
             self._update()
@@ -349,6 +380,7 @@ class SupervisorManager(ServiceManager):
                 raise ServiceError(f"cannot start {name}: {exc.faultString}") from None
 
     def stop(self, name: str) -> None:
+        """supervisor: `stopProcess` and wait; not loaded or not running is no error."""
         if self.daemon_running() and self._info(name) is not None:
             try:
                 self._rpc().supervisor.stopProcess(name, True)
@@ -357,10 +389,12 @@ class SupervisorManager(ServiceManager):
                     raise ServiceError(f"cannot stop {name}: {exc.faultString}") from None
 
     def restart(self, name: str) -> None:
+        """supervisor: stop, then start."""
         self.stop(name)
         self.start(name)
 
     def remove(self, names: Iterable[str]) -> list[str]:
+        """supervisor: stop and delete the program files, then drop them from the running daemon."""
         removed = []
         for name in names:
             path = self.config_path(name)
@@ -380,6 +414,10 @@ class SupervisorManager(ServiceManager):
             if time.monotonic() > end:
                 raise ServiceError(f"supervisord did not shut down within {deadline:.0f}s")
             time.sleep(0.05)
+
+    def shutdown_daemon(self) -> None:
+        """Stop our supervisord (a failed bootstrap's rollback, when it started it)."""
+        self._shutdown()
 
     def shutdown_if_idle(self) -> bool:
         """Stop our supervisord and drop its config once no program is left."""
@@ -405,12 +443,18 @@ def _systemd_quote(arg: str) -> str:
 
 
 class SystemdManager(ServiceManager):
+    """Units under the layout's unit dir, driven with systemctl (the real host, where systemd is
+    PID 1 and the root is `/`)."""
+
     kind = "systemd"
 
     def config_path(self, name: str) -> Path:
+        """systemd: `<unit dir>/<name>.service`."""
         return self.layout.unit_dir / f"{name}.service"
 
     def render(self, svc: Service) -> str:
+        """systemd: a unit with EnvironmentFile= for secrets, Restart=on-failure, the journal
+        unless a log file is set."""
         after = " ".join(["network.target", *(f"{a}.service" for a in svc.after)])
         lines = [
             "# Written by boxlite-e2e bootstrap (lib/stack/services.py); regenerated every run.",
@@ -423,7 +467,7 @@ class SystemdManager(ServiceManager):
             f"ExecStart={' '.join(_systemd_quote(a) for a in svc.argv)}",
             "Restart=on-failure",
             "RestartSec=2",
-            "TimeoutStopSec=30",
+            "TimeoutStopSec=60",  # upstream's runner unit: it needs up to 30 s + 5 s to stop boxes
             f"SyslogIdentifier={svc.name}",
         ]
         if svc.workdir:
@@ -448,6 +492,7 @@ class SystemdManager(ServiceManager):
             self._ctl("restart", name)
 
     def status(self, name: str) -> str:
+        """systemd: from `systemctl is-active` (activating is `starting`)."""
         if not self.config_path(name).is_file():
             return "absent"
         state = self._ctl("is-active", name, check=False).stdout.strip()
@@ -456,20 +501,26 @@ class SystemdManager(ServiceManager):
         )
 
     def pid(self, name: str) -> int | None:
+        """systemd: the unit's MainPID, None when 0."""
         out = self._ctl("show", "-p", "MainPID", "--value", name, check=False).stdout.strip()
         return int(out) if out.isdigit() and out != "0" else None
 
     def start(self, name: str) -> None:
+        """systemd: `systemctl start`."""
         self._ctl("start", name)
 
     def stop(self, name: str) -> None:
+        """systemd: `systemctl stop` (waits for the unit to stop); skipped when no unit file
+        exists."""
         if self.config_path(name).is_file():
             self._ctl("stop", name, check=False)
 
     def restart(self, name: str) -> None:
+        """systemd: `systemctl restart`."""
         self._ctl("restart", name)
 
     def remove(self, names: Iterable[str]) -> list[str]:
+        """systemd: `disable --now` and delete each unit file, then daemon-reload."""
         removed = []
         for name in names:
             path = self.config_path(name)
@@ -501,6 +552,8 @@ def manager_for(layout: Layout, env: Mapping[str, str] | None = None) -> Service
 
 
 def main(argv: list[str]) -> int:
+    """CLI `python -m lib.stack.services`: start, stop, restart, status or list; status exits 3
+    when a service is not running."""
     usage = "usage: python -m lib.stack.services {start|stop|restart|status} NAME... | list"
     if not argv or argv[0] not in {"start", "stop", "restart", "status", "list"}:
         print(usage, file=sys.stderr)

@@ -1,8 +1,8 @@
 """Take a stack down, in three depths; idempotent, and only inside the layout's roots.
 
-Why this exists: upstream's teardown removed fixed global paths and a Docker container, left
-the registry data, and could not tell what it had removed. Here every path comes from
-lib.layout, each mode's promise is explicit, and the report lists what went:
+Why this exists: a teardown must remove exactly this stack's files and say what it removed
+(history: docs/history.md). Every path comes from lib.layout, each mode's promise is
+explicit, and the report lists what went:
 
 - basic: stop and remove every `boxlite-*` service of this layout (API, runner, registry,
   Postgres, Redis) and our supervisord, the env files, generated configs, the stack record,
@@ -47,6 +47,8 @@ def _recorded_repo(layout: Layout) -> Path | None:
 
 
 def teardown(layout: Layout, mode: str, emit: Callable[[str], None] = print) -> None:
+    """Remove the layout's services and generated files; `wipe-data` also the state dir, `full`
+    also the secrets."""
     manager = manager_for(layout)
     names = [n for n in manager.installed() if n.startswith(PREFIX)]
     for name in manager.remove(names):
@@ -71,6 +73,7 @@ def teardown(layout: Layout, mode: str, emit: Callable[[str], None] = print) -> 
 
 
 def main(argv: list[str]) -> int:
+    """CLI of teardown.sh: tear down under the layout lock and say what was kept."""
     parser = argparse.ArgumentParser(
         prog="teardown.sh",
         description="Take this layout's BoxLite stack down.",

@@ -14,10 +14,11 @@ import contextlib
 
 from aiohttp import web
 
-from standin.api import admin, health, internal, v1
+from standin.api import admin, health, internal, keys, v1
 from standin.api.auth import make_auth_middleware
 from standin.api.config import ApiConfig
 from standin.api.context import CTX, ApiContext
+from standin.api.lifecycle import Reaper
 from standin.api.nest import nest_middleware
 from standin.api.reconcile import reconcile_at_startup
 from standin.api.reqlog import make_request_log_middleware
@@ -47,16 +48,23 @@ def build_app(config: ApiConfig, store: Store, log: EventLog) -> web.Application
         log=log,
         puller=SnapshotPuller(store, client.pull_image, log),
     )
+    key_store = keys.KeyStore(config.state_dir)
     app = web.Application(
         middlewares=[
             make_request_log_middleware(log),
             error_middleware,
             nest_middleware,
-            make_auth_middleware(config.admin_key, PUBLIC_ROUTES),
+            make_auth_middleware(
+                keys.make_resolver(
+                    config.admin_key, config.health_key, store.admin_org_id, key_store
+                ),
+                PUBLIC_ROUTES,
+            ),
         ],
         # Snapshot/box JSON bodies are small; file uploads stream and never hit this limit.
         client_max_size=4 * 1024 * 1024,
     )
+    ctx.reaper = Reaper(ctx, config.lifecycle_floor)
     app[CTX] = ctx
     app.on_response_prepare.append(_stamp_version)
     app.router.add_get("/api/health", health.health)
@@ -64,9 +72,11 @@ def build_app(config: ApiConfig, store: Store, log: EventLog) -> web.Application
     app.router.add_get("/api/v1/me", v1.me)
     app.router.add_get("/api/v1/config", v1.config)
     app.router.add_get("/api/v1/_standin/faults", v1.faults)
+    app.router.add_get("/api/v1/_standin/lifecycle", v1.lifecycle_info)
     app.router.add_route("*", "/api/v1/{rest:.*}", v1.dispatch)
     admin.add_routes(app)
     internal.add_routes(app)
+    keys.add_routes(app, key_store)
     app.cleanup_ctx.append(_lifecycle)
     return app
 
@@ -76,7 +86,9 @@ async def _lifecycle(app: web.Application):
     await ctx.client.start()
     ctx.puller.resume_all()
     reconciling = asyncio.create_task(reconcile_at_startup(ctx))
+    ctx.reaper.start()
     yield
+    await ctx.reaper.close()
     reconciling.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await reconciling

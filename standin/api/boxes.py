@@ -4,7 +4,7 @@ The API keeps the record (its own id, the user's name, the image as asked, the v
 sizes) and the runner keeps the box. Create checks sizes against the org quota and the image
 against active snapshots, then creates the box on the runner with `name=<API box id>`, so the
 API id shows up in the runner's log (that is how path verification ties the two hops
-together). Responses are rest-protocol §3.2 Box JSON with the API id as `box_id`: live state
+together). Responses are the SDK's full Box JSON with the API id as `box_id`: live state
 (status, pid, exit code) from the runner, identity and sizes from the record.
 
 A record whose runner box is gone (auto_delete, a runner wipe) is dropped and logged loudly as
@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from standin.api import catalog
+from standin.api import catalog, lifecycle
 from standin.api.context import ApiContext, ctx_of
 from standin.api.create_schema import check_shape
 from standin.api.mounts import runner_mounts
@@ -37,6 +37,9 @@ OWNED_FIELDS = (
     "memory_mib",
     "disk_size_gb",
     "volumes",  # resolved to the runner's mounts
+    "auto_stop",
+    "auto_delete",
+    "auto_resume",
 )
 # Live fields taken from the runner's Box; only non-null ones (labels/auto_* must not be null).
 RUNNER_FIELDS = (
@@ -48,9 +51,6 @@ RUNNER_FIELDS = (
     "last_activity_at",
     "network",
     "labels",
-    "auto_stop",
-    "auto_delete",
-    "auto_resume",
     "health_status",
 )
 
@@ -66,6 +66,10 @@ def box_json(rec: BoxRecord, runner_box: dict | None = None) -> dict:
         "cpus": rec.cpus,
         "memory_mib": rec.memory_mib,
         "labels": {},
+        # The API owns the lifecycle policy and acts on it (standin.api.lifecycle).
+        "auto_stop": rec.auto_stop,
+        "auto_delete": rec.auto_delete,
+        "auto_resume": rec.auto_resume,
     }
     if rec.disk_size_gb is not None:
         doc["disk_size_gb"] = rec.disk_size_gb
@@ -73,6 +77,8 @@ def box_json(rec: BoxRecord, runner_box: dict | None = None) -> dict:
         value = (runner_box or {}).get(key)
         if value is not None:
             doc[key] = value
+    if rec.last_activity is not None:
+        doc["last_activity_at"] = lifecycle.rfc3339(rec.last_activity)
     return doc
 
 
@@ -84,6 +90,11 @@ def passthrough(reply: RunnerReply) -> web.Response:
 
 def resolve(ctx: ApiContext, request: web.Request, org: Org, ident: str) -> BoxRecord:
     rec = ctx.store.find_box(org.id, ident)
+    if rec is None and "cross-org-lookup" in ctx.config.faults:
+        # Fault (boxlite-ai/boxlite#1428 guards against it): the lookup ignores the org.
+        rec = next(
+            (r for o in ctx.store.orgs if (r := ctx.store.find_box(o, ident)) is not None), None
+        )
     if rec is None:
         raise ApiError("not_found", f"box not found: {ident}")
     request[BOX_ID_KEY] = rec.id
@@ -96,6 +107,19 @@ def resolve_live(ctx: ApiContext, request: web.Request, org: Org, ident: str) ->
     if rec.runner_id is None:
         raise ApiError("invalid_state", f"box {rec.id} is still being created")
     return rec
+
+
+async def ensure_ready(ctx: ApiContext, rec: BoxRecord) -> None:
+    """Before a proxied request: count it as activity, and start a stopped box that asked
+    for auto_resume (upstream's BoxAutoResumeService.ensureReady). Without auto_resume the
+    request goes on and the runner refuses it (409 `stopped`)."""
+    lifecycle.touch(rec)
+    if rec.status == "stopped" and rec.auto_resume:
+        reply = await _call(ctx, "POST", runner_box_path(rec, ["start"]))
+        if reply.ok:
+            _refresh(ctx, rec, reply.json())
+            ctx.log.event("box.auto_resume", box_id=rec.id, runner_box_id=rec.runner_id)
+    ctx.store.save()
 
 
 def runner_box_path(rec: BoxRecord, tail: list[str] = ()) -> str:
@@ -160,6 +184,7 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
     body = check_create_body(await read_json(request))
     check_shape(body, ctx.config.faults)
     sizes = check_sizes(body, org.quota, ctx.config.faults)
+    policy = lifecycle.check_policy(body, ctx.config.lifecycle_floor)
     name = body.get("name")
     if name is not None and ctx.store.find_box(org.id, name) is not None:
         raise ApiError("already_exists", f"a box named {name!r} already exists")
@@ -191,7 +216,11 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
         updated_at=now,
         status="creating",
         volumes=volume_ids,
+        auto_stop=policy.auto_stop,
+        auto_delete=policy.auto_delete,
+        auto_resume=policy.auto_resume,
     )
+    lifecycle.touch(rec)
     # Reserve id and name before the first await, so concurrent creates cannot collide.
     ctx.store.boxes[rec.id] = rec
     ctx.store.save()
@@ -203,6 +232,10 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
     if mounts:
         runner_body["volumes"] = mounts
     runner_body.update(name=rec.id, image=rec.runner_image, cpus=rec.cpus)
+    # The runner is told the policy (its Box JSON echoes it); the API's timers act on it.
+    runner_body.update(
+        auto_stop=rec.auto_stop, auto_delete=rec.auto_delete, auto_resume=rec.auto_resume
+    )
     runner_body["memory_mib"] = rec.memory_mib
     if rec.disk_size_gb is not None:
         runner_body["disk_size_gb"] = rec.disk_size_gb
@@ -299,6 +332,9 @@ async def box_action(request: web.Request, org: Org, ident: str, action: str) ->
     reply = await _call(ctx, "POST", runner_box_path(rec, [action]))
     if (error := _settle(ctx, rec, ident, reply)) is not None:
         return error
+    if action == "start":
+        lifecycle.touch(rec)
+        ctx.store.save()
     ctx.log.event(f"box.{action}", box_id=rec.id, runner_box_id=rec.runner_id, status=rec.status)
     return web.json_response(box_json(rec, reply.json()))
 

@@ -17,11 +17,13 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from standin.api.lifecycle import UPSTREAM_MIN_AUTO_STOP_S
 from standin.faults import ActiveFault
 from standin.startcheck import ConfigError, check_loopback, check_port, side_faults
 
 ADMIN_KEY_VAR = "ADMIN_API_KEY"
 RUNNER_KEY_VAR = "DEFAULT_RUNNER_API_KEY"
+HEALTH_KEY_VAR = "HEALTH_CHECK_API_KEY"
 
 # One or more path-safe segments joined by "/": the SDK inserts the prefix verbatim into
 # `/v1/{prefix}/boxes`, so a multi-segment prefix like `org-123/team-a` is legal there.
@@ -37,9 +39,14 @@ class ApiConfig:
     log_file: Path | None
     org_id: str | None
     faults: dict[str, ActiveFault] = field(default_factory=dict)
+    # Stand-in only: the auto_stop floor (upstream 60 s), lowered so cases can use short
+    # windows; reported at GET /api/v1/_standin/lifecycle (standin.api.lifecycle).
+    lifecycle_floor: int = UPSTREAM_MIN_AUTO_STOP_S
     # repr=False: a config printed in a traceback or debug line must not leak the keys.
     admin_key: str = field(default="", repr=False)
     runner_key: str = field(default="", repr=False)
+    # Optional: when set, only this key opens /api/health/ready (upstream HealthCheckGuard).
+    health_key: str = field(default="", repr=False)
 
 
 def load_env_file(path: Path) -> dict[str, str]:
@@ -67,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--fault", action="append", default=[], metavar="NAME[=P]", help="inject a fault"
     )
+    parser.add_argument(
+        "--lifecycle-floor",
+        type=int,
+        default=UPSTREAM_MIN_AUTO_STOP_S,
+        metavar="SECONDS",
+        help="stand-in only: smallest non-zero auto_stop (upstream: 60); timers tick at floor/6",
+    )
     return parser
 
 
@@ -80,11 +94,16 @@ def resolve(argv: list[str], environ: Mapping[str, str] | None = None) -> ApiCon
         raise ConfigError(f"--org-id {args.org_id!r}: use [A-Za-z0-9_.-] segments joined by /")
     # The env file gives defaults; the process environment wins (dotenv semantics).
     values = load_env_file(args.env_file) if args.env_file else {}
-    values.update({k: v for k, v in environ.items() if k in (ADMIN_KEY_VAR, RUNNER_KEY_VAR)})
+    wanted = (ADMIN_KEY_VAR, RUNNER_KEY_VAR, HEALTH_KEY_VAR)
+    values.update({k: v for k, v in environ.items() if k in wanted})
     missing = [k for k in (ADMIN_KEY_VAR, RUNNER_KEY_VAR) if not values.get(k)]
     if missing:
         raise ConfigError(f"missing secret(s) {', '.join(missing)}: set them in env or --env-file")
     faults = side_faults(args.fault, "api")
+    if not 1 <= args.lifecycle_floor <= UPSTREAM_MIN_AUTO_STOP_S:
+        raise ConfigError(
+            f"--lifecycle-floor {args.lifecycle_floor}: expected 1..{UPSTREAM_MIN_AUTO_STOP_S}"
+        )
     return ApiConfig(
         host=args.host,
         port=args.port,
@@ -93,6 +112,8 @@ def resolve(argv: list[str], environ: Mapping[str, str] | None = None) -> ApiCon
         log_file=args.log_file,
         org_id=args.org_id,
         faults=faults,
+        lifecycle_floor=args.lifecycle_floor,
         admin_key=values[ADMIN_KEY_VAR],
         runner_key=values[RUNNER_KEY_VAR],
+        health_key=values.get(HEALTH_KEY_VAR, ""),
     )

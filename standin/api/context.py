@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -29,6 +30,7 @@ class ApiContext:
     client: RunnerClient
     log: EventLog
     puller: SnapshotPuller
+    reaper: Any = None  # standin.api.lifecycle.Reaper, set by build_app
     reconcile: ReconcileStatus = field(default_factory=ReconcileStatus)
     # Ids of boxes removed since start-up, only so `exec-on-removed-box` can tell a removed
     # box from one that never existed (a clean API answers 404 for both).

@@ -13,6 +13,8 @@ import os
 from aiohttp import web
 
 from standin.api.context import ctx_of
+from standin.api.keys import PRINCIPAL
+from standin.api.nest import NestError
 from standin.api.runner_client import RunnerUnavailable
 
 # The source fingerprint bootstrap starts the services with (`lib.stack.bootstrap.standin`), so a
@@ -26,6 +28,11 @@ async def health(request: web.Request) -> web.Response:
 
 async def ready(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
+    principal = request.get(PRINCIPAL)
+    if ctx.config.health_key and getattr(principal, "kind", None) != "health-check":
+        # Upstream: CombinedAuthGuard + HealthCheckGuard; any key but the health-check one
+        # (the admin key included) is refused (issue 13 B5).
+        raise NestError(403, "Forbidden resource")
     checks: dict[str, dict] = {}
     try:
         # A token-protected route (unlike `/v1/config` on `boxlite serve`), so a wrong

@@ -30,6 +30,7 @@ async def serve(config: ApiConfig, log: EventLog) -> None:
             runner_url=config.runner_url,
             org_id=store.admin_org_id,
             faults=",".join(sorted(config.faults)) or "none",
+            lifecycle_floor=config.lifecycle_floor,
         )
         await wait_for_stop()
         log.event("shutdown")

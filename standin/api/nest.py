@@ -2,7 +2,7 @@
 
 The real API answers guard and framework errors (401, unknown route, admin DTO validation)
 with `{"statusCode","message","error","path","timestamp"}` rather than the canonical BoxLite
-envelope (rest-protocol.md §7.3). The SDK parses that as a flat body without a code, so the
+envelope (as upstream's API does). The SDK parses that as a flat body without a code, so the
 exception class follows the status: 401/403 -> ConfigError, 404 -> NotFoundError, ... Keeping
 the same shape here means the harness sees what production's clients see.
 """

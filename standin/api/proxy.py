@@ -7,7 +7,7 @@ status, headers and body come back unchanged, so runner errors reach the SDK as-
 
 WebSocket attach is spliced frame by frame: binary, text, ping and pong are forwarded in order
 in each direction (the SDK's 10 s first-frame timer counts the runner's immediate Ping, so the
-proxy must not swallow it, rest-protocol §4.5), and the first Close ends both legs with its
+proxy must not swallow it), and the first Close ends both legs with its
 code. An upgrade the runner refuses is refused to the SDK with the same status and body
 before any upgrade: 409 becomes AlreadyExistsError and 404 SessionReapedError in the SDK.
 """

@@ -1,6 +1,6 @@
 """Split `/api/v1/{prefix}/boxes/...` into the org prefix and the box-protocol route.
 
-The SDK inserts `path_prefix` verbatim (rest-protocol.md §1.1), so a prefix may span several
+The SDK inserts `path_prefix` verbatim (no slash trimming), so a prefix may span several
 segments (`org-123/team-a`) and aiohttp's `{prefix}` placeholder (one segment) cannot match it.
 The app routes `/api/v1/{rest:.*}` here; this module finds where the caller's org prefix ends
 and what box-protocol route follows. Pure functions, unit-tested without a server.

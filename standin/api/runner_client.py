@@ -5,8 +5,8 @@ $DEFAULT_RUNNER_API_KEY` instead, like the real API's runner adapter. One pooled
 session serves JSON calls, streamed proxying and WebSocket attach.
 
 A rejected WebSocket upgrade (404 reaped, 409 already attached, ...) must reach the SDK with
-its status and body, because the SDK picks the exception class from that status (rest-protocol
-§4.7). aiohttp's `ws_connect` raises on a non-101 answer without the body, so a small client
+its status and body, because the SDK picks the exception class from that status (for
+404/409). aiohttp's `ws_connect` raises on a non-101 answer without the body, so a small client
 middleware records the handshake answer of the call in flight (via a ContextVar set by
 `ws_connect` below) before aiohttp discards it. The same hook yields the 101's headers, which
 carry `X-Boxlite-Execution-Id` for the main-session attach.

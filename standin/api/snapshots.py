@@ -1,7 +1,7 @@
 """Snapshot registration: the image allow-list a box create is checked against.
 
 Upstream registers an image as a "snapshot" (`POST /api/snapshots {name, imageName, cpu,
-memory, disk}`, upstream-harness §4) and only lets boxes use snapshots in state `active`,
+memory, disk}`, like upstream's setup) and only lets boxes use snapshots in state `active`,
 which they reach once a runner has pulled the image. The stand-in keeps that state machine:
 
     pending --pull--> pulling --pulled--> active

@@ -67,6 +67,11 @@ class BoxRecord:
     runner_id: str | None = None  # None while the runner create is in flight
     volumes: list[str] = field(default_factory=list)  # managed volume ids it mounts
     catalog_name: str | None = None  # the catalog entry it booted from (not curated)
+    # Lifecycle policy (standin.api.lifecycle); defaults are upstream's API defaults.
+    auto_stop: int = 900
+    auto_delete: int = 0
+    auto_resume: bool = True
+    last_activity: float | None = None  # epoch seconds of the last proxied request
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from standin.api import boxes, catalog, proxy, volumes
+from standin.api import boxes, catalog, keys, lifecycle, proxy, volumes
 from standin.api.context import ctx_of
 from standin.api.routing import PrefixMismatch, match_route, split_prefix
 from standin.api.runner_client import RunnerUnavailable
@@ -31,7 +31,8 @@ SCOPES = [
 
 
 async def me(request: web.Request) -> web.Response:
-    org_id = ctx_of(request).store.admin_org_id
+    # The caller's own org: the admin org for the admin key, the key's org for a minted one.
+    org_id = keys.caller_org(request).id
     return web.json_response(
         {
             "sub": PRINCIPAL,
@@ -70,9 +71,14 @@ async def faults(request: web.Request) -> web.Response:
     return web.json_response({"stack": "standin", "faults": found})
 
 
+async def lifecycle_info(request: web.Request) -> web.Response:
+    """Stand-in only: the lifecycle floor and tick this API runs with (see lifecycle.py)."""
+    return web.json_response(ctx_of(request).reaper.describe())
+
+
 async def dispatch(request: web.Request) -> web.StreamResponse:
     ctx = ctx_of(request)
-    org = ctx.store.admin_org
+    org = keys.caller_org(request)
     try:
         tail = split_prefix(request.match_info["rest"], org.id)
     except PrefixMismatch as exc:
@@ -85,6 +91,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     method = request.method
     kind = route.kind
+    _require_permission(request, kind, method)
     if kind == "boxes" and method == "GET":
         return await boxes.list_boxes(request, org)
     if kind == "boxes" and method == "POST":
@@ -120,6 +127,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         raise ApiError("internal", f"exec failed: box {route.box} has no runner box")
     if (kind, method) in proxied:
         rec = boxes.resolve_live(ctx, request, org, route.box)
+        await boxes.ensure_ready(ctx, rec)
         truncate = (kind, method) == ("files", "GET") and (
             "files-stream-truncated" in ctx.config.faults
         )
@@ -128,7 +136,11 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         )
     if kind in ("execution_attach", "box_attach") and method == "GET":
         rec = boxes.resolve_live(ctx, request, org, route.box)
-        return await proxy.proxy_ws(request, ctx.client, _runner_path(rec, tail))
+        await boxes.ensure_ready(ctx, rec)
+        try:
+            return await proxy.proxy_ws(request, ctx.client, _runner_path(rec, tail))
+        finally:
+            lifecycle.touch(rec)  # an attach ends in activity too (the output just read)
     raise web.HTTPNotFound()
 
 
@@ -148,6 +160,16 @@ def _removed_box_fault(ctx, org, ident: str) -> bool:
         and ident in ctx.removed
         and ctx.store.find_box(org.id, ident) is None
     )
+
+
+def _require_permission(request: web.Request, kind: str, method: str) -> None:
+    """Box writes need `write:boxes`, removal `delete:boxes` (upstream box.controller's
+    RequiredOrganizationResourcePermissions); reads need only a key of the org."""
+    if method in ("GET", "HEAD"):
+        return
+    needed = "delete:boxes" if (kind, method) == ("box", "DELETE") else "write:boxes"
+    if not keys.principal_of(request).allows(needed):
+        raise ApiError("permission_denied", f"this API key lacks the {needed} permission")
 
 
 def _runner_path(rec, tail: list[str]) -> str:

@@ -1,6 +1,6 @@
 """Validation of a box create against the org's per-box quota, and the two API faults.
 
-Which status for which failure (the SDK dispatches on the code, rest-protocol.md §5.3):
+Which status for which failure (the SDK picks the exception class from the code):
 
 - not an integer (bool, float, string), or below the minimum (cpus 1, memory_mib 128,
   disk_size_gb 1): 400 `invalid_argument` -> InvalidArgumentError;
@@ -11,7 +11,7 @@ Which status for which failure (the SDK dispatches on the code, rest-protocol.md
 this org is not entitled to, which is what resource_exhausted means. Upstream's eventual fix
 answers 400 for both; either is a typed 4xx, which is all the regression cases require.
 
-Faults (standin.faults), each modelling boxlite-ai/boxlite#662 and upstream-harness §7
+Faults (standin.faults), each modelling boxlite-ai/boxlite#662 and upstream's e2e cases
 (test_quota_enforcement, test_error_code_mapping):
 
 - `validation-coerce`: a zero cpus / memory_mib / disk_size_gb silently becomes the default

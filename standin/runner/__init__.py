@@ -1,7 +1,7 @@
 """The stand-in box runner: `python -m standin runner`.
 
 It plays the part of BoxLite's runner (and of `boxlite serve`): it answers the box protocol of
-`rest-protocol.md` without a routing prefix, and runs every box as a bubblewrap sandbox over
+the SDK without a routing prefix, and runs every box as a bubblewrap sandbox over
 its own copy of an image rootfs. Modules, one job each:
 
     config      command line, token, start-up refusals

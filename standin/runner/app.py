@@ -1,6 +1,6 @@
 """HTTP side of the runner: routes, bearer auth, canonical error envelopes, request log.
 
-Routes are served without a prefix, like `boxlite serve` (rest-protocol §7.1); `{box}` is a
+Routes are served without a prefix, like `boxlite serve`; `{box}` is a
 box id or name. Every route, WebSocket upgrades included, needs `Authorization: Bearer
 <token>`, else 401 `unauthenticated` (the SDK raises ConfigError). Unknown routes and
 methods also answer the canonical envelope, so no client ever sees aiohttp's plain text.
@@ -244,7 +244,7 @@ def _readonly(request: web.Request) -> bool:
 async def attach_execution(request: web.Request) -> web.StreamResponse:
     service = _service(request)
     ex = _execution(request)
-    # attach-no-replay (#627): a re-attach (any attach after the exec stream's first one)
+    # attach-no-replay (#1046): a re-attach (any attach after the exec stream's first one)
     # starts at the live end, so output produced before it is never seen by that client.
     replay = not ("attach-no-replay" in service.faults and ex.attach_count > 0)
     return await serve_attach(request, ex, readonly=_readonly(request), replay=replay)

@@ -1,6 +1,6 @@
 """The attach WebSocket: stream an execution's output, take its stdin, end with the exit frame.
 
-Wire rules the real 0.10.8 SDK depends on (rest-protocol §4):
+Wire rules the real 0.10.8 SDK depends on (its attach WebSocket):
 - a Ping right after the 101, then every 15 s: the client abandons a socket that shows no
   frame within 10 s, and a silent command would otherwise fall into its reconnect loop;
 - binary frames `0x01`+stdout / `0x02`+stderr, then `{"type":"exit","exit_code":N}` strictly
@@ -11,7 +11,7 @@ Wire rules the real 0.10.8 SDK depends on (rest-protocol §4):
 
 A client is a cursor into the execution's backlog (executions.py). It starts at the first
 chunk, so an attach a few ms after `POST /exec`, and any re-attach, replay everything —
-except under the `attach-no-replay` fault (#627), where a re-attach starts at the live end.
+except under the `attach-no-replay` fault (#1046), where a re-attach starts at the live end.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Box records: the create request validated, the wire JSON (§3.2), and persistence.
+"""Box records: the create request validated, the Box JSON the SDK reads, and persistence.
 
 The SDK is strict about the Box JSON: `box_id` must match `[A-Za-z0-9_-]{1,128}` and stay
 stable (start/stop/info compare it with the handle), timestamps must be RFC 3339 *strings*,
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from standin import atomicfile
 from standin.errors import ApiError
+from standin.runner.netpolicy import normalize_rules
 
 BOX_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_CPUS = 255  # the SDK parses cpus as u8
@@ -74,7 +75,7 @@ class BoxRecord:
         self.updated_at = now_rfc3339()
 
     def wire(self, pid: int | None = None) -> dict:
-        """The Box JSON of rest-protocol §3.2 (env and other inputs are not echoed)."""
+        """The SDK's Box JSON, every field it reads (env and other inputs are not echoed)."""
         network: dict = {"mode": self.network}
         if self.allow_net:
             network["allow_net"] = list(self.allow_net)
@@ -136,7 +137,7 @@ def str_map(value: object, key: str) -> dict[str, str]:
 
 
 def _network(value: object) -> tuple[str, list[str]]:
-    """Legacy `{"mode","allow_net"}` or `{"outbound":{...},"inbound":{...}}` (§3.1/§3.2)."""
+    """Legacy `{"mode","allow_net"}` or `{"outbound":{...},"inbound":{...}}` (both SDK shapes)."""
     if value is None:
         return "enabled", []
     if not isinstance(value, dict):
@@ -150,6 +151,9 @@ def _network(value: object) -> tuple[str, list[str]]:
     allow = spec.get("allow_net") or []
     if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
         raise _bad("network.allow_net must be a list of strings")
+    allow = normalize_rules(allow)
+    if mode == "disabled":
+        allow = []  # upstream's mapper: no allow-list without a network
     return mode, allow
 
 
@@ -203,7 +207,7 @@ def parse_secrets(value: object) -> list[tuple[str, str, str]]:
 
 
 def record_from_request(body: object, box_id: str) -> BoxRecord:
-    """Validate a CreateBoxRequest (§3.1); the image is resolved by the caller."""
+    """Validate a CreateBoxRequest (the SDK's create body); the image is resolved by the caller."""
     if not isinstance(body, dict):
         raise _bad("request body must be a JSON object")
     for unsupported in ("advanced", "ports"):

@@ -22,7 +22,16 @@ from standin.startcheck import ConfigError, check_loopback, check_port, side_fau
 
 TOKEN_VAR = "DEFAULT_RUNNER_API_KEY"
 # Host tools a box needs; checked at start-up so a missing package is one clear message.
-REQUIRED_TOOLS = ("bwrap", "nsenter", "setsid", "taskset", "cp")
+REQUIRED_TOOLS = (
+    "bwrap",
+    "nsenter",
+    "setsid",
+    "taskset",
+    "cp",
+    "setpriv",
+    "slirp4netns",
+    "iptables-restore",
+)
 
 
 @dataclass(frozen=True)

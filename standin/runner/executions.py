@@ -1,7 +1,7 @@
 """One exec inside a box: the process, its pty or pipes, its output backlog and its end.
 
 Why the backlog: `box.exec()` returns as soon as `POST /exec` answers and opens the attach
-WebSocket a few milliseconds later (rest-protocol §4.2), so output produced in between must
+WebSocket a few milliseconds later (in the background), so output produced in between must
 be kept and replayed. Output is therefore read from the process as fast as it comes and
 appended to an indexed chunk log; an attached client is just a cursor into that log, which is
 also what makes a re-attach replay everything (and `attach-no-replay` a one-line change).
@@ -47,7 +47,7 @@ BACKLOG_LIMIT = 32 * 1024 * 1024
 ORPHAN_GRACE = 5.0
 GROUP_POLL = 0.05  # how often the group is looked at while its output is still open
 VEOF = b"\x04"  # what "end of input" means on a terminal: the line discipline's EOF key
-# In-band and HTTP signal whitelist of boxlite serve (rest-protocol §2 and §7.1).
+# The signals boxlite serve accepts, in-band and over HTTP; others are 400 invalid_argument.
 ALLOWED_SIGNALS = frozenset({1, 2, 3, 6, 10, 12, 15, 28})
 
 

@@ -7,7 +7,7 @@ routes stay thin and the rules sit in one place:
   are `running` when create answers (`detach` only says whether a box outlives its client
   runtime, which has no meaning over REST, so it is recorded and otherwise ignored);
 - exec on a stopped box is 409 `stopped`, unless the box was created with
-  `auto_resume=true`, which starts it first (rest-protocol §8.8);
+  `auto_resume=true`, which starts it first (what the SDK expects of a server);
 - exec of a missing binary is refused before spawning with 422 `execution_failed`, which
   the SDK raises as `ExecutionError` (never a 500, the bug `spawn-failed-500` models);
 - removing a running box needs `force`, else 409 `invalid_state`.
@@ -46,7 +46,7 @@ from standin.runner.sandbox import Sandbox, SandboxError, SandboxSpec
 from standin.runner.users import resolve_user
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# boxlite serve keeps finished executions 5 minutes (§4.2); the SDK's fallback status probe
+# boxlite serve keeps finished executions 5 minutes; the SDK's fallback status probe
 # and re-attach after completion need them.
 RETAIN_FINISHED = 600.0
 SWEEP_INTERVAL = 60.0
@@ -143,6 +143,15 @@ class RunnerService:
             raise ApiError("not_found", f"box not found: {id_or_name}")
         return box
 
+    def label(self, box: BoxRuntime) -> str:
+        """How an error names a box: the way its client knows it. A box the API made is
+        named with the API's id (`name`), and clients only ever see that id; the runner's
+        own `rb...` id is internal. (Found by the Node SDK's first run: `box rb... is
+        stopped`.) The fault `error-names-runner-id` restores the internal id."""
+        if "error-names-runner-id" in self.faults:
+            return box.id
+        return box.record.name or box.id
+
     def execution(self, box: BoxRuntime, execution_id: str) -> Execution:
         ex = box.executions.get(execution_id)
         if ex is None:
@@ -233,6 +242,9 @@ class RunnerService:
             network=record.network != "disabled",
             cpus=self._allocate_cpus(record.cpus),
             binds=tuple(binds),
+            allow_net=tuple(record.allow_net),
+            alias_exempt="allow-net-alias-exempt" in self.faults,
+            all_caps="default-caps-all" in self.faults,
         )
         sandbox = Sandbox(spec)
         try:
@@ -296,7 +308,8 @@ class RunnerService:
     async def remove(self, box: BoxRuntime, force: bool) -> None:
         if box.running and not force:
             raise ApiError(
-                "invalid_state", f"box {box.id} is running; stop it or remove with force=true"
+                "invalid_state",
+                f"box {self.label(box)} is running; stop it or remove with force=true",
             )
         await self.stop(box, reason="remove")
         self.boxes.pop(box.id, None)
@@ -346,9 +359,9 @@ class RunnerService:
                 await self.start(box)
             elif "exec-on-stopped-500" in self.faults:
                 # Fault (#678): the Go runner mapped Stopped to a bare 500.
-                raise ApiError("internal", f"exec failed: box {box.id} is not running")
+                raise ApiError("internal", f"exec failed: box {self.label(box)} is not running")
             else:
-                raise ApiError("stopped", f"box {box.id} is stopped; start it before exec")
+                raise ApiError("stopped", f"box {self.label(box)} is stopped; start it before exec")
         try:
             return await self._spawn(box, req, main=False)
         except ApiError:
@@ -364,9 +377,9 @@ class RunnerService:
             return current
         if not box.running:
             # 422, not 409: on a WebSocket upgrade the SDK turns any 409 into
-            # AlreadyExistsError, while 422 with code `stopped` gives StoppedError (§4.7).
+            # AlreadyExistsError, while 422 with code `stopped` gives StoppedError.
             raise ApiError(
-                "stopped", f"box {box.id} is stopped; start it before attach", status=422
+                "stopped", f"box {self.label(box)} is stopped; start it before attach", status=422
             )
         argv = [*(box.record.entrypoint or []), *(box.record.cmd or [])]
         argv = argv or box.defaults.args or ["/bin/sh"]
@@ -486,7 +499,7 @@ class RunnerService:
 
 
 def _exec_request(body: object) -> dict:
-    """Validate an ExecRequest (§3.3)."""
+    """Validate an ExecRequest (the SDK's exec body)."""
     if not isinstance(body, dict):
         raise ApiError("invalid_argument", "request body must be a JSON object")
     command = body.get("command")

@@ -202,6 +202,8 @@ async def in_process_api(
     faults: list[str] = (),
     org_id: str = "org-123/team-a",
     runner_key: str = RUNNER_KEY,
+    lifecycle_floor: int = 60,
+    health_key: str = "",
 ) -> AsyncIterator[InProcessApi]:
     """The API app in this event loop, in front of a fresh FakeRunner, both on free ports.
 
@@ -221,6 +223,8 @@ async def in_process_api(
         faults=parse_faults(list(faults)),
         admin_key=ADMIN_KEY,
         runner_key=runner_key,
+        lifecycle_floor=lifecycle_floor,
+        health_key=health_key,
     )
     log = EventLog("api", str(config.log_file))
     store = Store.open(config.state_dir, org_id)
@@ -322,6 +326,7 @@ def start_api(
     admin_key: str = ADMIN_KEY,
     faults: list[str] = (),
     ready_timeout: float = READY_TIMEOUT,
+    extra_args: list[str] = (),
 ) -> ApiProcess:
     """`python -m standin api --port 0`; ready once its `listen` line is in the log."""
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -331,6 +336,7 @@ def start_api(
     argv += ["--state-dir", str(state_dir), "--log-file", str(log_path), "--org-id", org_id]
     for fault in faults:
         argv += ["--fault", fault]
+    argv += list(extra_args)
     env = {**os.environ, "ADMIN_API_KEY": admin_key, "DEFAULT_RUNNER_API_KEY": runner_key}
     proc, url = spawn_listening(
         argv,

@@ -14,9 +14,10 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lib.names import REPO_ROOT
 from standin.benchutil import listen_url
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 READY_TIMEOUT = 30.0
 
 

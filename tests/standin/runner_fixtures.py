@@ -30,10 +30,11 @@ from urllib.parse import urlsplit
 import boxlite
 import httpx
 
+from lib.names import REPO_ROOT
 from standin import images
 from tests.standin.process_fixtures import READY_TIMEOUT, spawn_listening, stop_process
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 BUSYBOX_REF = images.IMAGE_REF  # the name the stand-in image is published under
 TOKEN_VAR = "DEFAULT_RUNNER_API_KEY"
 

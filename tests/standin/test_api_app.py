@@ -245,6 +245,7 @@ async def test_lifecycle_and_runner_errors_pass_through(tmp_path, session) -> No
     cm, api = await ready_api(tmp_path, session)
     try:
         body = {"image": IMG, "name": "life", "network": {"mode": "enabled"}, "detach": False}
+        body["auto_resume"] = False  # upstream defaults it on; this pins the refusal
         async with session.post(api.box_url(), json=body, headers=api.headers()) as resp:
             box_id = (await resp.json())["box_id"]
         async with session.head(api.box_url(f"/{box_id}"), headers=api.headers()) as resp:

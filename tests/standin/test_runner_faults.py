@@ -83,7 +83,7 @@ async def test_without_the_fault_no_exec_loses_output_in_200_runs(box):
     assert lost == 0
 
 
-# --------------------------------------------------------------------------- #627
+# --------------------------------------------------------------------------- #1046
 
 
 async def _reattach_output(box: boxlite.Box) -> tuple[str, int]:

@@ -1,6 +1,6 @@
 """When an execution's output ends: at EOF on its pipes, not at its process's exit.
 
-The exit frame is terminal for the SDK (rest-protocol §4.3), so the runner may send it only
+The exit frame is terminal for the SDK (it stops reading), so the runner may send it only
 once nothing more can come. A deadline counted from the exit (the runner used to wait 2 s)
 drops output on a clean run: a background child of the command still writing, or simply a
 starved runner reading late. Contract (standin/runner/executions.py, ORPHAN_GRACE):

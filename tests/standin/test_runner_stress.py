@@ -11,7 +11,7 @@ and stopped here, each with its own deadline) starve the host while
   final marker on each, drained, then re-attached after completion (the replay);
 - lazy clients re-attach completed executions the way a starved SDK reads a socket: frame
   by frame, only when they get to it, answering the server's Ping and sending their own
-  Ping after the first frame (rest-protocol §4.4), then stalling after the first output
+  Ping after the first frame (as the SDK does), then stalling after the first output
   frame. A server that drops its socket right after its Close, without reading the
   client's frames to the client's Close or EOF, has the kernel reset the connection when a
   client frame arrives; the client's next write fails and, like the SDK, it gives up with
@@ -146,7 +146,7 @@ async def lazy_attach(url: str, token: str, stall: float) -> tuple[str, str, int
                     await loop.sock_sendall(sock, _client_frame(0xA, payload))
                 if opcode == 0x2 and not stalled:
                     # Starved on the first output frame: the rest waits in the kernel; then
-                    # the client's own keepalive Ping goes out (rest-protocol §4.4).
+                    # the client's own keepalive Ping goes out, as the SDK's does.
                     stalled = True
                     await asyncio.sleep(stall)
                     await loop.sock_sendall(sock, _client_frame(0x9))

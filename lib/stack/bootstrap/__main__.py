@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from lib.layout import Layout
+from lib.stack import preflight
 from lib.stack.bootstrap import lock, plan
 from lib.stack.bootstrap.context import Context, Options
 from lib.stack.services import ServiceError, manager_for
@@ -19,6 +20,7 @@ from standin.faults import FaultError, parse_faults
 
 
 def parser() -> argparse.ArgumentParser:
+    """The command line of bootstrap.sh; the epilog lists each stack's steps."""
     p = argparse.ArgumentParser(
         prog="bootstrap.sh",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -33,6 +35,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--only", help="comma-separated steps to run (in the stack's order)")
     p.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
     p.add_argument(
+        "--preflight",
+        action="store_true",
+        help="cloud: check checkout, host, toolchains, disk, ports and /dev/kvm; change nothing",
+    )
+    p.add_argument(
         "--fault",
         action="append",
         metavar="NAME[=P]",
@@ -46,7 +53,25 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _ours(layout: Layout):
+    """service name -> is our own service running (a port it holds is not a conflict)."""
+    try:
+        manager = manager_for(layout)
+    except (ValueError, ServiceError):
+        return lambda _name: False
+
+    def ours(name: str) -> bool:
+        try:
+            return manager.status(name) in ("running", "starting")
+        except (ServiceError, OSError):
+            return False
+
+    return ours
+
+
 def main(argv: list[str]) -> int:
+    """CLI of bootstrap.sh: check the arguments, then run the plan under the layout lock (root
+    needed unless `--dry-run`)."""
     args = parser().parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
     unknown = sorted(set(only or []) - set(plan.step_names(args.stack)))
@@ -66,6 +91,16 @@ def main(argv: list[str]) -> int:
         except FaultError as exc:
             print(f"bootstrap: {exc}", file=sys.stderr)
             return 2
+    if args.preflight:
+        if args.stack != "cloud":
+            print("bootstrap: --preflight checks the cloud stack (--stack cloud)", file=sys.stderr)
+            return 2
+        try:
+            layout = Layout.from_env()
+        except ValueError as exc:
+            print(f"bootstrap: {exc}", file=sys.stderr)
+            return 2
+        return preflight.run(layout, args.repo.resolve() if args.repo else None, ours=_ours(layout))
     if not args.dry_run and os.geteuid() != 0:
         print(
             "bootstrap: run as root (it installs packages and services), or use --dry-run",

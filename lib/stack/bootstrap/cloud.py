@@ -1,8 +1,10 @@
 """Bootstrap steps of the cloud stack: real BoxLite built from a checkout (`--repo`).
 
 For KVM hosts (a microVM per box); complete even where it cannot run, and its whole plan is
-checked with `--dry-run` against a fake checkout. What differs from upstream (§2, §12):
+checked with `--dry-run` against a fake checkout. What it guarantees (history: docs/history.md):
 
+- The checkout's era is detected first (lib/stack/checkout.py) and the build follows it
+  (lib/stack/cloud_build.py); an unknown layout stops the run before anything changes.
 - `/dev/kvm` must be readable *and* writable, not merely exist.
 - Postgres and Redis are harness-owned instances (lib/stack/bootstrap/cloud_data.py).
 - Toolchains follow the checkout's pins: Rust from `rust-toolchain.toml`, Go from
@@ -26,10 +28,12 @@ import re
 import shutil
 from pathlib import Path
 
-from lib.names import RUNNER_BINARY
+from lib.names import REPO_ROOT, RUNNER_BINARY
+from lib.stack import checkout as checkout_mod
+from lib.stack import cloud_build
 from lib.stack.bootstrap.cloud_data import POSTGRES, REDIS
 from lib.stack.bootstrap.common import API, RUNNER, fingerprint, port_conflict
-from lib.stack.bootstrap.context import HARNESS_DIR, Context
+from lib.stack.bootstrap.context import Context
 from lib.stack.services import Service
 from lib.tomlcompat import tomllib
 
@@ -39,6 +43,8 @@ CARGO_BIN = Path.home() / ".cargo/bin"
 
 
 def repo(ctx: Context) -> Path:
+    """The BoxLite checkout from `--repo`; fails the step when none is given or it is not a
+    checkout."""
     path = ctx.options.repo
     if path is None:
         ctx.fail("the cloud stack needs --repo PATH (a BoxLite checkout)")
@@ -48,15 +54,45 @@ def repo(ctx: Context) -> Path:
     return path
 
 
+def layout_of(ctx: Context) -> checkout_mod.Checkout | None:
+    """The checkout's era (lib/stack/checkout.py), detected once per run; None if unknown."""
+    if "checkout" not in ctx.facts:
+        try:
+            ctx.facts["checkout"] = checkout_mod.detect(repo(ctx))
+        except checkout_mod.UnknownLayout as exc:
+            ctx.facts["checkout"] = None
+            ctx.facts["checkout_error"] = str(exc)
+    return ctx.facts["checkout"]  # type: ignore[return-value]
+
+
+def checkout(ctx: Context) -> None:
+    """Know the checkout first: an unknown layout stops here, before anything is built."""
+    co = layout_of(ctx)
+    if co is None:
+        ctx.fail(str(ctx.facts.get("checkout_error")))
+        return
+    ctx.note(f"era {co.era}: {', '.join(co.seen)}")
+
+
+def _checkout_or_fail(ctx: Context) -> checkout_mod.Checkout | None:
+    co = layout_of(ctx)
+    if co is None:
+        ctx.fail(str(ctx.facts.get("checkout_error")))
+    return co
+
+
 def kvm(ctx: Context) -> None:
-    """A usable /dev/kvm: boxes are microVMs."""
-    dev = Path(ctx.env.get("BOXLITE_E2E_KVM_DEVICE", "/dev/kvm"))
-    if not dev.exists():
-        ctx.fail(f"{dev} does not exist: the cloud stack needs a (nested-)KVM host")
-    elif not os.access(dev, os.R_OK | os.W_OK):
-        ctx.fail(f"{dev} is not readable and writable by uid {os.geteuid()} (kvm group?)")
+    """A usable /dev/kvm: opened read-write and KVM_CREATE_VM answered (lib/stack/preflight.py).
+
+    Boxes are microVMs. Passing this is necessary, not sufficient: nested or paravirtual KVM
+    can pass it and still fail at guest boot, which the note says on such hosts."""
+    from lib.stack.preflight import check_kvm
+
+    check = check_kvm(Path(ctx.env.get("BOXLITE_E2E_KVM_DEVICE", "/dev/kvm")))
+    if check.status == "FAIL":
+        ctx.fail(f"{check.detail} ({check.fix})")
     else:
-        ctx.note(f"{dev} usable")
+        ctx.note(check.detail)
 
 
 # --- toolchains ----------------------------------------------------------------------------
@@ -113,6 +149,7 @@ def rust_channel(checkout: Path) -> str:
 
 
 def rust(ctx: Context) -> None:
+    """Install rustup if missing, and the Rust toolchain the checkout pins."""
     checkout = repo(ctx)
     channel = rust_channel(checkout)
     rustup = shutil.which("rustup") or str(CARGO_BIN / "rustup")
@@ -136,6 +173,11 @@ def rust(ctx: Context) -> None:
         )
     else:
         ctx.note(f"Rust {channel} installed")
+    # `--default-toolchain none` leaves cargo unusable outside the checkout (and for
+    # tools that run from elsewhere, like maturin's own probes): give rustup a default.
+    default = ctx.probe([rustup, "default"])
+    if default.returncode != 0 or "no default" in (default.stdout + default.stderr):
+        ctx.run([rustup, "default", channel], f"make Rust {channel} rustup's default")
     ctx.facts["rust"] = channel
 
 
@@ -156,6 +198,8 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 
 def go(ctx: Context) -> None:
+    """Install the Go apps/runner/go.mod asks for into GO_ROOT unless a new enough one is there;
+    the tarball is checked against go.dev's sha256."""
     checkout = repo(ctx)
     try:
         want = go_version(checkout)
@@ -193,21 +237,13 @@ def go(ctx: Context) -> None:
 
 
 def builds_file(ctx: Context) -> Path:
+    """builds.json: what each component was last built from, so an unchanged one is not rebuilt."""
     return ctx.layout.config_dir / "builds.json"
 
 
 def source_state(ctx: Context, checkout: Path) -> dict[str, str]:
-    """HEAD and a hash of uncommitted changes: what a build was made from."""
-    head = ctx.probe(["git", "-C", str(checkout), "rev-parse", "HEAD"])
-    diff = ctx.probe(["git", "-C", str(checkout), "diff", "HEAD", "--binary"])
-    untracked = ctx.probe(
-        ["git", "-C", str(checkout), "ls-files", "--others", "--exclude-standard"]
-    )
-    dirty = diff.stdout + untracked.stdout
-    return {
-        "sha": head.stdout.strip() if head.returncode == 0 else "unknown (not a git checkout)",
-        "dirty": hashlib.sha256(dirty.encode()).hexdigest()[:16] if dirty.strip() else "",
-    }
+    """HEAD and a hash of every uncommitted change (untracked contents included)."""
+    return cloud_build.source_state(checkout, ctx.probe)
 
 
 def _sha256(path: Path) -> str | None:
@@ -243,96 +279,116 @@ def _tool_env() -> dict[str, str]:
     return dict(os.environ, **tool_env())
 
 
+def _run_steps(ctx: Context, steps: list[cloud_build.Step]) -> None:
+    base = _tool_env()
+    for step in steps:
+        ctx.run(step.argv, step.what, cwd=step.cwd, env=cloud_build.step_env(step, base))
+
+
+def hand_back(ctx: Context, checkout: Path) -> None:
+    """Give what a root bootstrap built inside the checkout (target/, node_modules, staged
+    libraries, daemon assets, a seeded yarn.lock) back to the checkout's owner: root-owned
+    build output breaks the owner's next build and the next CI checkout (issue 13 M3).
+    Only root-owned files change hands (`--from=0:0`); nothing else in the tree moves."""
+    try:
+        st = checkout.stat()
+    except OSError:
+        return
+    if os.geteuid() != 0 or st.st_uid == 0:
+        return
+    ctx.run(
+        ["chown", "-R", "--from=0:0", f"{st.st_uid}:{st.st_gid}", str(checkout)],
+        "hand build output back to the checkout's owner",
+    )
+
+
 def build(ctx: Context) -> None:
-    """libboxlite.a (boxlite-c) and the CGO Go runner from --repo, installed to bin_dir."""
+    """Runtime, libboxlite.a and the CGO Go runner from --repo, per its era; installed."""
     checkout = repo(ctx)
+    co = _checkout_or_fail(ctx)
+    if co is None:
+        return
     state = source_state(ctx, checkout)
     binary = ctx.layout.bin_dir / RUNNER_BINARY
     recorded = load_builds(ctx).get("runner", {})
-    if recorded.get("source") == state and recorded.get("sha256") == _sha256(binary):
+    link = {"mode": co.go_link.mode, "library": co.go_link.library, "tags": list(co.go_link.tags)}
+    if (
+        recorded.get("source") == state
+        and recorded.get("sha256") == _sha256(binary)
+        and recorded.get("go_link") == link
+    ):
         ctx.note(f"runner at {state['sha'][:12]} already built and installed")
         ctx.facts["runner_build"] = recorded
         return
-    env = _tool_env()
-    ctx.run(
-        ["cargo", "build", "--release", "-p", "boxlite-c"],
-        "build libboxlite.a",
-        cwd=checkout,
-        env=env,
-    )
-    ctx.run(
-        [
-            "install",
-            "-m",
-            "0644",
-            str(checkout / "target/release/libboxlite.a"),
-            str(checkout / "sdks/go/libboxlite.a"),
-        ],
-        "hand libboxlite.a to the Go SDK",
-    )
     out = ctx.layout.state_dir / "build/boxlite-runner"
-    ctx.run(
-        ["go", "build", "-o", str(out), "./cmd/runner"],
-        "build the Go runner (CGO)",
-        cwd=checkout / "apps/runner",
-        env=env | {"CGO_ENABLED": "1"},
-    )
+    _run_steps(ctx, cloud_build.runner_plan(co, out))
+    hand_back(ctx, checkout)
     ctx.run(["install", "-D", "-m", "0755", str(out), str(binary)], f"install {binary}")
-    entry = {"source": state, "sha256": _sha256(binary) or "<dry-run>"}
+    entry = {
+        "source": state,
+        "sha256": _sha256(binary) or "<dry-run>",
+        "go_link": link,
+        "libboxlite_sha256": _sha256(checkout / co.go_link.library) or "<dry-run>",
+    }
     _record_build(ctx, "runner", entry)
     ctx.facts["runner_build"] = entry
 
 
 def api(ctx: Context) -> None:
-    """The API from source: yarn install in apps/ when its manifests changed; apps/apps link."""
+    """The API from source: its dependencies (the Yarn the checkout pins) and apps/apps."""
     checkout = repo(ctx)
+    co = _checkout_or_fail(ctx)
+    if co is None:
+        return
     apps = checkout / "apps"
-    manifests = [apps / "package.json", apps / "yarn.lock"]
+    manifests = [apps / "package.json", apps / "yarn.lock", apps / ".yarnrc.yml"]
     stamp = hashlib.sha256(b"".join(p.read_bytes() for p in manifests if p.is_file())).hexdigest()
+    steps = cloud_build.api_plan(co)
     if load_builds(ctx).get("api", {}).get("deps") != stamp or not (apps / "node_modules").is_dir():
-        ctx.run(
-            ["yarn", "install", "--frozen-lockfile", "--non-interactive"],
-            "install the API's dependencies",
-            cwd=apps,
-        )
+        _run_steps(ctx, [s for s in steps if s.what != "api workspace self-link"])
+        hand_back(ctx, checkout)
         _record_build(ctx, "api", {"deps": stamp, "source": source_state(ctx, checkout)})
     else:
         ctx.note("API dependencies unchanged")
     link = apps / "apps"
-    # The API's project.json names paths as apps/api/...; upstream's self-link, kept.
     if not link.is_symlink() and ctx.change(f"link {link} -> ."):
         link.symlink_to(".")
 
 
 def sdk(ctx: Context) -> None:
-    """The Python SDK from the checkout (maturin, via pip); PyPI only with --sdk-from-pypi."""
+    """The Python SDK from the checkout (maturin, via pip); PyPI only with --sdk-from-pypi.
+
+    The record names the venv it went into (cloud_build.venv_identity): a re-created venv
+    holds the PyPI wheel again, so the checkout's SDK is rebuilt (issue 13 M2).
+    """
     checkout = repo(ctx)
     pip = [ctx.python, "-m", "pip", "install", "-q"]
     recorded = load_builds(ctx).get("sdk", {})
+    venv = cloud_build.venv_identity()
     if ctx.options.sdk_from_pypi:
         pin = _pyproject_pin()
-        if recorded.get("from") != f"pypi {pin}":
+        if recorded.get("from") != f"pypi {pin}" or recorded.get("venv") != venv:
             ctx.run(
                 [*pip, "--force-reinstall", pin], "install the SDK from PyPI (explicit fallback)"
             )
-            _record_build(ctx, "sdk", {"from": f"pypi {pin}"})
+            _record_build(ctx, "sdk", {"from": f"pypi {pin}", "venv": venv})
         ctx.facts["sdk"] = f"PyPI {pin} (fallback requested with --sdk-from-pypi)"
         return
     state = source_state(ctx, checkout)
-    if recorded.get("source") == state:
-        ctx.note(f"SDK from the checkout at {state['sha'][:12]} installed")
+    if recorded.get("source") == state and recorded.get("venv") == venv:
+        ctx.note(f"SDK from the checkout at {state['sha'][:12]} installed in this venv")
     else:
         ctx.run(
             [*pip, "--force-reinstall", "--no-deps", str(checkout / "sdks/python")],
             "build and install the SDK from the checkout (maturin)",
             env=_tool_env(),
         )
-        _record_build(ctx, "sdk", {"from": "checkout", "source": state})
+        _record_build(ctx, "sdk", {"from": "checkout", "source": state, "venv": venv})
     ctx.facts["sdk"] = f"checkout {state['sha'][:12]}{'+dirty' if state['dirty'] else ''}"
 
 
 def _pyproject_pin() -> str:
-    deps = tomllib.loads((HARNESS_DIR / "pyproject.toml").read_text())["project"]["dependencies"]
+    deps = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     return next(d for d in deps if d.startswith("boxlite"))
 
 

@@ -6,9 +6,9 @@ clusters (which Debian's packages start on 5432/6379) are never touched. So each
 the layout's state dir, listens on 127.0.0.1 at its own port (15432/16379 by default), and
 runs as a service (`boxlite-postgres`, `boxlite-redis`) under its package's system user.
 
-The DB role's password is a minted secret (upstream used the literal `boxlite`); SQL that
-carries it goes over stdin, so it never appears in a process list. Upstream's Redis had no
-password either; loopback-only binding is what keeps it private here.
+The DB role's password is a minted secret; SQL that carries it goes over stdin, so it never
+appears in a process list. Redis has no password: loopback-only binding is what keeps it
+private (history: docs/history.md).
 """
 
 from __future__ import annotations
@@ -60,7 +60,15 @@ def _own_dir(ctx: Context, path: Path, user: str) -> None:
         path.chmod(0o700)
 
 
+def pg_socket_dir(layout) -> Path:
+    """The cluster's socket dir: under its own state dir, not /run, which is a tmpfs that a
+    reboot empties while the unit still names the directory (issue 13 m2)."""
+    return layout.postgres_dir / "socket"
+
+
 def postgres_service(ctx: Context, bindir: Path) -> Service:
+    """The harness-owned Postgres cluster as a service: loopback only, its socket under the
+    cluster's own state dir (pg_socket_dir)."""
     layout = ctx.layout
     return Service(
         POSTGRES,
@@ -73,7 +81,7 @@ def postgres_service(ctx: Context, bindir: Path) -> Service:
             "-c",
             "listen_addresses=127.0.0.1",
             "-c",
-            f"unix_socket_directories={layout.run_dir / 'postgres'}",
+            f"unix_socket_directories={pg_socket_dir(layout)}",
         ),
         "BoxLite e2e Postgres (harness-owned cluster, loopback only)",
         user="postgres",
@@ -84,7 +92,7 @@ def postgres_service(ctx: Context, bindir: Path) -> Service:
 
 def _psql_argv(ctx: Context, *options: str) -> list[str]:
     """psql as the cluster's superuser, over its unix socket, on database `postgres`."""
-    sock = ctx.layout.run_dir / "postgres"
+    sock = pg_socket_dir(ctx.layout)
     return ["runuser", "-u", "postgres", "--", "psql", *options,
             "-h", str(sock), "-p", str(ctx.layout.postgres_port), "-d", "postgres"]  # fmt: skip
 
@@ -111,7 +119,7 @@ def postgres(ctx: Context) -> None:
         ctx.fail(f"user postgres cannot enter {blocked}: make it o+x or use another root")
     data = layout.postgres_dir / "data"
     _own_dir(ctx, layout.postgres_dir, "postgres")
-    _own_dir(ctx, layout.run_dir / "postgres", "postgres")
+    _own_dir(ctx, pg_socket_dir(layout), "postgres")
     if not (data / "PG_VERSION").is_file():
         ctx.run(
             [
@@ -209,6 +217,7 @@ def _can_login(ctx: Context, password: str) -> bool:
 
 
 def redis_config(ctx: Context) -> str:
+    """redis.conf for the harness-owned Redis: loopback only, protected mode, data in the layout."""
     layout = ctx.layout
     return "\n".join(
         [
@@ -227,6 +236,7 @@ def redis_config(ctx: Context) -> str:
 
 
 def redis_ping(port: int) -> bool:
+    """True when Redis on `port` answers PING with +PONG."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
             sock.sendall(b"PING\r\n")

@@ -1,8 +1,8 @@
 """Bootstrap steps both stacks share: packages, registry, secrets, env files, health, smoke.
 
 Each step is a function `step(ctx)` that inspects first and changes only what differs, through
-the context (so `--dry-run` shows the same plan a real run executes). Upstream ran these as
-one long shell script; here each is small enough to read and to test on its own.
+the context (so `--dry-run` shows the same plan a real run executes). Each is small enough to
+read and to test on its own (history: docs/history.md).
 """
 
 from __future__ import annotations
@@ -23,7 +23,17 @@ from standin import registry as registry_cfg
 
 API, RUNNER, REGISTRY = API_SERVICE, RUNNER_SERVICE, REGISTRY_SERVICE
 
-STANDIN_PACKAGES = ["bubblewrap", "busybox-static", "docker-registry", "skopeo", "umoci"]
+STANDIN_PACKAGES = [
+    "bubblewrap",
+    "busybox-static",
+    "docker-registry",
+    "skopeo",
+    "umoci",
+    "slirp4netns",
+    "iptables",
+    "mmdebstrap",
+    "debian-archive-keyring",  # mmdebstrap of bookworm on an Ubuntu host (CI)
+]
 CLOUD_PACKAGES = [
     "docker-registry",
     "skopeo",
@@ -40,6 +50,19 @@ CLOUD_PACKAGES = [
     "python3-venv",
     "libssl-dev",
     "protobuf-compiler",
+    # What upstream's scripts/setup/setup-ubuntu.sh installs to build boxlite-c, the guest
+    # (static musl) and libkrunfw's kernel (issue 13 B1).
+    "musl-tools",
+    "llvm",
+    "libclang-dev",
+    "flex",
+    "bison",
+    "bc",
+    "libelf-dev",
+    "python3-pyelftools",
+    "libcap-dev",
+    "patchelf",
+    "file",
 ]
 
 
@@ -124,6 +147,7 @@ def port_conflict(ctx: Context, port: int, service: str) -> None:
 
 
 def registry_service(ctx: Context) -> Service:
+    """The local OCI registry (Debian's docker-registry) as a service."""
     config = ctx.layout.config_dir / "registry.yml"
     return Service(
         REGISTRY,
@@ -134,8 +158,27 @@ def registry_service(ctx: Context) -> Service:
     )
 
 
+DISTRO_REGISTRY_UNIT = "docker-registry.service"
+
+
+def disable_distro_registry(ctx: Context) -> None:
+    """Debian's own `docker-registry` unit is enabled by the package: held off at install
+    (policy-rc.d), it still starts at the next boot on *:5000 and takes the port from ours
+    (issue 13 M7). Disable it (and stop it) where systemd runs the host."""
+    if ctx.manager.kind != "systemd":
+        return
+    state = ctx.probe(["systemctl", "is-enabled", DISTRO_REGISTRY_UNIT]).stdout.strip()
+    active = ctx.probe(["systemctl", "is-active", DISTRO_REGISTRY_UNIT]).stdout.strip()
+    if state in ("enabled", "enabled-runtime") or active == "active":
+        ctx.run(
+            ["systemctl", "disable", "--now", DISTRO_REGISTRY_UNIT],
+            "disable Debian's docker-registry unit (it would take the port at boot)",
+        )
+
+
 def registry(ctx: Context) -> None:
     """Debian's docker-registry on 127.0.0.1 under the state dir; healthy when /v2/ is 200."""
+    disable_distro_registry(ctx)
     layout = ctx.layout
     config = layout.config_dir / "registry.yml"
     ctx.write(
@@ -173,7 +216,14 @@ def _alive(ctx: Context, name: str):
 def check_health(ctx: Context) -> None:
     """API answers /api/health, the runner answers, and the API sees the runner."""
     if ctx.dry_run:
-        ctx.note("would probe /api/health, the runner, /api/health/ready")
+        ctx.note(
+            "would probe /api/health, the runner, /api/health/ready (health-check key)"
+            + (
+                " and the default runner in /api/admin/runners"
+                if ctx.options.stack == "cloud"
+                else ""
+            )
+        )
         return
     layout, values = ctx.layout, ctx.secrets()
     deadline = 60 if ctx.options.stack == "standin" else 180  # ts-node compiles on start
@@ -199,12 +249,14 @@ def check_health(ctx: Context) -> None:
         log=_log(ctx, RUNNER),
         alive=_alive(ctx, RUNNER),
     )
-    health.wait_http(
-        "API -> runner",
-        f"{layout.api_url}/health/ready",
-        deadline=60,
-        headers={"Authorization": f"Bearer {values['ADMIN_API_KEY']}"},
+    health.wait_api_ready(
+        layout.api_url,
+        health_key=values["HEALTH_CHECK_API_KEY"],
+        admin_key=values["ADMIN_API_KEY"],
+        stack=ctx.options.stack,
+        deadline=120,
         log=_log(ctx, API),
+        alive=_alive(ctx, API),
     )
     ctx.note("API, runner and API->runner healthy")
 
@@ -214,6 +266,25 @@ WIPE_HINT = (
     "was re-minted (or deleted) while the database kept the old admin user. Run "
     "`./teardown.sh --wipe-data` and bootstrap again (this drops the stack's data)."
 )
+
+
+SSH_HINT = (
+    "the API's env file {env} has no SSH_GATEWAY_API_KEY: the API-key strategy of this era "
+    "calls getOrThrow('sshGateway.apiKey') first, so every API-key request is 401. Re-run "
+    "bootstrap (it writes the key); the data is fine, do not wipe it."
+)
+
+
+def auth_hint(layout) -> str:
+    """Why an API key was refused: a missing SSH gateway key (upstream api-key.strategy.ts
+    getOrThrow) is ruled out before the advice to wipe data (issue 13 B6)."""
+    try:
+        has_ssh = "SSH_GATEWAY_API_KEY" in envfile.load(layout.env_file)
+    except OSError:
+        has_ssh = False
+    if not has_ssh:
+        return SSH_HINT.format(env=layout.env_file)
+    return WIPE_HINT.format(secrets=layout.secrets_file)
 
 
 def smoke(ctx: Context) -> None:
@@ -229,10 +300,7 @@ def smoke(ctx: Context) -> None:
         ctx.fail(f"GET {url} failed: {exc}")
         return
     if resp.status_code in (401, 403):
-        ctx.fail(
-            f"GET {url} answered {resp.status_code}: "
-            + WIPE_HINT.format(secrets=ctx.layout.secrets_file)
-        )
+        ctx.fail(f"GET {url} answered {resp.status_code}: " + auth_hint(ctx.layout))
         return
     try:
         body = resp.json()

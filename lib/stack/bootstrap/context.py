@@ -18,20 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lib import processes
+from lib.errors import HarnessError
 from lib.layout import Layout
-from lib.names import BUILD_COMMAND_TIMEOUT_S, REPO_ROOT
+from lib.names import BUILD_COMMAND_TIMEOUT_S
 from lib.stack import secrets as secrets_mod
 from lib.stack.services import Service, ServiceManager
 
-HARNESS_DIR = REPO_ROOT
 
-
-class StepError(RuntimeError):
+class StepError(HarnessError):
     """A step cannot complete; the message says what to do about it."""
 
 
 @dataclass
 class Options:
+    """What this bootstrap was asked for: stack, checkout, dry run, faults, SDK source."""
+
     stack: str
     repo: Path | None = None
     dry_run: bool = False
@@ -41,6 +42,9 @@ class Options:
 
 @dataclass
 class Context:
+    """One bootstrap run's state, passed to every step: layout, options, service manager and what
+    the step did."""
+
     layout: Layout
     options: Options
     manager: ServiceManager
@@ -53,13 +57,16 @@ class Context:
 
     @property
     def dry_run(self) -> bool:
+        """True when nothing may change on the host."""
         return self.options.dry_run
 
     @property
     def python(self) -> str:
+        """The interpreter the stack's Python services run on (this one)."""
         return sys.executable
 
     def note(self, text: str) -> None:
+        """Record a fact about the step for the summary (nothing changed)."""
         self.notes.append(text)
 
     def fail(self, message: str) -> None:
@@ -135,6 +142,8 @@ class Context:
         return not self.dry_run
 
     def sync_services(self, services: list[Service]) -> dict[str, str]:
+        """Install or update `services` and start them (a dry run only plans); per-service
+        actions."""
         if self.dry_run:
             plan = self.manager.plan(services)
             self.actions += [f"{n}: would {a}" for n, a in plan.items() if a != "unchanged"]

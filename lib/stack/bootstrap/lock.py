@@ -11,16 +11,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from lib.errors import HarnessError
 from lib.layout import Layout
 from lib.processes import LockBusy, exclusive_lock
 
 
-class Busy(RuntimeError):
+class Busy(HarnessError):
     """Another bootstrap or teardown holds this root."""
 
 
 @contextlib.contextmanager
 def exclusive(layout: Layout) -> Iterator[None]:
+    """Hold the layout's bootstrap/teardown lock; Busy when another one holds it."""
     path = layout.run_dir.parent / "boxlite-e2e.lock"
     try:
         with exclusive_lock(path):

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lib.stack.bootstrap import cloud, cloud_data, common, standin
+from lib.stack.bootstrap import cloud, cloud_data, cloud_sdks, common, rollback, standin
 from lib.stack.bootstrap.context import Context, StepError
 from lib.stack.health import HealthError
 from lib.stack.services import ServiceError
@@ -37,8 +37,14 @@ def summary(ctx: Context) -> None:
         "services": ctx.manager.kind,
         "repo": str(ctx.options.repo) if ctx.options.repo else None,
         "faults": standin.active_faults(ctx) if stack == "standin" else [],
+        # fixture_setup registers the tools image's snapshot only when it was pushed.
+        "tools_image": ctx.facts.get("tools_image_digest"),
         "builds": cloud.load_builds(ctx) if stack == "cloud" else {},
     }
+    co = ctx.facts.get("checkout")
+    if co is not None:
+        # fixture_setup reads the era from here: image catalog or snapshots, quota route.
+        record["checkout"] = co.record()
     ctx.write(
         layout.config_dir / "stack.json", json.dumps(record, indent=2) + "\n", "record the stack"
     )
@@ -53,10 +59,10 @@ def summary(ctx: Context) -> None:
     ctx.note(logs)
     if stack == "standin":
         ctx.note(f"faults: {', '.join(record['faults']) or 'none'}")
-    for key in ("image_digest", "sdk", "path_prefix"):
+    for key in ("image_digest", "tools_image_digest", "sdk", "path_prefix"):
         if key in ctx.facts:
             ctx.note(f"{key}: {ctx.facts[key]}")
-    ctx.note("next: ./fixture_setup.py (snapshots, quota, credentials profile p1)")
+    ctx.note("next: ./fixture_setup.py (images, quota, org keys, credentials profile p1)")
 
 
 STEPS: dict[str, list[tuple[str, Step]]] = {
@@ -66,12 +72,14 @@ STEPS: dict[str, list[tuple[str, Step]]] = {
         ("env", common.env),
         ("registry", common.registry),
         ("image", standin.image),
+        ("tools-image", standin.tools_image),
         ("services", standin.standin_services),
         ("health", common.check_health),
         ("smoke", common.smoke),
         ("summary", summary),
     ],
     "cloud": [
+        ("checkout", cloud.checkout),
         ("packages", common.packages),
         ("kvm", cloud.kvm),
         ("secrets", common.secrets),
@@ -85,6 +93,7 @@ STEPS: dict[str, list[tuple[str, Step]]] = {
         ("build", cloud.build),
         ("api", cloud.api),
         ("sdk", cloud.sdk),
+        ("node_sdk", cloud_sdks.node_sdk),
         ("services", cloud.cloud_services),
         ("health", common.check_health),
         ("smoke", common.smoke),
@@ -94,11 +103,14 @@ STEPS: dict[str, list[tuple[str, Step]]] = {
 
 
 def step_names(stack: str) -> list[str]:
+    """The stack's step names, in run order."""
     return [name for name, _ in STEPS[stack]]
 
 
 @dataclass
 class Outcome:
+    """What one step did: status, actions taken (or planned), notes, time."""
+
     name: str
     status: str  # unchanged | changed | would change | failed
     actions: list[str]
@@ -113,6 +125,7 @@ def run(ctx: Context, only: list[str] | None, emit: Callable[[str], None] = prin
     emit(f"bootstrap: stack {ctx.options.stack}, root {ctx.layout.root}, {mode}")
     started = time.monotonic()
     outcomes: list[Outcome] = []
+    before = None if ctx.dry_run else rollback.Snapshot.take(ctx.manager)
     for index, (name, step) in enumerate(steps, 1):
         ctx.actions, ctx.notes = [], []
         t0 = time.monotonic()
@@ -136,6 +149,9 @@ def run(ctx: Context, only: list[str] | None, emit: Callable[[str], None] = prin
             emit(f"    {line}")
         if failed is not None:
             emit(f"bootstrap: step {name} failed:\n{failed}")
+            if before is not None:  # leave the host as this invocation found it
+                for line in rollback.undo(ctx.manager, before):
+                    emit(f"bootstrap: rollback: {line}")
             return 1
     changed = sum(o.status != "unchanged" for o in outcomes)
     verb = "would change" if ctx.dry_run else "changed"

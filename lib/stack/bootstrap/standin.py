@@ -13,18 +13,25 @@ set; without `--fault` the last bootstrap's faults stay. Each side gets only its
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
-from lib.names import REGISTRY_SERVICE
+from lib.names import REGISTRY_SERVICE, REPO_ROOT
 from lib.stack.bootstrap.common import API, RUNNER, fingerprint, port_conflict
-from lib.stack.bootstrap.context import HARNESS_DIR, Context
+from lib.stack.bootstrap.context import Context
 from lib.stack.services import Service
 from standin import faults as faults_mod
-from standin import images
+from standin import images, toolsimage
+
+# The stand-in's auto_stop floor (upstream: 60 s). Short enough that a lifecycle case's
+# stop-then-delete takes seconds; the harness bounds (300/600 s) stay far above it.
+STANDIN_LIFECYCLE_FLOOR_S = 2
 
 
 def faults_file(ctx: Context) -> Path:
+    """Where the last bootstrap recorded the stand-in's faults (reused when no `--fault` is
+    given)."""
     return ctx.layout.config_dir / "standin-faults.json"
 
 
@@ -43,10 +50,12 @@ def active_faults(ctx: Context) -> list[str]:
 
 def sourcefingerprint() -> str:
     """Hash of the stand-in's Python sources: what the running processes were started from."""
-    return fingerprint(sorted((HARNESS_DIR / "standin").rglob("*.py")))
+    return fingerprint(sorted((REPO_ROOT / "standin").rglob("*.py")))
 
 
 def services(ctx: Context, faults: list[str]) -> list[Service]:
+    """The stand-in runner and API services with the faults split by side; a new source or env
+    fingerprint restarts them."""
     layout = ctx.layout
     by_side = {
         side: [f"--fault={f}" for f in faults if faults_mod.SPECS[f.split("=")[0]].side == side]
@@ -88,6 +97,10 @@ def services(ctx: Context, faults: list[str]) -> list[Service]:
         str(layout.env_file),
         "--log-file",
         str(layout.api_log),
+        # Stand-in only: lifecycle cases pin auto_stop/auto_delete with windows of seconds,
+        # not upstream's 60 s floor; the API reports the floor it runs with.
+        "--lifecycle-floor",
+        str(STANDIN_LIFECYCLE_FLOOR_S),
     ]
     common = {"PYTHONUNBUFFERED": "1", "BOXLITE_E2E_BUILD": build}
     return [
@@ -96,7 +109,7 @@ def services(ctx: Context, faults: list[str]) -> list[Service]:
             (*runner_argv, *by_side["runner"]),
             "BoxLite e2e stand-in runner (bubblewrap boxes)",
             env=common | {"BOXLITE_E2E_ENV": fingerprint([layout.runner_env_file])},
-            workdir=HARNESS_DIR,
+            workdir=REPO_ROOT,
             log_file=None if ctx.manager.kind == "systemd" else layout.runner_log,
             after=(REGISTRY_SERVICE,),
         ),
@@ -105,7 +118,7 @@ def services(ctx: Context, faults: list[str]) -> list[Service]:
             (*api_argv, *by_side["api"]),
             "BoxLite e2e stand-in API",
             env=common | {"BOXLITE_E2E_ENV": fingerprint([layout.env_file])},
-            workdir=HARNESS_DIR,
+            workdir=REPO_ROOT,
             log_file=layout.api_log,
             after=(RUNNER,),
         ),
@@ -132,6 +145,33 @@ def image(ctx: Context) -> None:
     else:
         ctx.note(f"{images.IMAGE_REF} {digest[:19]} already in {registry}")
     ctx.facts["image_digest"] = digest
+
+
+def tools_image(ctx: Context) -> None:
+    """The e2e/tools image (mmdebstrap): built once into the stack's data dir, then pushed.
+
+    The build takes minutes (mostly package downloads), so its layout is cached under
+    `Layout.standin_image_cache`; later bootstraps only push it when the registry lacks it.
+    """
+    if os.environ.get("BOXLITE_E2E_TOOLS_IMAGE", "1") == "0":
+        ctx.note(f"{toolsimage.IMAGE_REF}: skipped (BOXLITE_E2E_TOOLS_IMAGE=0)")
+        return
+    registry, cache = ctx.layout.registry, ctx.layout.standin_image_cache
+    cached = (cache / f"tools-{toolsimage.cache_key()}" / "layout" / "index.json").exists()
+    if ctx.dry_run:
+        ctx.actions.append(
+            f"would push {toolsimage.IMAGE_REF} to {registry}"
+            + ("" if cached else f" after building it (mmdebstrap) into {cache}")
+        )
+        return
+    digest, pushed, seconds = toolsimage.build_push(registry, cache)
+    if seconds:
+        ctx.change(f"built {toolsimage.IMAGE_REF} in {seconds:.0f}s (cached in {cache})")
+    if pushed:
+        ctx.change(f"pushed {registry}/{toolsimage.IMAGE_REF} {digest}")
+    else:
+        ctx.note(f"{toolsimage.IMAGE_REF} {digest[:19]} already in {registry}")
+    ctx.facts["tools_image_digest"] = digest
 
 
 def standin_services(ctx: Context) -> None:

@@ -9,62 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpcore  # noqa: F401
 import pytest
 
-# Import what the inner runs import *before* pytester snapshots sys.modules: in-process
-# runs drop modules first imported inside them, and a re-imported httpcore would no longer
-# match the exception classes httpx mapped lazily (ConnectError would escape unwrapped).
-import lib.harness.plugin  # noqa: F401
-from tests.fakestack import FakeStack, FakeStackServer
-from tests.harness_pytester import point_harness_at, summary, use_cases_conftest
-
-pytest_plugins = ["pytester"]
+from tests.harness_pytester import summary
 
 ISSUE = "boxlite-ai/boxlite#563"
-
-
-@pytest.fixture
-def stack(tmp_path):
-    fake = FakeStack(api_log=tmp_path / "api.log", runner_log=tmp_path / "runner.log")
-    fake.api_log.write_text("")
-    fake.runner_log.write_text("component=runner event=start\n")
-    with FakeStackServer(fake) as running:
-        yield running
-
-
-@pytest.fixture
-def env(stack, tmp_path, monkeypatch):
-    """Point the harness at the fake stack through its real env interface."""
-    extra = {
-        "BOXLITE_E2E_CLI": "",
-        "BOXLITE_E2E_PATH_DEADLINE": "0.3",  # misses are expected here
-        "PATH": "/usr/bin:/bin",
-    }
-    return point_harness_at(
-        monkeypatch,
-        tmp_path,
-        api_url=stack.url,
-        api_key=stack.key,
-        runner_log=stack.runner_log,
-        api_log=stack.api_log,
-        extra=extra,
-    )
-
-
-@pytest.fixture
-def run(pytester, env):
-    use_cases_conftest(pytester)
-
-    def go(source: str, *args: str, subprocess: bool = False):
-        pytester.makepyfile(test_case=source)
-        # An exit during pytest_configure leaves in-process pytester without its recorder,
-        # so start-up failures run in a subprocess (which is also how users see them).
-        if subprocess:
-            return pytester.runpytest_subprocess(*args)
-        return pytester.runpytest(*args)
-
-    return go
 
 
 def test_known_bug_active_fault_is_strict_xfail_and_listed_open(run, stack, env):
@@ -173,6 +122,10 @@ def test_standin_only():
         ("no_such_marker", "not found in `markers`"),
         ('catches("quota-clamps")', "unknown fault"),
         ("catches()", "takes fault names"),
+        ('catches("net:ws-cut-everything")', "unknown fault"),
+        ('netfault("cut-everything")', "unknown network fault"),
+        ('netfault("latency")', "needs =MS"),
+        ("netfault()", "takes network fault words"),
     ],
 )
 def test_marker_misuse_is_an_error_not_a_skip(run, marker, message):
@@ -420,3 +373,53 @@ def test_plain_failure_gets_a_report_folder(run, env):
     report = (folder / "report.txt").read_text()
     assert "plainly wrong" in report and "=== call: failed" in report
     assert json.loads((folder / "boxes.json").read_text()) == []
+
+
+NET_CASES = """
+import pytest
+
+@pytest.mark.netfault("ws-cut-after-upgrade")
+@pytest.mark.known_bug("boxlite-ai/boxlite#627")
+def test_cut():
+    assert False, "output lost"
+
+@pytest.mark.netfault("ws-cut-after-upgrade")
+@pytest.mark.known_bug("boxlite-ai/boxlite#627")
+def test_cut_passes():
+    pass
+"""
+
+
+def test_known_bug_exposed_by_a_network_fault_applies_while_it_is_in_force(run, stack, env):
+    # The stand-in has no fault for #627: the case's own network fault makes it active.
+    stack.faults = []
+    result = run(NET_CASES)
+    result.assert_outcomes(xfailed=1, failed=1)  # the pass is an XPASS(strict)
+    assert summary(env)["known_bugs_open"] == [
+        {"test": "test_case.py::test_cut", "issue": "boxlite-ai/boxlite#627"}
+    ]
+
+
+@pytest.mark.parametrize("standin", [True, False])
+def test_network_exposed_known_bug_is_inactive_without_its_fault(
+    run, stack, env, monkeypatch, standin
+):
+    # The positive control: with the case's network faults filtered out, it must pass, on
+    # either stack (on cloud an always-active marker would XPASS here).
+    stack.standin = standin
+    monkeypatch.setenv("BOXLITE_E2E_NETFAULTS", "transparent")
+    result = run(NET_CASES)
+    result.assert_outcomes(passed=1, failed=1)
+    s = summary(env)
+    assert s["network"]["case_netfaults"] == "transparent"
+    assert {i["outcome"] for i in s["known_bugs_not_active"]} == {"passed", "failed"}
+
+
+def test_summary_states_the_network_profile(run, env, monkeypatch):
+    monkeypatch.setenv("BOXLITE_E2E_NETWORK_PROFILE", "wan")
+    result = run("def test_x():\n    pass\n")
+    result.assert_outcomes(passed=1)
+    s = summary(env)
+    assert s["network"]["profile"] == "wan"
+    result.stdout.fnmatch_lines(["network: profile wan (every runtime and raw client*"])
+    result.stdout.fnmatch_lines(["boxlite-e2e: network profile wan*"])
