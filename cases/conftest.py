@@ -7,6 +7,9 @@
 - `box_factory` / `box`: boxes owned by the fixture; removed at teardown without counting
   as leaks.
 - `api`: the raw REST client (httpx) bound to the org prefix, for hand-built requests.
+- `rest`: raw authenticated access (base url, prefix, headers) for a client of the case's own
+  or a route outside `/v1`; boxes are created through `api` or the SDK, never through it.
+- `volume_factory`: managed volumes named like the run's boxes, removed at teardown.
 - `netfault`: a runtime (`netfault.rt`) whose traffic goes through a loopback fault proxy
   applying the case's `@pytest.mark.netfault(...)` words (lib.harness.netfault), with
   `await netfault.box()` and the proxy's `events` as evidence.
@@ -33,7 +36,7 @@ import pytest
 import pytest_asyncio
 
 from lib.harness import images
-from lib.harness.api import ApiClient
+from lib.harness.api import ApiClient, RestAccess, rest_access
 from lib.harness.config import Config, SecondOrg
 from lib.harness.netfault.session import NetFault, case_words
 from lib.harness.plugin import E2ESession, session_of
@@ -135,6 +138,34 @@ async def api(e2e: E2ESession, _path_check) -> AsyncIterator[ApiClient]:
     url = e2e.client_url()
     async with ApiClient(url, cfg.api_key, cfg.prefix, recorder=e2e.ledger) as client:
         yield client
+
+
+@pytest.fixture
+def rest(e2e: E2ESession) -> RestAccess:
+    cfg = e2e.config
+    return rest_access(e2e.client_url(), cfg.api_key, cfg.prefix)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def volume_factory(rt: TrackedRuntime, e2e: E2ESession) -> AsyncIterator[Callable]:
+    """`await volume_factory()` -> VolumeInfo; every volume made is removed after the test.
+
+    This teardown runs before the path check removes the test's boxes, so a case removes
+    the boxes that mount a volume itself (a volume still mounted fails this teardown loudly
+    rather than being left behind)."""
+    made: list[str] = []
+
+    async def make():
+        info = await rt.volumes.create(name=e2e.ledger.new_name())
+        made.append(info.id)
+        return info
+
+    yield make
+    for volume_id in made:
+        try:
+            await rt.volumes.remove(volume_id, force=True)
+        except boxlite.NotFoundError:
+            pass  # the case removed it itself
 
 
 @pytest_asyncio.fixture(loop_scope="session")

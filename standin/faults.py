@@ -101,6 +101,93 @@ SPECS: dict[str, FaultSpec] = {
             "a zero cpus, memory_mib or disk_size_gb is coerced to the default: created (201)",
         ),
         FaultSpec(
+            "validation-lenient",
+            "api",
+            # #662's root cause: the global ValidationPipe set transform but not whitelist /
+            # forbidNonWhitelisted, so the DTO's nested rules were never applied.
+            "boxlite-ai/boxlite#662",
+            "unknown create keys (nested too) and zero disk_io ceilings are accepted (201)",
+        ),
+        FaultSpec(
+            "exec-on-removed-box",
+            "api",
+            # The bug class issue 14 names from upstream's lifecycle cases: a box id that
+            # was removed reaches the exec path and fails there instead of in the lookup.
+            "boxlite-e2e/issues#14",
+            "exec on a removed box answers 500 internal instead of 404 not_found",
+        ),
+        FaultSpec(
+            "secrets-dropped",
+            "runner",
+            # POL-303 in apps/e2e/cases/test_pol257_secrets_rest_path.py: secrets= was a
+            # silent no-op over REST, so no placeholder reached the guest.
+            "boxlite-ai/boxlite POL-303",
+            "secrets= is dropped: the guest gets no BOXLITE_SECRET_* placeholder",
+        ),
+        FaultSpec(
+            "secret-value-in-guest",
+            "runner",
+            # The property scripts/test/e2e/cases/test_secret_no_leak.py pins: the guest
+            # sees only the placeholder, the real value stays host-side.
+            "boxlite-ai/boxlite POL-257",
+            "the guest's BOXLITE_SECRET_* variable carries the real value, not the placeholder",
+        ),
+        FaultSpec(
+            "secret-logged",
+            "api",
+            # The other half of POL-257's property: the value may cross no log either.
+            "boxlite-ai/boxlite POL-257",
+            "the API's box.create log line carries the secrets' values",
+        ),
+        FaultSpec(
+            "catalog-unrecorded",
+            "api",
+            # apps/e2e/cases/test_images_catalog.py step 1: the box boots, the pull that made
+            # it work never writes the catalog row.
+            "boxlite-ai/boxlite POL-544",
+            "a box booted from an unregistered image is never recorded in the image catalog",
+        ),
+        FaultSpec(
+            "files-stream-truncated",
+            "api",
+            # apps/e2e/cases/test_files_comprehensive.py: chunked-transfer corruption in the
+            # REST proxy, what the 4 MB round trip by sha256 exists to catch.
+            "boxlite-e2e/issues#14",
+            "the API's proxy cuts a copy_out stream after its first MiB",
+        ),
+        FaultSpec(
+            "admin-open",
+            "api",
+            # apps/e2e/cases/test_pol257_admin_fail_closed.py: /runners must stay 403 while
+            # the infrastructure flag is off (POL-331 found /regions answering 500).
+            "boxlite-ai/boxlite POL-257",
+            "GET /runners answers 200 with the runner's address to an org API key",
+        ),
+        FaultSpec(
+            "rootfs-reset-on-start",
+            "runner",
+            # scripts/test/e2e/cases/test_restart_persistence.py: the durable-filesystem
+            # guarantee; a start from a fresh image copy loses everything the box wrote.
+            "boxlite-e2e/issues#14",
+            "a box started again boots from a fresh copy of its image: its own writes are gone",
+        ),
+        FaultSpec(
+            "main-command-ignored",
+            "runner",
+            # apps/e2e/cases/test_box_main_command.py: cmd/entrypoint crossed the wire but a
+            # cloud box always booted the image's own init (no upstream issue number).
+            "boxlite-e2e/issues#14",
+            "a box's entrypoint/cmd are ignored: the image's own init runs instead",
+        ),
+        FaultSpec(
+            "volume-ephemeral",
+            "runner",
+            # apps/e2e/cases/test_volume_crud_and_mount.py: a mount not backed by the
+            # volume's storage, so what one box wrote is gone for the next.
+            "boxlite-e2e/issues#14",
+            "a managed volume mount is backed by the box's own scratch dir: data dies with it",
+        ),
+        FaultSpec(
             "cross-org-lookup",
             "api",
             # The isolation PR #1428 pins: box ids are looked up in every org, not only the

@@ -356,6 +356,26 @@ class ImageStore:
         )
         return json.loads(raw)["Digest"]
 
+    def manifest_info(self, digest: str) -> dict:
+        """What the pulled layout's manifest says: config digest, layer count, byte size."""
+        layout = self.cache_dir / "oci" / digest_key(digest)
+        try:
+            index = json.loads((layout / "index.json").read_text())
+            manifest = index["manifests"][0]
+            blob = layout / "blobs" / Path(*manifest["digest"].split(":", 1))
+            doc = json.loads(blob.read_text())
+            layers = doc.get("layers") or []
+            config = doc.get("config") or {}
+        except (OSError, ValueError, KeyError, IndexError) as exc:
+            raise ImageError(f"cannot read the manifest of {digest}: {exc}") from None
+        size = int(config.get("size") or 0) + sum(int(layer.get("size") or 0) for layer in layers)
+        return {
+            "digest": digest,
+            "config_digest": str(config.get("digest") or ""),
+            "layer_count": len(layers),
+            "size_bytes": size,
+        }
+
     def cached(self, digest: str) -> Path | None:
         path = self.cache_dir / "rootfs" / digest_key(digest) / "rootfs"
         return path if path.is_dir() else None

@@ -14,7 +14,10 @@ from standin.faults import SPECS
 
 HEADER = "| fault | side | models |"
 ROW = re.compile(
-    r"^\| `(?P<name>[a-z0-9-]+)(?:\[=P\])?` \| (?P<side>\w+) \| (?P<issue>[\w.-]+/[\w.-]+#\d+):"
+    r"^\| `(?P<name>[a-z0-9-]+)(?:\[=P\])?` \| (?P<side>\w+) \| "
+    # An issue (`owner/repo#N`) or, where upstream's cases cite only their internal
+    # tracker, the ticket (`owner/repo POL-N`).
+    r"(?P<issue>[\w.-]+/[\w.-]+(?:#\d+| POL-\d+)):"
 )
 
 

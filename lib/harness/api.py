@@ -85,6 +85,36 @@ def v1_path(path: str, prefix: str | None) -> str:
     return f"/v1/{prefix}{path}" if prefix else f"/v1{path}"
 
 
+@dataclass(frozen=True)
+class RestAccess:
+    """What any HTTP client needs to reach the API as the run's caller: base URL (with
+    `/api`), org prefix and auth headers. For cases that bring their own client (urllib,
+    websockets, a second httpx) or hit routes outside `/v1` (admin surfaces); the key is
+    in `headers` and never in a repr. Boxes created through it are NOT recorded: create
+    boxes with the `api` fixture or the SDK."""
+
+    base_url: str
+    prefix: str
+    headers: Mapping[str, str] = field(repr=False)
+
+    def v1(self, path: str, *, prefixed: bool = True) -> str:
+        """`/v1/{prefix}/path` (or `/v1/path`), relative to `base_url`."""
+        return v1_path(path, self.prefix if prefixed else None)
+
+    def url(self, path: str) -> str:
+        """Absolute URL of `path` (a path under the API root, e.g. `/v1/me`, `/admin/x`)."""
+        return self.base_url.rstrip("/") + ("" if path.startswith("/") else "/") + path
+
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """A fresh authenticated client on `base_url` (the caller closes it)."""
+        return httpx.AsyncClient(base_url=self.base_url, headers=dict(self.headers), **kwargs)
+
+
+def rest_access(base_url: str, api_key: str, prefix: str | None) -> RestAccess:
+    """Bearer-key access to the API at `base_url` for the org `prefix` (None: unprefixed)."""
+    return RestAccess(base_url.rstrip("/"), prefix or "", {"Authorization": f"Bearer {api_key}"})
+
+
 class ApiClient:
     """Async raw REST client bound to one API base URL, key and org prefix."""
 

@@ -64,6 +64,10 @@ ENV_PREFIX = "BOXLITE_E2E_"
 STACKS = ("standin", "cloud")
 DEFAULT_PROFILE = "p1"
 DEFAULT_IMAGES = {"standin": "e2e/busybox:stable", "cloud": "alpine:3.23"}
+# An image that is NOT a curated snapshot, for the image catalog cases: the same stand-in
+# image named through the local registry's host (so no snapshot matches it), or upstream's
+# test_images_catalog default on the cloud (small, public, on an allow-listed host).
+CLOUD_CATALOG_IMAGE = "quay.io/libpod/alpine:latest"
 DEFAULT_RUNNER_UNIT = RUNNER_SERVICE
 TRUTHY = frozenset({"1", "true", "yes", "on"})
 
@@ -74,6 +78,7 @@ ENV_VARS = (
     "PROFILE",
     "PREFIX",
     "IMAGE",
+    "CATALOG_IMAGE",
     "CLI",
     "SKIP_PATH_VERIFY",
     "RUNNER_UNIT",
@@ -168,6 +173,8 @@ class Config:
     # Case knobs: the p0_6 race's boxes and execs per box.
     p06_boxes: int = DEFAULT_P06_BOXES
     p06_execs: int = DEFAULT_P06_EXECS
+    # Case knob: the non-curated image the catalog cases boot (see CLOUD_CATALOG_IMAGE).
+    catalog_image: str = CLOUD_CATALOG_IMAGE
     # Network faults (lib.harness.netfault): the profile every runtime of the run goes
     # through (None: straight to the API), and which of a case's own `netfault` marks apply.
     network_profile: str | None = None
@@ -211,6 +218,7 @@ class Config:
             "versions": dict(self.versions),
             "p06_boxes": self.p06_boxes,
             "p06_execs": self.p06_execs,
+            "catalog_image": self.catalog_image,
             "lifecycle_floor_s": self.lifecycle_floor,
             "runs_dir": str(self.runs_dir),
             "second_org": self.second_org.prefix if self.second_org else None,
@@ -326,6 +334,11 @@ def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) ->
         stack = explicit_stack
 
     image = pick("IMAGE", "image", DEFAULT_IMAGES[stack])
+    standin_catalog = f"127.0.0.1:{layout.registry_port}/{DEFAULT_IMAGES['standin']}"
+    catalog_image = _env(env, "CATALOG_IMAGE") or (
+        standin_catalog if stack == "standin" else CLOUD_CATALOG_IMAGE
+    )
+    sources["catalog_image"] = "env" if _env(env, "CATALOG_IMAGE") else "default"
     cli = _cli(env, sources)
     runner_log = _runner_log(env, stack, layout, sources)
     api_log = Path(_env(env, "API_LOG") or layout.api_log)
@@ -356,6 +369,7 @@ def load(env: Mapping[str, str] | None = None, *, probe: Probe | None = None) ->
         max_cpus_per_box=_max_cpus(profile),
         p06_boxes=_positive_int(env, "P06_BOXES", DEFAULT_P06_BOXES, sources),
         p06_execs=_positive_int(env, "P06_EXECS", DEFAULT_P06_EXECS, sources),
+        catalog_image=catalog_image,
         network_profile=_network_profile(env, sources),
         case_netfaults=_case_netfaults(env, sources),
         lifecycle_floor=_lifecycle_floor(facts, stack, sources),

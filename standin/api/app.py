@@ -14,7 +14,7 @@ import contextlib
 
 from aiohttp import web
 
-from standin.api import admin, health, keys, v1
+from standin.api import admin, health, internal, keys, v1
 from standin.api.auth import make_auth_middleware
 from standin.api.config import ApiConfig
 from standin.api.context import CTX, ApiContext
@@ -29,6 +29,14 @@ from standin.errors import error_middleware
 from standin.logfmt import EventLog
 
 PUBLIC_ROUTES = {("GET", "/api/health"), ("HEAD", "/api/health")}
+# Upstream's API stamps every answer with its version (the header its own e2e suite reads to
+# prove a request went through the API layer, not straight to a runner).
+API_VERSION_HEADER = "X-BoxLite-Api-Version"
+API_VERSION = "0.1.0"
+
+
+async def _stamp_version(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers[API_VERSION_HEADER] = API_VERSION
 
 
 def build_app(config: ApiConfig, store: Store, log: EventLog) -> web.Application:
@@ -58,6 +66,7 @@ def build_app(config: ApiConfig, store: Store, log: EventLog) -> web.Application
     )
     ctx.reaper = Reaper(ctx, config.lifecycle_floor)
     app[CTX] = ctx
+    app.on_response_prepare.append(_stamp_version)
     app.router.add_get("/api/health", health.health)
     app.router.add_get("/api/health/ready", health.ready)
     app.router.add_get("/api/v1/me", v1.me)
@@ -66,6 +75,7 @@ def build_app(config: ApiConfig, store: Store, log: EventLog) -> web.Application
     app.router.add_get("/api/v1/_standin/lifecycle", v1.lifecycle_info)
     app.router.add_route("*", "/api/v1/{rest:.*}", v1.dispatch)
     admin.add_routes(app)
+    internal.add_routes(app)
     keys.add_routes(app, key_store)
     app.cleanup_ctx.append(_lifecycle)
     return app

@@ -17,8 +17,10 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from standin.api import lifecycle
+from standin.api import catalog, lifecycle
 from standin.api.context import ApiContext, ctx_of
+from standin.api.create_schema import check_shape
+from standin.api.mounts import runner_mounts
 from standin.api.reqlog import BOX_ID_KEY
 from standin.api.runner_client import RunnerReply, RunnerUnavailable
 from standin.api.snapshots import ACTIVE
@@ -34,6 +36,7 @@ OWNED_FIELDS = (
     "cpus",
     "memory_mib",
     "disk_size_gb",
+    "volumes",  # resolved to the runner's mounts
     "auto_stop",
     "auto_delete",
     "auto_resume",
@@ -179,19 +182,25 @@ async def read_json(request: web.Request) -> object:
 async def create_box(request: web.Request, org: Org) -> web.Response:
     ctx = ctx_of(request)
     body = check_create_body(await read_json(request))
+    check_shape(body, ctx.config.faults)
     sizes = check_sizes(body, org.quota, ctx.config.faults)
     policy = lifecycle.check_policy(body, ctx.config.lifecycle_floor)
     name = body.get("name")
     if name is not None and ctx.store.find_box(org.id, name) is not None:
         raise ApiError("already_exists", f"a box named {name!r} already exists")
     image = body["image"]
+    mounts, volume_ids = runner_mounts(ctx, org, body.get("volumes") or [])
     snap = ctx.store.snapshot_for_image(org.id, image)
-    if snap is None or snap.state != ACTIVE:
-        state = "not registered" if snap is None else f"snapshot state {snap.state}"
+    pulled = None
+    if snap is None:
+        # Not curated: the runner pulls it now; the catalog records it once the box is up.
+        pulled = await _pull(ctx, image)
+        if not isinstance(pulled, dict):
+            return pulled
+    elif snap.state != ACTIVE:
         raise ApiError(
             "image_pull_failed",
-            f"image {image!r} is not an active snapshot ({state}); register it with"
-            " POST /api/snapshots",
+            f"image {image!r} is a snapshot in state {snap.state}, not active yet",
         )
     now = now_rfc3339()
     rec = BoxRecord(
@@ -199,13 +208,14 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
         org_id=org.id,
         name=name,
         image=image,
-        runner_image=snap.image_name,
+        runner_image=snap.image_name if snap is not None else image,
         cpus=sizes.cpus,
         memory_mib=sizes.memory_mib,
         disk_size_gb=sizes.disk_size_gb,
         created_at=now,
         updated_at=now,
         status="creating",
+        volumes=volume_ids,
         auto_stop=policy.auto_stop,
         auto_delete=policy.auto_delete,
         auto_resume=policy.auto_resume,
@@ -219,6 +229,8 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
         ctx.log.event("fault", name=fault, box_id=rec.id, field=field, asked=asked, used=used)
 
     runner_body = {k: v for k, v in body.items() if k not in OWNED_FIELDS}
+    if mounts:
+        runner_body["volumes"] = mounts
     runner_body.update(name=rec.id, image=rec.runner_image, cpus=rec.cpus)
     # The runner is told the policy (its Box JSON echoes it); the API's timers act on it.
     runner_body.update(
@@ -241,6 +253,8 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
     rec.runner_id = runner_box["box_id"]
     rec.status = runner_box.get("status") or "running"
     ctx.store.save()
+    if pulled is not None and "catalog-unrecorded" not in ctx.config.faults:
+        catalog.record(ctx, org, rec, pulled)
     ctx.log.event(
         "box.create",
         box_id=rec.id,
@@ -249,8 +263,28 @@ async def create_box(request: web.Request, org: Org) -> web.Response:
         image=rec.image,
         cpus=rec.cpus,
         memory_mib=rec.memory_mib,
+        # Fault `secret-logged` only: a clean API never writes a secret's value anywhere.
+        secrets=_logged_secrets(ctx, body),
     )
     return web.json_response(box_json(rec, runner_box), status=201)
+
+
+def _logged_secrets(ctx: ApiContext, body: dict) -> str | None:
+    if "secret-logged" not in ctx.config.faults or not body.get("secrets"):
+        return None
+    return ",".join(f"{s.get('name')}={s.get('value')}" for s in body["secrets"])
+
+
+async def _pull(ctx: ApiContext, image: str) -> dict | web.Response:
+    """The runner's pull of a non-curated image: its `{digest, size_bytes, ...}`, or the
+    runner's refusal (422 `image_pull_failed`) to pass through."""
+    reply = await _call(ctx, "POST", "/v1/images/pull", json_body={"image": image})
+    doc = reply.json()
+    if reply.ok and isinstance(doc, dict):
+        return doc
+    if reply.ok or reply.status in (404, 405):
+        raise ApiError("image_pull_failed", f"image {image!r}: the runner cannot pull images")
+    return passthrough(reply)
 
 
 def _discard(ctx: ApiContext, rec: BoxRecord) -> None:
@@ -313,5 +347,6 @@ async def remove_box(request: web.Request, org: Org, ident: str) -> web.Response
     if not reply.ok and reply.status != 404:
         return passthrough(reply)  # e.g. 409 invalid_state: running, no ?force=true
     _discard(ctx, rec)
+    ctx.removed.add(rec.id)
     ctx.log.event("box.remove", box_id=rec.id, runner_box_id=rec.runner_id)
     return web.Response(status=204)

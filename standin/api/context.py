@@ -32,6 +32,9 @@ class ApiContext:
     puller: SnapshotPuller
     reaper: Any = None  # standin.api.lifecycle.Reaper, set by build_app
     reconcile: ReconcileStatus = field(default_factory=ReconcileStatus)
+    # Ids of boxes removed since start-up, only so `exec-on-removed-box` can tell a removed
+    # box from one that never existed (a clean API answers 404 for both).
+    removed: set[str] = field(default_factory=set)
 
 
 CTX = web.AppKey("standin_api_context", ApiContext)

@@ -51,7 +51,12 @@ def _forward_headers(headers) -> CIMultiDict[str]:
     return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in _HOP_BY_HOP)
 
 
-async def proxy_http(request: web.Request, client: RunnerClient, path: str) -> web.StreamResponse:
+TRUNCATE_AT = 1 << 20  # fault `files-stream-truncated`: bytes of a copy_out forwarded
+
+
+async def proxy_http(
+    request: web.Request, client: RunnerClient, path: str, *, truncate: bool = False
+) -> web.StreamResponse:
     headers = _forward_headers(request.headers)
     data = None
     if request.body_exists:
@@ -71,7 +76,14 @@ async def proxy_http(request: web.Request, client: RunnerClient, path: str) -> w
             if upstream.content_length is not None:
                 response.content_length = upstream.content_length
             await response.prepare(request)
+            sent = 0
             async for chunk in upstream.content.iter_any():
+                if truncate and sent + len(chunk) > TRUNCATE_AT:
+                    # Fault: the stream ends early; the client sees a body cut short.
+                    await response.write(chunk[: TRUNCATE_AT - sent])
+                    request.transport.close()
+                    return response
+                sent += len(chunk)
                 await response.write(chunk)
             await response.write_eof()
             return response

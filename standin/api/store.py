@@ -65,11 +65,43 @@ class BoxRecord:
     updated_at: str
     status: str = "configured"
     runner_id: str | None = None  # None while the runner create is in flight
+    volumes: list[str] = field(default_factory=list)  # managed volume ids it mounts
+    catalog_name: str | None = None  # the catalog entry it booted from (not curated)
     # Lifecycle policy (standin.api.lifecycle); defaults are upstream's API defaults.
     auto_stop: int = 900
     auto_delete: int = 0
     auto_resume: bool = True
     last_activity: float | None = None  # epoch seconds of the last proxied request
+
+
+@dataclass
+class VolumeRecord:
+    """A managed volume (upstream's RestVolumeResponse); its bytes live on the runner."""
+
+    id: str
+    org_id: str
+    name: str
+    created_at: str
+    updated_at: str
+    state: str = "ready"
+
+
+@dataclass
+class ImageVersion:
+    digest: str
+    size_bytes: int
+    source_ref: str
+    recorded_at: str
+
+
+@dataclass
+class CatalogImage:
+    """One repository in an org's image catalog, written when a box booted from it."""
+
+    org_id: str
+    name: str  # repository without the tag
+    tags: list[str] = field(default_factory=list)
+    versions: list[ImageVersion] = field(default_factory=list)
 
 
 @dataclass
@@ -96,6 +128,8 @@ class Store:
         self.orgs = orgs
         self.boxes: dict[str, BoxRecord] = {}
         self.snapshots: dict[str, Snapshot] = {}
+        self.volumes: dict[str, VolumeRecord] = {}
+        self.catalog: dict[tuple[str, str], CatalogImage] = {}
 
     # persistence ------------------------------------------------------------------------
     @classmethod
@@ -111,6 +145,15 @@ class Store:
             store = cls(path, doc["admin_org_id"], orgs)
             store.boxes = {b["id"]: BoxRecord(**b) for b in doc.get("boxes", [])}
             store.snapshots = {s["id"]: Snapshot(**s) for s in doc.get("snapshots", [])}
+            store.volumes = {v["id"]: VolumeRecord(**v) for v in doc.get("volumes", [])}
+            for entry in doc.get("catalog", []):
+                image = CatalogImage(
+                    entry["org_id"],
+                    entry["name"],
+                    list(entry.get("tags", [])),
+                    [ImageVersion(**v) for v in entry.get("versions", [])],
+                )
+                store.catalog[(image.org_id, image.name)] = image
         else:
             # Upstream org ids are UUIDs; generated once, then persisted.
             first = org_id or str(uuid.uuid4())
@@ -128,6 +171,8 @@ class Store:
             "orgs": [asdict(o) for o in self.orgs.values()],
             "boxes": [asdict(b) for b in self.boxes.values()],
             "snapshots": [asdict(s) for s in self.snapshots.values()],
+            "volumes": [asdict(v) for v in self.volumes.values()],
+            "catalog": [asdict(c) for c in self.catalog.values()],
         }
         atomicfile.write_private(self.path, json.dumps(doc, indent=1, sort_keys=True))
 
@@ -184,5 +229,15 @@ class Store:
             return snap
         return next(
             (s for s in self.snapshots.values() if s.org_id == org_id and s.image_name == image),
+            None,
+        )
+
+    # volumes ------------------------------------------------------------------------------
+    def find_volume(self, org_id: str, id_or_name: str) -> VolumeRecord | None:
+        vol = self.volumes.get(id_or_name)
+        if vol is not None and vol.org_id == org_id:
+            return vol
+        return next(
+            (v for v in self.volumes.values() if v.org_id == org_id and v.name == id_or_name),
             None,
         )

@@ -10,15 +10,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from standin.api import boxes, keys, lifecycle, proxy
+from standin.api import boxes, catalog, keys, lifecycle, proxy, volumes
 from standin.api.context import ctx_of
 from standin.api.routing import PrefixMismatch, match_route, split_prefix
 from standin.api.runner_client import RunnerUnavailable
 from standin.errors import ApiError
 
 PRINCIPAL = "boxlite-admin"
-# What this API serves (upstream's scope vocabulary, minus volumes the stand-in lacks).
-SCOPES = ["me:read", "box:read", "box:write", "box:exec", "box:delete"]
+# What this API serves (upstream's scope vocabulary).
+SCOPES = [
+    "me:read",
+    "box:read",
+    "box:write",
+    "box:exec",
+    "box:delete",
+    "volume:read",
+    "volume:write",
+    "volume:delete",
+]
 
 
 async def me(request: web.Request) -> web.Response:
@@ -93,6 +102,15 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         return await boxes.remove_box(request, org, route.box)
     if kind == "box_action" and method == "POST":
         return await boxes.box_action(request, org, route.box, route.action)
+    handler = _CATALOG.get((kind, method))
+    if handler is not None:
+        return await handler(request, org)
+    if kind == "volume" and method == "GET":
+        return await volumes.get_volume(request, org, route.box)
+    if kind == "volume" and method == "DELETE":
+        return await volumes.remove(request, org, route.box)
+    if kind == "config" and method == "GET":
+        return await config(request)
     if kind == "metrics" and method == "GET":
         return await proxy.proxy_http(request, ctx.client, "/v1/metrics")
     proxied = {
@@ -104,10 +122,18 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         ("files", "GET"),
         ("box_metrics", "GET"),
     }
+    if (kind, method) == ("exec", "POST") and _removed_box_fault(ctx, org, route.box):
+        # Fault: the removed id slips past the lookup and the exec path fails on it.
+        raise ApiError("internal", f"exec failed: box {route.box} has no runner box")
     if (kind, method) in proxied:
         rec = boxes.resolve_live(ctx, request, org, route.box)
         await boxes.ensure_ready(ctx, rec)
-        return await proxy.proxy_http(request, ctx.client, _runner_path(rec, tail))
+        truncate = (kind, method) == ("files", "GET") and (
+            "files-stream-truncated" in ctx.config.faults
+        )
+        return await proxy.proxy_http(
+            request, ctx.client, _runner_path(rec, tail), truncate=truncate
+        )
     if kind in ("execution_attach", "box_attach") and method == "GET":
         rec = boxes.resolve_live(ctx, request, org, route.box)
         await boxes.ensure_ready(ctx, rec)
@@ -116,6 +142,24 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         finally:
             lifecycle.touch(rec)  # an attach ends in activity too (the output just read)
     raise web.HTTPNotFound()
+
+
+_CATALOG = {
+    ("volumes", "GET"): volumes.list_volumes,
+    ("volumes", "POST"): volumes.create,
+    ("images", "GET"): catalog.list_images,
+    ("image_usage", "GET"): catalog.usage,
+    ("image", "GET"): catalog.get_image,
+    ("image", "DELETE"): catalog.remove_image,
+}
+
+
+def _removed_box_fault(ctx, org, ident: str) -> bool:
+    return (
+        "exec-on-removed-box" in ctx.config.faults
+        and ident in ctx.removed
+        and ctx.store.find_box(org.id, ident) is None
+    )
 
 
 def _require_permission(request: web.Request, kind: str, method: str) -> None:

@@ -53,6 +53,8 @@ def build_app(service: RunnerService) -> web.Application:
     r.add_get("/v1/boxes/{box}/executions/{eid}/attach", attach_execution)
     r.add_post("/v1/boxes/{box}/executions/{eid}/signal", signal_execution)
     r.add_post("/v1/boxes/{box}/executions/{eid}/resize", resize_execution)
+    r.add_post("/v1/images/pull", pull_image)
+    r.add_delete("/v1/volumes/{volume}", remove_volume)
     r.add_put("/v1/boxes/{box}/files", copy_in)
     r.add_get("/v1/boxes/{box}/files", copy_out)
     return app
@@ -258,6 +260,18 @@ async def attach_main(request: web.Request) -> web.StreamResponse:
         replay=True,
         headers={"X-Boxlite-Execution-Id": ex.id},
     )
+
+
+# --------------------------------------------------------------------------- images, volumes
+
+
+async def pull_image(request: web.Request) -> web.Response:
+    return web.json_response(await _service(request).pull_image(await _json(request)))
+
+
+async def remove_volume(request: web.Request) -> web.Response:
+    await _service(request).remove_volume(request.match_info["volume"])
+    return web.Response(status=204)
 
 
 # --------------------------------------------------------------------------- files

@@ -60,6 +60,10 @@ class BoxRecord:
     auto_stop: int = DEFAULT_AUTO_STOP
     auto_delete: int = 0
     auto_resume: bool = False
+    # managed volume mounts: [{"volume_id", "guest_path"}] (the API resolved names to ids)
+    volumes: list[dict[str, str]] = field(default_factory=list)
+    # name -> placeholder, one guest variable each; secret VALUES are never recorded here.
+    secrets: dict[str, str] = field(default_factory=dict)
     status: str = "configured"
     created_at: str = field(default_factory=now_rfc3339)
     updated_at: str = field(default_factory=now_rfc3339)
@@ -153,11 +157,60 @@ def _network(value: object) -> tuple[str, list[str]]:
     return mode, allow
 
 
+def parse_volumes(value: object) -> list[dict[str, str]]:
+    """Managed volume mounts; a host path (the local runtime's bind mount) is refused."""
+    if not value:
+        return []
+    if not isinstance(value, list):
+        raise _bad("volumes must be a list")
+    mounts = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("volume_id"), str):
+            raise ApiError(
+                "unsupported", "host bind mounts are not supported; mount a managed volume"
+            )
+        volume_id, guest = item["volume_id"], item.get("guest_path")
+        if not BOX_ID_RE.match(volume_id):
+            raise _bad(f"bad volume id {volume_id!r}")
+        parts = guest.split("/") if isinstance(guest, str) else []
+        if not isinstance(guest, str) or not guest.startswith("/") or ".." in parts:
+            raise _bad(f"guest_path must be an absolute path without '..', got {guest!r}")
+        if guest.rstrip("/") == "":
+            raise _bad("a volume cannot be mounted over the box's root")
+        mounts.append({"volume_id": volume_id, "guest_path": guest})
+    return mounts
+
+
+def secret_env_name(name: str) -> str:
+    """The guest variable a secret's placeholder is exported under (Secret::env_pair)."""
+    return "BOXLITE_SECRET_" + re.sub(r"[^A-Z0-9_]", "_", name.upper())
+
+
+def parse_secrets(value: object) -> list[tuple[str, str, str]]:
+    """`secrets[]` as (name, placeholder, value); the value must go no further than memory."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _bad("secrets must be a list")
+    found = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise _bad("each secret must be an object")
+        name, secret = item.get("name"), item.get("value")
+        if not isinstance(name, str) or not name or not isinstance(secret, str) or not secret:
+            raise _bad("each secret needs a non-empty name and value")
+        placeholder = item.get("placeholder") or f"<BOXLITE_SECRET:{name}>"
+        if not isinstance(placeholder, str):
+            raise _bad("a secret's placeholder must be a string")
+        found.append((name, placeholder, secret))
+    return found
+
+
 def record_from_request(body: object, box_id: str) -> BoxRecord:
     """Validate a CreateBoxRequest (the SDK's create body); the image is resolved by the caller."""
     if not isinstance(body, dict):
         raise _bad("request body must be a JSON object")
-    for unsupported in ("volumes", "advanced", "ports"):
+    for unsupported in ("advanced", "ports"):
         if body.get(unsupported):
             raise ApiError("unsupported", f"{unsupported} are not supported by this runner")
     name = body.get("name")
@@ -197,6 +250,7 @@ def record_from_request(body: object, box_id: str) -> BoxRecord:
         user=user,
         network=network,
         allow_net=allow_net,
+        volumes=parse_volumes(body.get("volumes")),
         entrypoint=_str_list(body, "entrypoint"),
         cmd=_str_list(body, "cmd"),
         tty=bool(body.get("tty", False)),
@@ -224,6 +278,12 @@ class BoxStore:
 
     def rootfs(self, box_id: str) -> Path:
         return self.box_dir(box_id) / "rootfs"
+
+    def volume_dir(self, volume_id: str) -> Path:
+        """A managed volume's bytes: outside every box dir, so they outlive the boxes."""
+        if not BOX_ID_RE.match(volume_id):
+            raise ValueError(f"bad volume id {volume_id!r}")
+        return self.root.parent / "volumes" / volume_id
 
     def save(self, record: BoxRecord) -> None:
         path = self.box_dir(record.id) / "box.json"

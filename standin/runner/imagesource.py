@@ -70,6 +70,15 @@ class ImageSource:
         except ImageError as exc:
             raise ApiError("image_pull_failed", f"image {image}: {exc}") from None
 
+    async def pull_info(self, image: str) -> dict:
+        """Pull `image` (once per digest); its digest, config digest, layer count and size."""
+        try:
+            await self.store.rootfs(image)
+            digest = await self.store.digest(image)
+            return self.store.manifest_info(digest)
+        except ImageError as exc:
+            raise ApiError("image_pull_failed", f"image {image}: {exc}") from None
+
 
 def _local_rootfs(rootfs_path: str) -> Path:
     path = Path(rootfs_path)

@@ -33,7 +33,9 @@ from standin.runner.boxes import (
     BoxStore,
     new_box_id,
     now_rfc3339,
+    parse_secrets,
     record_from_request,
+    secret_env_name,
     str_map,
 )
 from standin.runner.config import RunnerConfig
@@ -62,6 +64,8 @@ class BoxRuntime:
     watcher: asyncio.Task | None = None
     commands_executed: int = 0
     exec_errors: int = 0
+    # Only under fault `secret-value-in-guest`: the values that fault leaks, in memory only.
+    leaked_secrets: dict[str, str] = field(default_factory=dict)
     timing: dict[str, int | None] = field(default_factory=dict)
 
     @property
@@ -159,6 +163,11 @@ class RunnerService:
     async def create(self, body: object) -> BoxRuntime:
         started = time.monotonic()
         record = record_from_request(body, new_box_id())
+        secrets = parse_secrets(body.get("secrets") if isinstance(body, dict) else None)
+        if "secrets-dropped" not in self.faults:
+            # The guest sees the placeholder; the value would live only in the egress proxy
+            # that substitutes it (the stand-in has none), so it is not kept at all.
+            record.secrets = {secret_env_name(n): placeholder for n, placeholder, _ in secrets}
         if record.name is not None:
             if record.name in self._names or record.name in self.boxes:
                 raise ApiError("already_exists", f"a box named {record.name!r} already exists")
@@ -177,6 +186,8 @@ class RunnerService:
                     resolve_in_root(rootfs, record.working_dir).mkdir(parents=True, exist_ok=True)
             t2 = time.monotonic()
             box = BoxRuntime(record, rootfs, image_defaults(template))
+            if "secret-value-in-guest" in self.faults:
+                box.leaked_secrets = {secret_env_name(n): value for n, _, value in secrets}
             self.store.save(record)
             self.boxes[record.id] = box
             await self._start_sandbox(box)
@@ -217,11 +228,20 @@ class RunnerService:
 
     async def _start_sandbox(self, box: BoxRuntime) -> None:
         record = box.record
+        binds = []
+        for mount in record.volumes:
+            host = self.store.volume_dir(mount["volume_id"])
+            if "volume-ephemeral" in self.faults:
+                # Fault: the mount is backed by the box's own dir, so it dies with the box.
+                host = self.store.box_dir(box.id) / "scratch" / mount["volume_id"]
+            host.mkdir(parents=True, exist_ok=True)
+            binds.append((host, mount["guest_path"]))
         spec = SandboxSpec(
             rootfs=box.rootfs,
             hostname=record.id,
             network=record.network != "disabled",
             cpus=self._allocate_cpus(record.cpus),
+            binds=tuple(binds),
             allow_net=tuple(record.allow_net),
             alias_exempt="allow-net-alias-exempt" in self.faults,
             all_caps="default-caps-all" in self.faults,
@@ -238,7 +258,7 @@ class RunnerService:
         record.touch("running")
         self.store.save(record)
         box.watcher = asyncio.create_task(self._watch_sandbox(box, sandbox))
-        if record.entrypoint or record.cmd:
+        if (record.entrypoint or record.cmd) and "main-command-ignored" not in self.faults:
             # A box created with a command runs it as its main process from the start.
             await self.main_session(box)
 
@@ -263,6 +283,10 @@ class RunnerService:
         async with box.lock:
             if box.running:
                 return
+            if "rootfs-reset-on-start" in self.faults:
+                # Fault: the box's disk is thrown away and copied afresh from its image.
+                await asyncio.to_thread(shutil.rmtree, box.rootfs, True)
+                await _copy_tree(Path(box.record.rootfs_source), box.rootfs)
             await self._start_sandbox(box)
         self.log.event("box.start", box_id=box.id, name=box.record.name)
 
@@ -292,6 +316,39 @@ class RunnerService:
         self._names.discard(box.record.name or "")
         await asyncio.to_thread(shutil.rmtree, self.store.box_dir(box.id), True)
         self.log.event("box.remove", box_id=box.id, name=box.record.name, force=force)
+
+    async def remove_volume(self, volume_id: str) -> None:
+        """Drop a managed volume's bytes; 409 while a box mounts it, 404 if it has none."""
+        try:
+            path = self.store.volume_dir(volume_id)
+        except ValueError:
+            raise ApiError("invalid_argument", f"bad volume id {volume_id!r}") from None
+        holders = sorted(
+            b.id
+            for b in self.boxes.values()
+            if any(m["volume_id"] == volume_id for m in b.record.volumes)
+        )
+        if holders:
+            raise ApiError(
+                "invalid_state", f"volume {volume_id} is mounted by {', '.join(holders)}"
+            )
+        if not path.exists():
+            raise ApiError("not_found", f"volume {volume_id} has no data on this runner")
+        await asyncio.to_thread(shutil.rmtree, path)
+        self.log.event("volume.remove", volume_id=volume_id)
+
+    async def pull_image(self, body: object) -> dict:
+        """`POST /v1/images/pull`: fetch an image into the cache; what the catalog records."""
+        doc = body if isinstance(body, dict) else {}
+        ref = doc.get("image") or doc.get("reference")
+        if not isinstance(ref, str) or not ref.strip():
+            raise ApiError("invalid_argument", "image must be a non-empty string")
+        ref = ref.strip()
+        if ref in self.images.image_dirs:
+            return {"reference": ref, "digest": "", "config_digest": "", "layer_count": 1}
+        info = await self.images.pull_info(ref)
+        self.log.event("image.pull", image=ref, digest=info["digest"])
+        return {"reference": ref, **info}
 
     # ------------------------------------------------------------------ executions
 
@@ -337,6 +394,8 @@ class RunnerService:
             env["TERM"] = "xterm"
         env.update(box.defaults.env)
         env.update(box.record.env)
+        env.update(box.record.secrets)
+        env.update(box.leaked_secrets)
         env.update(extra)
         return env
 

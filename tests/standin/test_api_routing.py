@@ -15,6 +15,10 @@ from standin.api.routing import PrefixMismatch, Route, match_route, split_prefix
         # An org whose own segments look like protocol roots still wins: it is checked first.
         ("boxes/metrics/boxes", "boxes/metrics", ["boxes"]),
         ("org-1/metrics", "org-1", ["metrics"]),
+        # No prefix is the caller's own org (upstream mounts v1/boxes and v1/:prefix/boxes).
+        ("boxes", "org-1", ["boxes"]),
+        ("volumes/v1", "org-1", ["volumes", "v1"]),
+        ("org-1/config", "org-1", ["config"]),
     ],
 )
 def test_split_prefix(rest: str, org: str, tail: list[str]) -> None:
@@ -24,7 +28,6 @@ def test_split_prefix(rest: str, org: str, tail: list[str]) -> None:
 @pytest.mark.parametrize(
     ("rest", "prefix"),
     [
-        ("boxes", ""),  # the SDK's default: no prefix at all
         ("other/boxes/bx1", "other"),
         ("org-123/boxes", "org-123"),  # only part of a multi-segment org
         ("org-123/team-b/boxes", "org-123/team-b"),
@@ -75,7 +78,7 @@ def test_match_route(tail: list[str], route: Route) -> None:
     "tail",
     [
         [],
-        ["volumes"],
+        ["volumes", "v", "x"],
         ["boxes", ""],
         ["boxes", "b", "clone"],
         ["boxes", "b", "snapshots", "s"],
@@ -86,3 +89,19 @@ def test_match_route(tail: list[str], route: Route) -> None:
 )
 def test_unknown_routes(tail: list[str]) -> None:
     assert match_route(tail) is None
+
+
+@pytest.mark.parametrize(
+    ("tail", "route"),
+    [
+        (["config"], Route("config")),
+        (["volumes"], Route("volumes")),
+        (["volumes", "vol-1"], Route("volume", "vol-1")),
+        (["images"], Route("images")),
+        (["images", "usage"], Route("image_usage")),
+        (["images", "alpine"], Route("image", "alpine")),
+        (["volumes", "a", "b"], None),
+    ],
+)
+def test_catalog_routes(tail: list[str], route: Route | None) -> None:
+    assert match_route(tail) == route
