@@ -3,9 +3,9 @@
 The SDK asks `/v1/config` (the REST protocol's capability negotiation) before it offers
 snapshots, clone, export, import or Linux capabilities, and refuses them client-side when
 the server does not advertise them; upstream serves it under the org prefix too
-(apps/api/src/boxlite-rest/boxlite-config.controller.ts, both route shapes). A prefixed client that got 404 there would
-lose every capability the org has. The case pins that both paths answer, with the same
-capability set, each flag a boolean.
+(apps/api/src/boxlite-rest/boxlite-config.controller.ts, both route shapes). A prefixed
+client that got 404 there would lose every capability the org has. The case pins that both
+paths answer, with the same capability set, each flag a boolean.
 """
 
 from __future__ import annotations
