@@ -48,8 +48,14 @@ def make_auth_middleware(
             return nest_error(request, 401, "Invalid API key")
         if principal.kind == "health-check" and request.path != READY:
             return nest_error(request, 403, "Forbidden resource")
-        if request.path.startswith(ADMIN_ROUTES) and principal.kind != "admin":
-            # upstream admin controllers: SystemActionGuard + RequiredApiRole(ADMIN)
+        if (
+            request.path.startswith(ADMIN_ROUTES)
+            and principal.kind != "admin"
+            and request.match_info.http_exception is None
+        ):
+            # upstream admin controllers: SystemActionGuard + RequiredApiRole(ADMIN). Nest
+            # runs guards only on a matched route: an admin path no controller serves (the
+            # old `/admin/box` listing, POL-257) is a plain 404 for every caller.
             return nest_error(request, 403, "Forbidden resource")
         request[PRINCIPAL] = principal
         return await handler(request)

@@ -70,6 +70,14 @@ async def test_minted_key_is_scoped_to_its_org(tmp_path, session) -> None:
         assert status == 403 and body["error"]["code"] == "permission_denied"
         status, body = await _mint(api, session, api.org_id, key=other["value"], name="x")
         assert status == 403, body
+        # An org key on an admin route that exists is refused by the role guard; on an admin
+        # path no controller serves (POL-257's old `/admin/box` listing) it is a plain 404.
+        quota = f"{api.url}/admin/organizations/{api.org_id}/quota"
+        async with session.get(quota, headers=api.headers(key)) as r:
+            assert r.status == 403
+        for gone in ("/admin/box", "/admin/box/list"):
+            async with session.get(api.url + gone, headers=api.headers(key)) as r:
+                assert r.status == 404, gone
         # Only the hash is kept on disk.
         text = (tmp_path / "api-state" / KEYS_FILE).read_text()
         assert key not in text and other["value"] not in text
