@@ -26,7 +26,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from standin.api.context import ctx_of
-from standin.api.nest import NestError
+from standin.api.nest import NestError, json_object
 from standin.api.snapshots import PENDING, snapshot_dto
 from standin.api.store import Org, Snapshot, now_rfc3339
 
@@ -41,16 +41,6 @@ QUOTA_KEYS.update({attr: attr for attr in list(QUOTA_KEYS.values())})
 
 def _int_ok(value: object, minimum: int = 0) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-async def _json_object(request: web.Request) -> dict:
-    try:
-        body = await request.json() if request.body_exists else {}
-    except ValueError:
-        raise NestError(400, "Unexpected token in JSON body") from None
-    if not isinstance(body, dict):
-        raise NestError(400, "body must be a JSON object")
-    return body
 
 
 def _org(request: web.Request) -> Org:
@@ -79,7 +69,7 @@ async def get_quota(request: web.Request) -> web.Response:
 async def _apply_quota(request: web.Request) -> Org:
     ctx = ctx_of(request)
     org = _org(request)
-    body = await _json_object(request)
+    body = await json_object(request)
     # class-validator style: every problem, in one 400 message list.
     problems = [f"property {k} should not exist" for k in body if k not in QUOTA_KEYS]
     problems += [
@@ -108,7 +98,7 @@ async def patch_quota_legacy(request: web.Request) -> web.Response:
 
 async def create_snapshot(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
-    body = await _json_object(request)
+    body = await json_object(request)
     problems = []
     for key in ("name", "imageName"):
         if not isinstance(body.get(key), str) or not body[key].strip():

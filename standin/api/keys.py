@@ -41,7 +41,7 @@ from aiohttp import web
 
 from standin import atomicfile
 from standin.api.context import ctx_of
-from standin.api.nest import NestError
+from standin.api.nest import NestError, json_object
 from standin.api.store import Org, now_rfc3339
 
 ORG_HEADER = "X-BoxLite-Organization-ID"
@@ -184,16 +184,6 @@ def caller_org(request: web.Request) -> Org:
     return org
 
 
-async def _body(request: web.Request) -> dict:
-    try:
-        body = await request.json() if request.body_exists else {}
-    except ValueError:
-        raise NestError(400, "Unexpected token in JSON body") from None
-    if not isinstance(body, dict):
-        raise NestError(400, "body must be a JSON object")
-    return body
-
-
 def _target_org(request: web.Request) -> Org:
     principal = principal_of(request)
     wanted = request.headers.get(ORG_HEADER) or principal.org_id
@@ -209,7 +199,7 @@ async def create_organization(request: web.Request) -> web.Response:
     principal = principal_of(request)
     if principal.kind != "admin":
         raise NestError(403, "Forbidden resource")
-    body = await _body(request)
+    body = await json_object(request)
     problems = [
         f"{k} should not be empty"
         for k in ("name", "defaultRegionId")
@@ -234,7 +224,7 @@ async def create_organization(request: web.Request) -> web.Response:
 
 async def create_api_key(request: web.Request) -> web.Response:
     org = _target_org(request)
-    body = await _body(request)
+    body = await json_object(request)
     name, perms, expires = body.get("name"), body.get("permissions"), body.get("expiresAt")
     problems = []
     if not isinstance(name, str) or not name:

@@ -39,6 +39,17 @@ class NestError(Exception):
         self.message = message
 
 
+async def json_object(request: web.Request) -> dict:
+    """The request's JSON object body ({} when empty); anything else is Nest's 400."""
+    try:
+        body = await request.json() if request.body_exists else {}
+    except ValueError:
+        raise NestError(400, "Unexpected token in JSON body") from None
+    if not isinstance(body, dict):
+        raise NestError(400, "body must be a JSON object")
+    return body
+
+
 @web.middleware
 async def nest_middleware(request: web.Request, handler):
     """Render NestError, and framework HTTP errors (unknown route, 405), the NestJS way."""
