@@ -1,8 +1,8 @@
 """A service declared as the box's main command is back after a resume; an exec'd one is not.
 
-Pins upstream's apps/e2e/cases/test_service_survives_resume.py (read at its later era,
-0af8790a, where both directions share one revival window; the earlier 5350282a gave the
-negative direction less time than the positive one). The contract: stopping a box ends every
+Pins upstream's apps/e2e/cases/test_service_survives_resume.py (read at 0af8790a, the
+revision where both directions share one revival window; 5350282a, also indexed, gave the
+negative direction 20 s against the positive one's 45 s). The contract: stopping a box ends every
 process in it, and starting it again boots it afresh, so the one thing the platform brings
 back by itself is what it was told to run: `entrypoint`/`cmd`. A service an agent started
 with `exec` (`setsid ... &`) is gone after the resume, however the box was resumed. Users
@@ -67,12 +67,13 @@ DECLARED = COUNT_BOOT + _listener(DECLARED_PORT, "boot $n")
 async def _answer(box, port: int) -> str | None:
     """What the service on `port` says from inside the box, None when nothing answers.
 
-    A failed exec is an answer too (right after a start a stack may refuse execs briefly);
-    the caller polls, and its failure message carries the last observation."""
+    An exec that fails is reported as such, never as None: right after a start a stack may
+    refuse execs briefly (the waits poll past it), but "no box" must not read as "no
+    service" in the negative check (upstream's lesson)."""
     try:
         out = await sh(box, f"nc -w 2 127.0.0.1 {port} </dev/null", timeout=15)
-    except Exception:  # noqa: BLE001 - the same answer as an empty port; the caller polls
-        return None
+    except Exception as exc:  # noqa: BLE001 - an observation the caller shows or polls past
+        return f"<exec failed: {type(exc).__name__}: {exc}>"
     return out.stdout.strip() if out.exit_code == 0 and out.stdout.strip() else None
 
 
@@ -178,9 +179,10 @@ async def test_execd_service_is_gone_after_stop_and_start(box_factory):
     # and the platform replayed what it replays. Only now is "nothing on EXECD_PORT" an
     # observation about the exec'd service rather than about a box not up yet.
     await _wait_answer(made, DECLARED_PORT, "boot 2")
-    assert await _answer(made, EXECD_PORT) is None, (
-        f"a service started with exec still answers on {EXECD_PORT} after stop/start: the "
-        "stop did not end the box's processes"
+    execd = await _answer(made, EXECD_PORT)
+    assert execd is None, (
+        f"a service started with exec still answers on {EXECD_PORT} after stop/start "
+        f"({execd!r}): the stop did not end the box's processes"
     )
     ps = await sh(made, "ps -o args 2>/dev/null || ps")
     assert ps.exit_code == 0, ps
