@@ -180,6 +180,26 @@ SPECS: dict[str, FaultSpec] = {
             "a box's entrypoint/cmd are ignored: the image's own init runs instead",
         ),
         FaultSpec(
+            "service-killed-on-resume",
+            "runner",
+            # apps/e2e/cases/test_service_survives_resume.py: a start reboots the box and
+            # must replay its entrypoint/cmd; a resume that does not leaves a running box
+            # with its declared service gone.
+            "boxlite-e2e/issues#14",
+            "a box started again (by hand or by auto_resume) does not replay its entrypoint/"
+            "cmd: the declared service is gone",
+        ),
+        FaultSpec(
+            "stop-keeps-processes",
+            "runner",
+            # The other direction of apps/e2e/cases/test_service_survives_resume.py: a stop
+            # must end every process in the box; one that only ends the executions it
+            # tracks leaves a detached service running in a box reported stopped.
+            "boxlite-e2e/issues#14",
+            "a stop ends the box's executions but not the box: a detached exec'd process "
+            "outlives stop/start",
+        ),
+        FaultSpec(
             "volume-ephemeral",
             "runner",
             # apps/e2e/cases/test_volume_crud_and_mount.py: a mount not backed by the

@@ -72,9 +72,12 @@ class BoxRuntime:
     def id(self) -> str:
         return self.record.id
 
+    # Only under fault `stop-keeps-processes`: reported stopped while the sandbox lives on.
+    suspended: bool = False
+
     @property
     def running(self) -> bool:
-        return self.sandbox is not None and self.sandbox.alive()
+        return self.sandbox is not None and self.sandbox.alive() and not self.suspended
 
     def wire(self) -> dict:
         pid = self.sandbox.init_pid if self.running and self.sandbox else None
@@ -190,7 +193,7 @@ class RunnerService:
                 box.leaked_secrets = {secret_env_name(n): value for n, _, value in secrets}
             self.store.save(record)
             self.boxes[record.id] = box
-            await self._start_sandbox(box)
+            await self._start_sandbox(box, first_boot=True)
             t3 = time.monotonic()
         except BaseException:
             self.counters["boxes_failed_total"] += 1
@@ -226,7 +229,7 @@ class RunnerService:
         self._cpu_cursor = (self._cpu_cursor + count) % len(host)
         return tuple(sorted(host[(start + i) % len(host)] for i in range(count)))
 
-    async def _start_sandbox(self, box: BoxRuntime) -> None:
+    async def _start_sandbox(self, box: BoxRuntime, first_boot: bool = False) -> None:
         record = box.record
         binds = []
         for mount in record.volumes:
@@ -258,8 +261,25 @@ class RunnerService:
         record.touch("running")
         self.store.save(record)
         box.watcher = asyncio.create_task(self._watch_sandbox(box, sandbox))
+        await self._replay_main(box, first_boot)
+
+    async def _replay_main(self, box: BoxRuntime, first_boot: bool) -> None:
+        record = box.record
         if (record.entrypoint or record.cmd) and "main-command-ignored" not in self.faults:
-            # A box created with a command runs it as its main process from the start.
+            if not first_boot and "service-killed-on-resume" in self.faults:
+                # Fault: only the first boot runs the declared command; a box started
+                # again (by hand or by auto_resume) comes back without its service.
+                return
+            # A box created with a command runs it as its main process from the start, and
+            # again on every later start: a start reboots the box, so the declared command
+            # is the one thing the platform replays (what a user's service relies on).
+            previous = box.executions.get(box.main_exec_id or "")
+            if previous is not None and not previous.finished:
+                # Killed by the stop; let it finish so the replay is a new incarnation,
+                # never the dying one handed back.
+                previous.kill("killed")
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await previous.wait_finished(timeout=5.0)
             await self.main_session(box)
 
     async def _watch_sandbox(self, box: BoxRuntime, sandbox: Sandbox) -> None:
@@ -287,7 +307,16 @@ class RunnerService:
                 # Fault: the box's disk is thrown away and copied afresh from its image.
                 await asyncio.to_thread(shutil.rmtree, box.rootfs, True)
                 await _copy_tree(Path(box.record.rootfs_source), box.rootfs)
-            await self._start_sandbox(box)
+            if box.suspended and box.sandbox is not None and box.sandbox.alive():
+                # Fault `stop-keeps-processes`: the box never went down, so nothing boots;
+                # only the declared command is started again (its execution was ended).
+                box.suspended = False
+                box.record.touch("running")
+                self.store.save(box.record)
+                await self._replay_main(box, first_boot=False)
+            else:
+                box.suspended = False
+                await self._start_sandbox(box)
         self.log.event("box.start", box_id=box.id, name=box.record.name)
 
     async def stop(self, box: BoxRuntime, reason: str = "request") -> None:
@@ -295,9 +324,15 @@ class RunnerService:
             was_running = box.running
             for ex in box.executions.values():
                 ex.kill("killed")
-            if box.sandbox is not None:
+            keep = "stop-keeps-processes" in self.faults and reason == "request"
+            if keep and box.sandbox is not None and box.sandbox.alive():
+                # Fault: the executions the runner knows of are ended, the box is not: a
+                # process detached from its exec (setsid) keeps running in a "stopped" box.
+                box.suspended = True
+            elif box.sandbox is not None:
                 await box.sandbox.stop()
                 box.sandbox = None
+                box.suspended = False
             if box.record.status != "stopped":
                 box.record.touch("stopped")
                 self.store.save(box.record)

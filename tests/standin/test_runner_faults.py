@@ -130,3 +130,55 @@ async def test_faults_endpoint_reports_active_faults_only(faulty, runner):
     assert all(f["issue"].startswith("boxlite-ai/boxlite#") for f in report["faults"])
     with runner.http() as http:
         assert http.get("/v1/_standin/faults").json() == {"component": "runner", "faults": []}
+
+
+# --------------------------------------------------------------------------- issue 14: resume
+
+
+BOOTS = "/root/boots"
+MAIN = ["sh", "-c", f"echo boot >> {BOOTS}; exec sleep 600"]
+
+
+async def _boots(box: boxlite.Box, want: int, within: float) -> int:
+    """The box's boot count once it reaches `want`, else what it is after `within` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        got = len((await run(box, "sh", "-c", f"cat {BOOTS} 2>/dev/null")).stdout.splitlines())
+        if got >= want or loop.time() >= deadline:
+            return got
+        await asyncio.sleep(0.1)
+
+
+async def _resume_effects(proc: RunnerProcess, within: float) -> tuple[int, bool]:
+    """(boot count after stop/start, whether a setsid'd exec outlived it)."""
+    rt = proc.sdk()
+    box = await rt.create(boxlite.BoxOptions(image=BUSYBOX_REF, cmd=MAIN))
+    try:
+        assert await _boots(box, 1, 10.0) == 1
+        started = await run(box, "sh", "-c", "setsid sleep 7777 </dev/null >/dev/null 2>&1 &")
+        assert started.exit_code == 0
+        await box.stop()
+        await box.start()
+        boots = await _boots(box, 2, within)
+        ps = await run(box, "ps", "-o", "args")
+        return boots, "sleep 7777" in ps.stdout
+    finally:
+        await rt.remove(box.id, force=True)
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (None, (2, False)),  # a start reboots the box and replays its cmd
+        ("service-killed-on-resume", (1, False)),  # rebooted, cmd not replayed
+        ("stop-keeps-processes", (2, True)),  # cmd re-run, but the box never went down
+    ],
+)
+async def test_resume_replays_the_main_command_and_ends_the_old_processes(
+    runner_factory, fault, expected
+):
+    proc = runner_factory(faults=[fault] if fault else [])
+    # The clean side replays within milliseconds; under service-killed-on-resume the count
+    # is read after the same bounded wait, so 1 there means "not replayed in 3 s".
+    assert await _resume_effects(proc, within=3.0) == expected
