@@ -281,8 +281,13 @@ async def test_retry_post_after_reset_resends_the_post_to_the_upstream(upstream)
         reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
         post = b"POST /api/count HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd"
         assert (await _http(reader, writer, post)).endswith(b"post 1")  # the client's answer
-        with pytest.raises(ConnectionResetError):  # the reset still follows, after the re-send
+        with pytest.raises(ConnectionResetError):  # the reset still follows, at once
             await asyncio.wait_for(reader.read(100), 10)
+        writer.close()
+        # The client's next request goes upstream only after the re-send has its answer.
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        get = b"GET /api/plain HTTP/1.1\r\nHost: x\r\n\r\n"
+        assert (await _http(reader, writer, get)).endswith(b"hello")
         writer.close()
         retries = proxy.of_kind("retry")
     assert POSTS == [b"abcd", b"abcd"], "the upstream got the POST twice, same body"

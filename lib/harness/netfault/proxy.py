@@ -383,6 +383,7 @@ class _Connection:
                     self.success = self._reports_success(req)
                 if self.drop_stdin is not None:
                     data = self._without_stdin(data)
+                await self.proxy._retried()
                 await self.up.send(data)
             await self.up.finish(self._eof_upstream)
         except (ConnectionError, OSError):
@@ -467,9 +468,8 @@ class _Connection:
                         self.event("reset", req, detail="after a complete response")
                         body = self.obs.bodies.pop(id(req), None)
                         if self.plan.retry_post_after_reset and req.method == b"POST":
-                            await self.down.finish(self._retry_then_reset(req, body or b""))
-                        else:
-                            await self.down.finish(self._reset_client)
+                            self.proxy._in_background(self._retry(req, bytes(body or b"")))
+                        await self.down.finish(self._reset_client)
                         return
                     elif kind == "done":
                         self.obs.bodies.pop(id(req), None)
@@ -502,16 +502,6 @@ class _Connection:
         with contextlib.suppress(OSError, RuntimeError):
             self.cwriter.write_eof()
         self._eof()  # a half-close is legal: the client may still send until its own EOF
-
-    def _retry_then_reset(self, req: h11.Request, body: bytes):
-        """The reset's action with the re-send first: the re-sent POST then reaches the API
-        ahead of anything the client sends next (it cannot, before the reset)."""
-
-        async def action() -> None:
-            await self._retry(req, bytes(body))
-            await self._reset_client()
-
-        return action
 
     async def _retry(self, req: h11.Request, body: bytes) -> None:
         """retry-post-after-reset: send `req` again on a fresh upstream connection and read
@@ -584,12 +574,26 @@ class _Server:
         self._sink = sink
         self._attached: set[str] = set()
         self._cut: set[str] = set()  # executions whose first attach a cut fault took
+        self._retries: set[asyncio.Task] = set()  # retry-post-after-reset re-sends in flight
         self._conns: set[_Connection] = set()
         self._count = 0
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def _record(self, event: Event) -> None:
         self._sink(event)
+
+    def _in_background(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _retried(self) -> None:
+        """Wait for re-sent POSTs in flight (bounded by REPLAY_TIMEOUT_S each): the client's
+        next bytes, on any connection, reach the API after the re-send, as a client's own
+        retry would, so the order is the bug's, not a race. The reset itself is not delayed:
+        the client sees exactly what `reset-after-response` alone does."""
+        while self._retries:
+            await asyncio.wait(set(self._retries))
 
     def _first_attach(self, eid: str) -> bool:
         if eid in self._attached:
