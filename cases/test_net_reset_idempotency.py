@@ -67,6 +67,10 @@ async def test_reset_after_create_and_remove_responses(netfault, api, image):
         assert await _named(api, name) == [], f"box {name} still listed after its remove"
     creates = [e for e in netfault.proxy.of_kind("request") if e.method == "POST"]
     creates = [e for e in creates if e.target.rstrip("/").endswith("/boxes")]
-    assert len(creates) == BOXES, f"{len(creates)} create requests for {BOXES} boxes: retried"
+    # A re-send the proxy made (the mutant) carries its API answer as a `retry` event.
+    answers = [e.status for e in netfault.proxy.of_kind("retry")]
+    assert len(creates) == BOXES, (
+        f"{len(creates)} create requests for {BOXES} boxes: retried (re-sent answers {answers})"
+    )
     if netfault.plan.reset_methods is not None:
         assert netfault.proxy.of_kind("reset"), "the fault never fired"
