@@ -17,6 +17,11 @@ path delivers was unknown; measured on the stand-in with the PyPI SDK 0.10.8 and
 - a `timeout_secs` exec cut during `wait()` still reports its timeout (exit 143 on the
   stand-in) after the reconnect, with the output before it: passes.
 
+The stdin and timeout cases are proven two-sided by mutants (lib.harness.netfault.faults):
+network faults that simulate the server-side bug each case exists to catch, applied only on
+their mutation-matrix row (`net:ws-reattach-drops-stdin`, `net:ws-reattach-reports-success`),
+with the cut kept; without them (the clean row, and every ordinary run) the cases pass.
+
 The cut is the network fault's (lib.harness.netfault); each case asserts it really fired, so a
 pass means the reconnect path ran, not that nothing was cut.
 """
@@ -62,7 +67,10 @@ async def test_output_after_a_mid_stream_cut_is_complete_and_once(netfault):
     assert out.stdout == f"{LINE}\nsecond\nthird\n", out
 
 
-@pytest.mark.netfault(f"ws-cut-mid-stream={READY_BYTES}")
+# Failing side: `ws-reattach-drops-stdin` (a mutant: the proxy drops the stdin frames sent on
+# the re-attach, a server losing input across a reconnect) leaves `read` an empty line.
+@pytest.mark.netfault(f"ws-cut-mid-stream={READY_BYTES}", "ws-reattach-drops-stdin")
+@pytest.mark.catches("net:ws-reattach-drops-stdin")
 async def test_stdin_reaches_the_process_after_a_reconnect(netfault):
     box = await netfault.box()
     script = "echo ready; read line; echo got:$line; cat; echo eof"
@@ -90,7 +98,10 @@ async def test_stdin_reaches_the_process_after_a_reconnect(netfault):
     assert result.exit_code == 0, result
 
 
-@pytest.mark.netfault(f"ws-cut-mid-stream={BEFORE_BYTES}")
+# Failing side: `ws-reattach-reports-success` (a mutant: after the cut, the execution's status
+# and its re-attach's exit frame say `completed`, exit 0) is a timeout reported as success.
+@pytest.mark.netfault(f"ws-cut-mid-stream={BEFORE_BYTES}", "ws-reattach-reports-success")
+@pytest.mark.catches("net:ws-reattach-reports-success")
 async def test_timeout_is_reported_after_a_cut_during_wait(netfault):
     box = await netfault.box()
     execution = await box.exec("sh", ["-c", "echo before; sleep 300"], timeout_secs=2.0)

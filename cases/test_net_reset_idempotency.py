@@ -8,6 +8,12 @@ within a bound (never a hang); a create never yields two boxes for one name; a b
 was told failed is still findable by name and removable (no leak); a remove leaves no box.
 Measured on the stand-in with the PyPI SDK 0.10.8: passes; the SDK opens a new connection
 after each reset and never retried a POST (the proxy saw one create per box).
+
+Failing side (matrix row `net:retry-post-after-reset`): the mutant re-sends each create whose
+response was reset. The API refuses the duplicate name (409 `already_exists`), so no second
+box appears on the stand-in; the re-sent create is in the proxy's request log, and the case
+fails on its count of creates. A server without unique names would also fail its
+one-box-per-name check.
 """
 
 from __future__ import annotations
@@ -27,7 +33,10 @@ async def _named(api, name: str) -> list[dict]:
     return [b for b in resp.json().get("boxes", []) if b.get("name") == name]
 
 
-@pytest.mark.netfault("reset-after-response=POST|DELETE")
+# Failing side: `retry-post-after-reset` (a mutant: the proxy re-sends each reset create, a
+# client retrying a non-idempotent POST) shows as two creates per box in the proxy's log.
+@pytest.mark.netfault("reset-after-response=POST|DELETE", "retry-post-after-reset")
+@pytest.mark.catches("net:retry-post-after-reset")
 async def test_reset_after_create_and_remove_responses(netfault, api, image):
     rt = netfault.rt
     for _ in range(BOXES):
@@ -58,6 +67,10 @@ async def test_reset_after_create_and_remove_responses(netfault, api, image):
         assert await _named(api, name) == [], f"box {name} still listed after its remove"
     creates = [e for e in netfault.proxy.of_kind("request") if e.method == "POST"]
     creates = [e for e in creates if e.target.rstrip("/").endswith("/boxes")]
-    assert len(creates) == BOXES, f"{len(creates)} create requests for {BOXES} boxes: retried"
+    # A re-send the proxy made (the mutant) carries its API answer as a `retry` event.
+    answers = [e.status for e in netfault.proxy.of_kind("retry")]
+    assert len(creates) == BOXES, (
+        f"{len(creates)} create requests for {BOXES} boxes: retried (re-sent answers {answers})"
+    )
     if netfault.plan.reset_methods is not None:
         assert netfault.proxy.of_kind("reset"), "the fault never fired"

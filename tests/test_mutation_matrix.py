@@ -135,6 +135,11 @@ def test_every_fault_is_caught_by_marked_cases(pins):
     assert {f for f in faults if mm.is_network(f)} == {
         "net:ws-cut-after-upgrade",
         "net:ws-cut-mid-stream",
+        # Mutants: the failing sides of the network cases that pass under their condition.
+        "net:ws-reattach-drops-stdin",
+        "net:ws-reattach-reports-success",
+        "net:ws-exit-overtakes-output",
+        "net:retry-post-after-reset",
     }
     # The SDK-axis case counts once per SDK: python, node and go.
     assert pins["exec-stdout-drop"] == (
@@ -208,6 +213,8 @@ def test_network_rows_run_the_stand_in_clean_and_only_their_fault():
     assert mm.row_env("quota-clamp") == {mm.NETFAULTS_ENV: "transparent"}
     assert mm._fault_arg("net:ws-cut-mid-stream") == "net:ws-cut-mid-stream"
     assert mm.issue_of("net:ws-cut-after-upgrade") == "boxlite-ai/boxlite#627"
+    assert mm.issue_of("net:ws-exit-overtakes-output") == "boxlite-ai/boxlite#563"
+    assert mm.issue_of("net:retry-post-after-reset") == "boxlite-e2e/issues#11"
     assert mm.known_fault("net:latency") and not mm.known_fault("net:nope")
     assert not mm.known_fault("nope")
     row = mm.Row(

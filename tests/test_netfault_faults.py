@@ -48,3 +48,20 @@ def test_case_filter_keeps_all_none_or_one_fault():
     assert ns.kept(words, "transparent") == ()
     assert ns.kept(words, "latency") == ("latency=5",)
     assert ns.kept(words, "bandwidth") == ()
+
+
+def test_mutants_apply_only_on_their_own_row_with_the_conditions_kept():
+    # A mutant simulates a bug: never under `marked` (the ordinary run, where the case must
+    # pass); selected, it keeps the case's network conditions, which the bug needs.
+    words = ("ws-cut-mid-stream=11", "ws-reattach-drops-stdin", "ws-reattach-reports-success")
+    assert ns.kept(words, "marked") == ("ws-cut-mid-stream=11",)
+    assert ns.kept(words, "transparent") == ()
+    assert ns.kept(words, "ws-reattach-drops-stdin") == words[:2]
+    assert ns.kept(words, "ws-cut-mid-stream") == ("ws-cut-mid-stream=11",)
+    assert ns.kept(("latency=5",), "ws-reattach-drops-stdin") == ()  # not its mark: nothing
+    plan = nf.parse(["ws-exit-overtakes-output", "retry-post-after-reset"])
+    assert plan.exit_overtakes_output and plan.retry_post_after_reset and plan.observes
+    assert plan.exposes() == set(), "a mutant exposes no SDK bug: known_bug never applies"
+    assert nf.is_mutant("ws-reattach-reports-success") and not nf.is_mutant("latency=5")
+    with pytest.raises(nf.NetFaultError, match="takes no value"):
+        nf.parse(["retry-post-after-reset=2"])

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.stack  # the proxy is a child process of its own
 FRAME = b"\x01" + b"x" * 100  # a stdout frame as the attach protocol sends it
 FRAMES = 3
 BIG = 100_000
+TIMED_OUT = {"status": "timed_out", "exit_code": 143}  # what the stand-in's GET says then
+POSTS: list[bytes] = []  # bodies the upstream's /count received, in order
 
 
 def _app() -> web.Application:
@@ -47,11 +49,21 @@ def _app() -> web.Application:
         else:
             for _ in range(FRAMES):
                 await ws.send_bytes(FRAME)
-            await ws.send_str(json.dumps({"type": "exit", "exit_code": 0}))
+            code = int(req.query.get("exit", 0))
+            await ws.send_str(json.dumps({"type": "exit", "exit_code": code}))
         await ws.close()
         return ws
 
+    async def status(_req):
+        return web.json_response(TIMED_OUT)
+
+    async def count(req):
+        POSTS.append(await req.read())
+        return web.Response(text=f"post {len(POSTS)}")
+
     app = web.Application()
+    app.router.add_get("/api/v1/boxes/b1/executions/{eid}", status)
+    app.router.add_post("/api/count", count)
     app.router.add_get("/api/plain", plain)
     app.router.add_post("/api/echo", echo)
     app.router.add_get("/api/big", big)
@@ -214,3 +226,71 @@ async def test_reset_after_response_delivers_the_response_then_resets(upstream):
 def test_proxy_refuses_a_non_http_upstream():
     with pytest.raises(ProxyError, match="upstream must be http"):
         NetFaultProxy("https://example.invalid/api")
+
+
+# --------------------------------------------------------------------------- mutants
+
+
+async def test_exit_overtakes_output_delivers_the_exit_before_the_last_frame(upstream):
+    with _proxy(upstream, "ws-exit-overtakes-output") as proxy:
+        async with aiohttp.ClientSession() as s:
+            # The client reads on past the exit frame here, so the moved frame is visible:
+            # the SDK stops at the exit frame and never sees it.
+            got = await _attach(s, proxy.url, "e1")
+            async with s.get(f"{proxy.url}/plain") as r:  # plain HTTP is untouched
+                assert await r.text() == "hello"
+    assert got == [FRAME] * (FRAMES - 1) + [EXPECTED[-1], FRAME], got
+
+
+async def test_reattach_drops_stdin_drops_only_a_reattachs_stdin_frames(upstream):
+    async def echoed(s, url: str) -> list:
+        async with s.ws_connect(f"{url}/v1/boxes/b1/executions/e1/attach?echo=1") as ws:
+            await ws.send_bytes(b"in-1")
+            await ws.send_bytes(b"in-2")
+            await ws.send_str("bye")  # a text frame: passes, and ends the echo
+            return [msg.data async for msg in ws]
+
+    with _proxy(upstream, "ws-reattach-drops-stdin") as proxy:
+        async with aiohttp.ClientSession() as s:
+            assert await echoed(s, proxy.url) == [b"in-1", b"in-2"]  # first attach: whole
+            assert await echoed(s, proxy.url) == []  # the re-attach: stdin lost, text kept
+        drops = proxy.of_kind("drop-stdin")
+        assert drops and all("re-attach" in d.detail for d in drops), drops
+
+
+async def test_reattach_reports_success_rewrites_a_cut_execution_only(upstream):
+    url_of = "{}/v1/boxes/b1/executions/{}"
+    with _proxy(upstream, "ws-cut-mid-stream=2", "ws-reattach-reports-success") as proxy:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(url_of.format(proxy.url, "e1")) as r:  # not cut yet: as is
+                assert await r.json() == TIMED_OUT
+            await _attach(s, proxy.url, "e1")  # the first attach, cut after 2 bytes
+            async with s.get(url_of.format(proxy.url, "e1")) as r:
+                assert await r.json() == {"status": "completed", "exit_code": 0}
+            async with s.ws_connect(url_of.format(proxy.url, "e1") + "/attach?exit=143") as ws:
+                got = [msg.data async for msg in ws]
+            async with s.get(url_of.format(proxy.url, "e2")) as r:  # never cut: as is
+                assert await r.json() == TIMED_OUT
+    assert got[:-1] == [FRAME] * FRAMES and json.loads(got[-1]) == {"type": "exit", "exit_code": 0}
+    assert proxy.of_kind("report-success")
+
+
+async def test_retry_post_after_reset_resends_the_post_to_the_upstream(upstream):
+    POSTS.clear()
+    with _proxy(upstream, "reset-after-response=POST", "retry-post-after-reset") as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        post = b"POST /api/count HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd"
+        assert (await _http(reader, writer, post)).endswith(b"post 1")  # the client's answer
+        with pytest.raises(ConnectionResetError):  # the reset still follows, at once
+            await asyncio.wait_for(reader.read(100), 10)
+        writer.close()
+        # The client's next request goes upstream only after the re-send has its answer.
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        get = b"GET /api/plain HTTP/1.1\r\nHost: x\r\n\r\n"
+        assert (await _http(reader, writer, get)).endswith(b"hello")
+        writer.close()
+        retries = proxy.of_kind("retry")
+    assert POSTS == [b"abcd", b"abcd"], "the upstream got the POST twice, same body"
+    assert [(r.method, r.status) for r in retries] == [("POST", 200)], retries
+    requests = [e for e in proxy.of_kind("request") if e.method == "POST"]
+    assert len(requests) == 2 and "re-sent" in requests[1].detail, requests

@@ -378,6 +378,17 @@ def _check_catches(item: pytest.Item) -> None:
                 f"known: {', '.join(sorted(FAULT_SPECS))}, or net:NAME with NAME one of "
                 f"{', '.join(sorted(NET_SPECS))}"
             )
+        # A network fault applies on its matrix row only through the case's own netfault
+        # mark (BOXLITE_E2E_NETFAULTS filters the marks): pinned without it, it would miss.
+        marked = {w.partition("=")[0] for w in netsession.marked_words(item)}
+        unmarked = [
+            f for f in mark.args if _network_fault(f) and f.removeprefix(NET_PREFIX) not in marked
+        ]
+        if unmarked:
+            raise pytest.UsageError(
+                f"{item.nodeid}: catches({', '.join(map(repr, unmarked))}) without that fault "
+                "in its @netfault mark: the matrix row would never apply it"
+            )
 
 
 def _network_fault(name: str) -> bool:

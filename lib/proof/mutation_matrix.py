@@ -86,7 +86,8 @@ def issue_of(fault: str | None) -> str | None:
     if not fault:
         return None
     if is_network(fault):
-        return netfaults.SPECS[fault.removeprefix(NET)].exposes
+        spec = netfaults.SPECS[fault.removeprefix(NET)]
+        return spec.exposes or spec.models  # a mutant models a bug class, exposes none
     return SPECS[fault].issue
 
 

@@ -17,6 +17,28 @@ checked here, so a typo is one clear `NetFaultError` before anything starts.
 - `reset-after-response[=METHODS]`: once a plain (non-upgrade) response to one of METHODS
   (`POST|DELETE`; default any) is delivered, the connection is reset (RST).
 
+Mutants (`mutant=True`): not network conditions a correct client must survive but simulated
+*bugs* on the far side of the wire (a server, or a client's retry logic), placed in the proxy
+because they only show under a network condition a case marks (a cut, latency, a reset). They
+are the failing side of a network case's two-sided proof: a case names one in its `netfault`
+mark and pins it (`catches("net:NAME")`); it is never applied under `marked` (a correct client
+fails under it by design) and, when `BOXLITE_E2E_NETFAULTS=NAME` selects it, the case keeps
+its other marks too (the condition the bug needs; lib.harness.netfault.session.kept).
+
+- `ws-reattach-drops-stdin`: on a re-attach of an execution (any attach after its first),
+  the client's binary frames (stdin data) are dropped; text frames (`stdin_eof`) pass. A
+  server that loses input across a reconnect (boxlite-e2e/issues#11).
+- `ws-reattach-reports-success`: for an execution whose first attach was cut, its status
+  responses (`GET .../executions/{id}`) and its re-attaches' frames report `completed` with
+  exit code 0 (same-length rewrite). A server that reports a timed-out execution as a success
+  after a reconnect (boxlite-e2e/issues#11).
+- `ws-exit-overtakes-output`: on every attach, the exit frame is delivered before the last
+  output frame that preceded it; the SDK stops reading at the exit frame, so that output is
+  lost. boxlite-ai/boxlite#563's reorder, deterministic, where latency widens its window.
+- `retry-post-after-reset`: when a POST's response is followed by a reset, the proxy re-sends
+  that POST to the API on a new connection (logged as a request): a client that retries a
+  non-idempotent create after a reset (boxlite-e2e/issues#11).
+
 `exposes` names the upstream issue a fault makes visible in the SDK, so `known_bug` for that
 issue applies exactly while the fault is in force (lib.harness.plugin), on either stack: the
 SDK is the same PyPI wheel on both, and the bug is the client's.
@@ -45,6 +67,15 @@ class NetFaultSpec:
     summary: str
     exposes: str | None = None  # upstream issue the fault makes visible, "owner/repo#N"
     takes_value: bool = False
+    # A simulated bug, not a network condition: only on its own matrix row (module docstring).
+    mutant: bool = False
+    models: str | None = None  # a mutant's bug class: upstream issue or this project's
+
+
+def is_mutant(word: str) -> bool:
+    """Whether a fault word names a mutant (unknown words are not: parse() refuses them)."""
+    spec = SPECS.get(word.partition("=")[0])
+    return spec is not None and spec.mutant
 
 
 SPECS: dict[str, NetFaultSpec] = {
@@ -71,6 +102,30 @@ SPECS: dict[str, NetFaultSpec] = {
             "a plain response is delivered, then the connection is reset",
             takes_value=True,
         ),
+        NetFaultSpec(
+            "ws-reattach-drops-stdin",
+            "on a re-attach of an execution, the client's stdin data frames are dropped",
+            mutant=True,
+            models="boxlite-e2e/issues#11",
+        ),
+        NetFaultSpec(
+            "ws-reattach-reports-success",
+            "a cut execution's status and re-attach frames say completed, exit code 0",
+            mutant=True,
+            models="boxlite-e2e/issues#11",
+        ),
+        NetFaultSpec(
+            "ws-exit-overtakes-output",
+            "each attach's exit frame is delivered before the output frame preceding it",
+            mutant=True,
+            models="boxlite-ai/boxlite#563",
+        ),
+        NetFaultSpec(
+            "retry-post-after-reset",
+            "a POST whose response was followed by a reset is re-sent to the API",
+            mutant=True,
+            models="boxlite-e2e/issues#11",
+        ),
     )
 }
 
@@ -93,6 +148,23 @@ class FaultPlan:
     jitter_ms: float = 0.0
     bandwidth_kbps: float | None = None
     reset_methods: frozenset[str] | None = None  # empty set: any method
+    reattach_drops_stdin: bool = False
+    reattach_reports_success: bool = False
+    exit_overtakes_output: bool = False
+    retry_post_after_reset: bool = False
+
+    @property
+    def observes(self) -> bool:
+        """Whether a fault acts at HTTP/WebSocket boundaries (the proxy must parse)."""
+        return bool(
+            self.ws_cut_after_upgrade
+            or self.ws_cut_mid_stream is not None
+            or self.reset_methods is not None
+            or self.reattach_drops_stdin
+            or self.reattach_reports_success
+            or self.exit_overtakes_output
+            or self.retry_post_after_reset
+        )
 
     @property
     def delays(self) -> bool:
@@ -160,6 +232,9 @@ def parse(words: list[str] | tuple[str, ...]) -> FaultPlan:
             if bad:
                 raise NetFaultError(f"network fault {name!r}: unknown method(s) {bad}")
             plan = replace(plan, reset_methods=frozenset(methods))
+        elif spec.mutant:
+            field = name.replace("-", "_").removeprefix("ws_")
+            plan = replace(plan, **{field: True})
         names.append(word)
     return replace(plan, names=tuple(names))
 

@@ -68,6 +68,9 @@ START_TIMEOUT_S = 10.0
 EVENTS_CAP = 10_000
 WITHHOLD_BOUND_S = 10.0  # ws-cut-after-upgrade waits at most this long for the exit frame
 ATTACH_RE = re.compile(r"/executions/(?P<eid>[^/?]+)/attach(?:\?|$)")
+STATUS_RE = re.compile(r"/executions/(?P<eid>[^/?]+)/?(?:\?|$)")  # GET .../executions/{id}
+EXIT_CODE_RE = re.compile(rb'"exit_code": ?(-?\d+)')
+REPLAY_TIMEOUT_S = 30.0  # retry-post-after-reset: the re-sent POST's answer, at most
 
 
 class ProxyError(HarnessError):
@@ -90,12 +93,15 @@ class Event:
 class _Observer:
     """Two mirrored h11 parsers: where requests and responses begin and end."""
 
-    def __init__(self) -> None:
+    def __init__(self, capture: bool = False) -> None:
         self.srv = h11.Connection(h11.SERVER)  # fed client bytes
         self.cli = h11.Connection(h11.CLIENT)  # fed server bytes
         self.pending: deque[h11.Request] = deque()
         self.opaque = False
         self.switched: h11.Request | None = None
+        # retry-post-after-reset re-sends a request: its body, by id() of its Request.
+        self.capture = capture
+        self.bodies: dict[int, bytearray] = {}
 
     def client_bytes(self, data: bytes) -> list[h11.Request]:
         if self.opaque or self.switched is not None:
@@ -115,6 +121,10 @@ class _Observer:
                 return
             if isinstance(ev, h11.Request):
                 self.pending.append(ev)
+                if self.capture:
+                    self.bodies[id(ev)] = bytearray()
+            elif isinstance(ev, h11.Data) and self.capture and self.pending:
+                self.bodies.setdefault(id(self.pending[-1]), bytearray()).extend(ev.data)
             self.cli.send(ev)
 
     def server_bytes(self, data: bytes) -> list[tuple[str, h11.Request, object]]:
@@ -174,6 +184,81 @@ class _Frames:
             if opcode == 0x8 or (opcode == 0x1 and b'"exit"' in payload):
                 return True
         return False
+
+
+class _FrameSplitter:
+    """Whole RFC 6455 frames out of a byte stream (either direction), partial ones kept.
+
+    The mutants that act on single frames (drop a client's stdin frame, hold a server's last
+    output frame back) need frame boundaries, not chunk boundaries."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        """(opcode, the frame's raw bytes) for every frame completed by `data`."""
+        self.buf += data
+        out: list[tuple[int, bytes]] = []
+        while len(self.buf) >= 2:
+            size, at = self.buf[1] & 0x7F, 2
+            if size == 126:
+                if len(self.buf) < 4:
+                    break
+                size, at = struct.unpack("!H", self.buf[2:4])[0], 4
+            elif size == 127:
+                if len(self.buf) < 10:
+                    break
+                size, at = struct.unpack("!Q", self.buf[2:10])[0], 10
+            at += 4 if self.buf[1] & 0x80 else 0  # client frames are masked
+            if len(self.buf) < at + size:
+                break
+            out.append((self.buf[0] & 0x0F, self.buf[: at + size]))
+            self.buf = self.buf[at + size :]
+        return out
+
+
+def _is_exit(frame: bytes) -> bool:
+    """An unmasked server text frame carrying the exit message (or a close)."""
+    opcode = frame[0] & 0x0F
+    return opcode == 0x8 or (opcode == 0x1 and b'"exit"' in frame)
+
+
+class _ExitFirst:
+    """ws-exit-overtakes-output: the last output frame before the exit frame goes after it.
+
+    Each output (binary) frame is held until the next one arrives; when the exit frame comes,
+    it is sent first and the held frame after it, which the SDK (it stops at the exit frame)
+    never reads: #563's reorder, every time, not by chance."""
+
+    def __init__(self) -> None:
+        self.frames = _FrameSplitter()
+        self.held = b""
+
+    def feed(self, data: bytes) -> bytes:
+        out = bytearray()
+        for opcode, frame in self.frames.feed(data):
+            if opcode == 0x2:
+                out += self.held
+                self.held = frame
+            elif _is_exit(frame) and self.held:
+                out += frame + self.held
+                self.held = b""
+            else:
+                out += frame  # pings, other control frames: in order
+        return bytes(out)
+
+
+def _as_success(data: bytes) -> bytes:
+    """ws-reattach-reports-success: `timed_out` -> `completed`, any exit code -> 0.
+
+    Same length, so a Content-Length or a frame's length stays right. A pattern split across
+    two reads escapes it; status bodies and exit frames are small single reads here."""
+    data = data.replace(b'"timed_out"', b'"completed"')
+
+    def zero(m: re.Match) -> bytes:
+        return m.group(0)[: m.start(1) - m.start(0)] + b"0".ljust(len(m.group(1)))
+
+    return EXIT_CODE_RE.sub(zero, data)
 
 
 class _Pipe:
@@ -238,7 +323,7 @@ class _Connection:
     def __init__(self, proxy: _Server, num: int, creader, cwriter, ureader, uwriter):
         self.proxy, self.num, self.plan = proxy, num, proxy.plan
         self.creader, self.cwriter, self.ureader, self.uwriter = creader, cwriter, ureader, uwriter
-        self.obs = _Observer()
+        self.obs = _Observer(capture=self.plan.retry_post_after_reset)
         # Parsing costs CPU on every chunk; only the faults that act at HTTP/WS boundaries
         # need it (or a caller asking for the request log). Otherwise bytes are only pumped.
         self.obs.opaque = not proxy.observe
@@ -246,6 +331,10 @@ class _Connection:
         self.down = _Pipe(cwriter, self.plan, proxy.rng)
         self.ended = asyncio.Event()
         self.eofs = 0  # directions that ended with an EOF passed on; both: done
+        # Mutants, per connection: set at its upgrade (attach) or at each request (status).
+        self.drop_stdin: _FrameSplitter | None = None  # ws-reattach-drops-stdin
+        self.success = False  # ws-reattach-reports-success: rewrite what the server says
+        self.exit_first: _ExitFirst | None = None  # ws-exit-overtakes-output
 
     def event(self, kind: str, req: h11.Request | None = None, **kw) -> None:
         method = req.method.decode("latin-1") if req is not None else ""
@@ -291,10 +380,34 @@ class _Connection:
             while data := await self.creader.read(READ_SIZE):
                 for req in self.obs.client_bytes(data):
                     self.event("request", req)
+                    self.success = self._reports_success(req)
+                if self.drop_stdin is not None:
+                    data = self._without_stdin(data)
+                await self.proxy._retried()
                 await self.up.send(data)
             await self.up.finish(self._eof_upstream)
         except (ConnectionError, OSError):
             await self._close_both()
+
+    def _without_stdin(self, data: bytes) -> bytes:
+        """The client's frames minus binary ones (stdin data); `stdin_eof` (text) passes."""
+        assert self.drop_stdin is not None
+        kept, dropped = bytearray(), 0
+        for opcode, frame in self.drop_stdin.feed(data):
+            if opcode == 0x2:
+                dropped += 1
+            else:
+                kept += frame
+        if dropped:
+            self.event("drop-stdin", detail=f"{dropped} stdin frame(s) of a re-attach")
+        return bytes(kept)
+
+    def _reports_success(self, req: h11.Request) -> bool:
+        """A status request for an execution whose first attach was cut (the mutant on)."""
+        if not self.plan.reattach_reports_success or req.method != b"GET":
+            return False
+        m = STATUS_RE.search(req.target.decode("latin-1"))
+        return m is not None and m.group("eid") in self.proxy._cut
 
     async def _eof_upstream(self) -> None:
         with contextlib.suppress(OSError, RuntimeError):
@@ -318,12 +431,24 @@ class _Connection:
                     budget -= len(data)
                     await self.down.send(data)
                     continue
+                if self.exit_first is not None:
+                    data = self.exit_first.feed(data)
+                if self.success:
+                    data = self._success(data)
                 for kind, req, extra in self.obs.server_bytes(data):
                     if kind == "response":
                         self.event("response", req, status=extra.status_code)
                     elif kind == "switched":
                         action = self._on_upgrade(req)
                         head = len(data) - int(extra)
+                        if action is None and (self.exit_first or self.success):
+                            # The frames behind the 101 in this read are the mutant's too.
+                            await self.down.send(data[:head])
+                            data = data[head:]
+                            if self.exit_first is not None:
+                                data = self.exit_first.feed(data)
+                            if self.success:
+                                data = self._success(data)
                         if action == "cut":
                             await self.down.send(data[:head])
                             await self._withhold_until_exit(data[head:])
@@ -341,8 +466,13 @@ class _Connection:
                     elif kind == "done" and self._resets(req):
                         await self.down.send(data)
                         self.event("reset", req, detail="after a complete response")
+                        body = self.obs.bodies.pop(id(req), None)
+                        if self.plan.retry_post_after_reset and req.method == b"POST":
+                            self.proxy._in_background(self._retry(req, bytes(body or b"")))
                         await self.down.finish(self._reset_client)
                         return
+                    elif kind == "done":
+                        self.obs.bodies.pop(id(req), None)
                 await self.down.send(data)
             await self.down.finish(self._eof_client)
         except (ConnectionError, OSError):
@@ -373,18 +503,54 @@ class _Connection:
             self.cwriter.write_eof()
         self._eof()  # a half-close is legal: the client may still send until its own EOF
 
+    async def _retry(self, req: h11.Request, body: bytes) -> None:
+        """retry-post-after-reset: send `req` again on a fresh upstream connection and read
+        its answer (bounded); the client never sees it, the API acts on it."""
+        self.event("request", req, detail="re-sent by retry-post-after-reset")
+        cli = h11.Connection(h11.CLIENT)
+        wire = cli.send(req) + cli.send(h11.Data(data=body)) + cli.send(h11.EndOfMessage())
+        status: int | None = None
+        try:
+            reader, writer = await asyncio.open_connection(self.proxy.up_host, self.proxy.up_port)
+            try:
+                writer.write(wire)
+                await writer.drain()
+                status = await asyncio.wait_for(_status_of(cli, reader), REPLAY_TIMEOUT_S)
+            finally:
+                writer.close()
+        except (OSError, asyncio.TimeoutError, h11.ProtocolError) as exc:
+            self.event("retry", req, detail=f"re-sent POST got no answer: {exc!r}")
+            return
+        self.event("retry", req, status=status, detail="the API's answer to the re-sent POST")
+
+    def _success(self, data: bytes) -> bytes:
+        out = _as_success(data)
+        if out != data:
+            self.event("report-success", detail="status/exit rewritten to completed, 0")
+        return out
+
     def _on_upgrade(self, req: h11.Request) -> str | int | None:
         target = req.target.decode("latin-1")
         self.event("upgrade", req, status=101)
         m = ATTACH_RE.search(target)
-        if m is None or not self.proxy._first_attach(m.group("eid")):
+        if m is None:
+            return None
+        eid = m.group("eid")
+        if self.plan.exit_overtakes_output:
+            self.exit_first = _ExitFirst()
+        if not self.proxy._first_attach(eid):
+            if self.plan.reattach_drops_stdin:
+                self.drop_stdin = _FrameSplitter()
+            self.success = self.plan.reattach_reports_success and eid in self.proxy._cut
             return None
         if self.plan.ws_cut_after_upgrade:
-            self.event("cut-after-upgrade", req, detail=f"execution {m.group('eid')}")
+            self.event("cut-after-upgrade", req, detail=f"execution {eid}")
+            self.proxy._cut.add(eid)
             return "cut"
         if self.plan.ws_cut_mid_stream is not None:
             n = self.plan.ws_cut_mid_stream
-            self.event("cut-mid-stream", req, detail=f"execution {m.group('eid')} after {n} B")
+            self.event("cut-mid-stream", req, detail=f"execution {eid} after {n} B")
+            self.proxy._cut.add(eid)
             return n
         return None
 
@@ -403,20 +569,31 @@ class _Server:
         self.up_host = parts.hostname or "127.0.0.1"
         self.up_port = parts.port or 80
         self.plan = plan
-        self.observe = observe or bool(
-            plan.ws_cut_after_upgrade
-            or plan.ws_cut_mid_stream is not None
-            or plan.reset_methods is not None
-        )
+        self.observe = observe or plan.observes
         self.rng = random.Random(seed)
         self._sink = sink
         self._attached: set[str] = set()
+        self._cut: set[str] = set()  # executions whose first attach a cut fault took
+        self._retries: set[asyncio.Task] = set()  # retry-post-after-reset re-sends in flight
         self._conns: set[_Connection] = set()
         self._count = 0
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def _record(self, event: Event) -> None:
         self._sink(event)
+
+    def _in_background(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _retried(self) -> None:
+        """Wait for re-sent POSTs in flight (bounded by REPLAY_TIMEOUT_S each): the client's
+        next bytes, on any connection, reach the API after the re-send, as a client's own
+        retry would, so the order is the bug's, not a race. The reset itself is not delayed:
+        the client sees exactly what `reset-after-response` alone does."""
+        while self._retries:
+            await asyncio.wait(set(self._retries))
 
     def _first_attach(self, eid: str) -> bool:
         if eid in self._attached:
@@ -588,6 +765,20 @@ class NetFaultProxy:
             counts[e.kind] = counts.get(e.kind, 0) + 1
         inner = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no traffic"
         return f"netfault proxy [{self.plan.label}] {self.url}: {inner}"
+
+
+async def _status_of(cli: h11.Connection, reader: asyncio.StreamReader) -> int | None:
+    """The status of the response `reader` carries, read to its end (or the EOF)."""
+    status = None
+    while True:
+        ev = cli.next_event()
+        if ev is h11.NEED_DATA:
+            cli.receive_data(await reader.read(READ_SIZE))
+            continue
+        if isinstance(ev, h11.Response):
+            status = ev.status_code
+        if isinstance(ev, (h11.EndOfMessage, h11.ConnectionClosed)):
+            return status
 
 
 def _first_line(proc: subprocess.Popen, timeout: float) -> str:

@@ -41,12 +41,22 @@ def marked_words(item: pytest.Item) -> tuple[str, ...]:
 
 
 def kept(words: tuple[str, ...], which: str) -> tuple[str, ...]:
-    """`words` filtered by BOXLITE_E2E_NETFAULTS: all, none, or only one fault's."""
+    """`words` filtered by BOXLITE_E2E_NETFAULTS: all, none, or only one fault's.
+
+    Mutants (simulated bugs, lib.harness.netfault.faults) are the exception both ways: under
+    `marked` they are dropped, since a case marks one only to be proven failing on its row
+    and a correct client fails under it by design; when `which` selects a mutant the case
+    marks, its network conditions (every other non-mutant mark) are kept with it, because
+    the bug it models shows only under them (stdin lost across a reconnect needs the cut).
+    A case that does not mark the selected fault runs transparent, as before."""
     if which == "marked":
-        return words
+        return tuple(w for w in words if not nf.is_mutant(w))
     if which == "transparent":
         return ()
-    return tuple(w for w in words if w.partition("=")[0] == which)
+    chosen = tuple(w for w in words if w.partition("=")[0] == which)
+    if chosen and nf.is_mutant(which):
+        return tuple(w for w in words if not nf.is_mutant(w)) + chosen
+    return chosen
 
 
 def profile_words(cfg: Config) -> tuple[str, ...]:
