@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from lib.errors import HarnessError
 from lib.harness.sdk.availability import GO_DRIVER_BINARY
 from lib.names import REPO_ROOT
 from lib.stack import cloud_build
@@ -48,7 +49,7 @@ GO_ERA_TAGS = (
 GO_DRIVER_ENV = (("CGO_ENABLED", "1"), ("GOFLAGS", "-mod=mod"), ("GOPROXY", "off"))
 
 
-class GoDriverUnsupported(ValueError):
+class GoDriverUnsupported(HarnessError, ValueError):
     """The checkout's Go SDK is not a shape the Go driver can be built against."""
 
 
