@@ -15,13 +15,16 @@ decide the build, in the shape upstream had them (read in boxlite-ai/boxlite):
   snapshot routes under `apps/api/src/box/`, the admin quota DTO.
 - `catalog` (newest, commits 1e60a94/07a9c80): only `sdks/go/bridge_cgo_prebuilt.go`
   (`!boxlite_dev`, `lib/linux-x64-gnu/libboxlite.a`), the image catalog module and no
-  snapshot controller, `yarn@4.13.0` with a lockfile, daemon and computer-use assets.
+  snapshot controller, `yarn@4.13.0` with a lockfile, daemon and computer-use assets, and
+  the Go SDK's module file and REST runtime (`sdks/go/go.mod`, `sdks/go/rest.go` with
+  `BoxliteRestOptions`, commit 46d5599), which the Go driver's build reads.
 
 The stand-ins (`cargo`, `go`, `yarn`, `corepack`, `rustup`, `llvm-objcopy`, `git`) record
 their argv and working dir as JSON lines and do the one side effect later steps rely on
 (cargo writes `target/<profile>/libboxlite.a`, go writes its `-o`), and fail the way the
 real tool does where a wrong plan would: `go build ./cmd/runner` without the embedded
-assets, `yarn install --frozen-lockfile` on Yarn 4, a Corepack prompt with stdin closed.
+assets, the Go driver's `go build .` when `ERAS_GO_DRIVER_FAIL=1` (a compile error),
+`yarn install --frozen-lockfile` on Yarn 4, a Corepack prompt with stdin closed.
 """
 
 from __future__ import annotations
@@ -146,6 +149,13 @@ def make_checkout(root: Path, era: str) -> Path:
             "#cgo linux,amd64 LDFLAGS: ${SRCDIR}/lib/linux-x64-gnu/libboxlite.a\n"
             '#cgo linux,amd64 LDFLAGS: -lresolv -lpthread -ldl -lrt -lm\n*/\nimport "C"\n',
         )
+        _w(root, "sdks/go/go.mod", "module github.com/boxlite-ai/boxlite/sdks/go\n\ngo 1.24\n")
+        _w(
+            root,
+            "sdks/go/rest.go",
+            "package boxlite\n\ntype BoxliteRestOptions struct {\n\tURL string\n}\n\n"
+            "func NewRest(opts BoxliteRestOptions) (*Runtime, error) { return nil, nil }\n",
+        )
         # What `go generate` leaves: a *release* library the build must replace.
         _w(root, "sdks/go/lib/linux-x64-gnu/libboxlite.a", "RELEASE DOWNLOAD\n")
     return root
@@ -162,7 +172,8 @@ args = sys.argv[1:]
 with open(os.environ["ERAS_RECORD"], "a") as fh:
     fh.write(json.dumps({"tool": name, "argv": args, "cwd": os.getcwd(),
                          "env": {k: os.environ.get(k) for k in
-                                 ("CGO_ENABLED", "HUSKY", "COREPACK_ENABLE_DOWNLOAD_PROMPT")}})
+                                 ("CGO_ENABLED", "HUSKY", "COREPACK_ENABLE_DOWNLOAD_PROMPT",
+                                  "GOFLAGS", "GOPROXY", "GOTOOLCHAIN")}})
              + "\n")
 cwd = Path.cwd()
 if name == "cargo" and args[:1] == ["build"]:
@@ -171,6 +182,9 @@ if name == "cargo" and args[:1] == ["build"]:
     lib.parent.mkdir(parents=True, exist_ok=True)
     lib.write_text(f"OUR BUILD {profile}\n")
 elif name == "go" and args[:1] == ["build"]:
+    if args[-1] == "." and os.environ.get("ERAS_GO_DRIVER_FAIL") == "1":
+        print("main.go:12:2: undefined: boxlite.NewRest", file=sys.stderr)
+        sys.exit(1)
     if args[-1] == "./cmd/runner":
         assets = cwd / "pkg/daemon/assets.go"
         static = cwd / "pkg/daemon/static"

@@ -164,6 +164,7 @@ def test_full_cloud_plan_by_dry_run_changes_nothing(stack, fake_checkout, empty_
         "api",
         "sdk",
         "node_sdk",
+        "go_driver",
         "services",
         "health",
         "smoke",
@@ -194,6 +195,9 @@ def test_full_cloud_plan_by_dry_run_changes_nothing(stack, fake_checkout, empty_
         f"--no-deps {fake_checkout / 'sdks/python'}",
         f"npm run build:native -- --release (in {fake_checkout / 'sdks/node'})",
         f"npm install --no-save --no-audit --no-fund {fake_checkout / 'sdks/node'}",
+        f"go mod edit -replace=github.com/boxlite-ai/boxlite/sdks/go={fake_checkout / 'sdks/go'}",
+        "Go driver: go build -tags boxlite_rest_options -o",
+        "boxlite-e2e-go-driver",
         "boxlite-api: would install and start",
         "boxlite-runner: would install and start",
     ]

@@ -11,8 +11,8 @@ this reason on every axis case of that SDK, never a silent pass.
   checkout and installs it there instead).
 - `go`: the Go driver binary (`BOXLITE_E2E_GO_DRIVER`, else `boxlite-e2e-go-driver` in the
   layout's bin dir, where the cloud bootstrap puts it after building `drivers/go` against the
-  checkout's `sdks/go`). It needs the Go toolchain and a module proxy, so it does not exist
-  on hosts without them.
+  checkout's `sdks/go`, the `go_driver` step). It needs that checkout, its Go toolchain and
+  its staged libboxlite.a, so it does not exist on other hosts.
 - `BOXLITE_E2E_SDKS=python,node` restricts the axis; an SDK left out is reported as not
   selected (still not a pass).
 """
@@ -134,8 +134,8 @@ def detect_go(go_driver: str | None, bin_dir: Path):
     return Availability(
         "go",
         False,
-        f"no Go driver at {built} (the cloud bootstrap builds it from the checkout's sdks/go; "
-        "needs Go and a module proxy; or set BOXLITE_E2E_GO_DRIVER)",
+        f"no Go driver at {built} (the cloud bootstrap's go_driver step builds it against the "
+        "checkout's sdks/go, and removes it when that build fails; or set BOXLITE_E2E_GO_DRIVER)",
     )
 
 

@@ -94,6 +94,7 @@ STEPS: dict[str, list[tuple[str, Step]]] = {
         ("api", cloud.api),
         ("sdk", cloud.sdk),
         ("node_sdk", cloud_sdks.node_sdk),
+        ("go_driver", cloud_sdks.go_driver),
         ("services", cloud.cloud_services),
         ("health", common.check_health),
         ("smoke", common.smoke),
