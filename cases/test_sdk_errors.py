@@ -55,6 +55,7 @@ async def no_resume_box(client: Client, image: str, e2e):
 
 
 @pytest.mark.catches("exec-on-stopped-500")
+@pytest.mark.sdk_needs("box_lifetimes")  # auto_resume=False, or the exec resumes it
 async def test_exec_on_stopped_box_is_stopped(no_resume_box):
     box = no_resume_box
     await box.stop()
@@ -67,6 +68,7 @@ async def test_exec_on_stopped_box_is_stopped(no_resume_box):
 
 
 @pytest.mark.catches("error-names-runner-id")
+@pytest.mark.sdk_needs("box_lifetimes")  # auto_resume=False, or the exec resumes it
 async def test_stopped_box_error_names_the_box_as_the_client_knows_it(no_resume_box):
     box = no_resume_box
     await box.stop()

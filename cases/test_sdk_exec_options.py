@@ -20,6 +20,7 @@ TIMEOUT_S = 1.0
 BOUND_S = 45.0  # "it terminates", not a performance claim
 
 
+@pytest.mark.sdk_needs("exec_env")
 async def test_env_is_visible_and_does_not_leak(sdk_box):
     env = {f"E2E_VAR_{i}": f"value {i} with spaces" for i in range(10)}
     script = 'for i in $(seq 0 9); do eval "echo \\"$i=\\$E2E_VAR_$i\\""; done'
@@ -32,12 +33,14 @@ async def test_env_is_visible_and_does_not_leak(sdk_box):
     assert again.stdout == "[unset]\n", again
 
 
+@pytest.mark.sdk_needs("exec_env")
 async def test_working_dir_is_honoured(sdk_box):
     await sdk_box.sh("mkdir -p '/tmp/dir with spaces'")
     out = await sdk_box.run("pwd", working_dir="/tmp/dir with spaces")
     assert (out.exit_code, out.stdout) == (0, "/tmp/dir with spaces\n"), out
 
 
+@pytest.mark.sdk_needs("exec_env")
 async def test_missing_working_dir_is_a_typed_error(sdk_box):
     with pytest.raises(ClientError) as caught:
         await sdk_box.run("pwd", working_dir="/no/such/dir-" + secrets.token_hex(3))
@@ -51,6 +54,7 @@ async def test_tty_is_a_terminal_and_pipes_are_not(sdk_box):
     assert (pipe.exit_code, pipe.stdout) == (0, "pipe\n"), pipe
 
 
+@pytest.mark.sdk_needs("exec_env")
 async def test_timeout_stops_a_sleeping_command(sdk_box):
     started = time.monotonic()
     out = await sdk_box.sh("echo before; sleep 300", timeout=TIMEOUT_S, drain_timeout=BOUND_S)

@@ -257,6 +257,8 @@ const OPS = {
 // missing capability as not applicable, with this as the reason's source.
 const CAPABILITIES = {
   attach: typeof getNativeModule().JsBox?.prototype?.attach === "function", // Box.attach(executionId)
+  exec_env: true, // exec(command, args, env, tty, user, timeoutSecs, workingDir)
+  box_lifetimes: true, // JsBoxOptions autoStop, autoDelete, autoResume
 };
 
 // ------------------------------------------------------------------ loop

@@ -32,7 +32,11 @@ MARKERS = (
     "sdk_bug(sdk, reason): a known client-side bug of one SDK's binding; strict xfail for "
     "that SDK only",
 )
-CAPABILITIES = {"attach": "Box.attach(execution_id): re-attach to an execution by id"}
+CAPABILITIES = {
+    "attach": "Box.attach(execution_id): re-attach to an execution by id",
+    "exec_env": "per-execution env, user, timeout and working dir",
+    "box_lifetimes": "auto_stop, auto_delete and auto_resume on create",
+}
 
 
 def parametrize(metafunc: pytest.Metafunc) -> None:

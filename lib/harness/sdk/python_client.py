@@ -131,7 +131,7 @@ class PythonClient(Client):
     """The neutral client over the Python SDK's tracked REST runtime."""
 
     sdk = SDK
-    capabilities = frozenset({"attach"})
+    capabilities = frozenset({"attach", "exec_env", "box_lifetimes"})
 
     def __init__(
         self, runtime: TrackedRuntime, url: str, prefix: str | None, *, owned: bool = False
