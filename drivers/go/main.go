@@ -429,41 +429,48 @@ func opCreate(a args) (map[string]any, error) {
 	return boxResult(b, a["runtime"].(string)), nil
 }
 
-func opGet(a args) (map[string]any, error) {
+// rtAndID: the runtime handle and the `id_or_name` argument, the pair every lookup needs.
+func rtAndID(a args) (*boxlite.Runtime, string, error) {
 	r, err := rt(a)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	id, _, err := a.str("id_or_name", false)
+	return r, id, err
+}
+
+// findBox: the box with that id or name; nil and no error when the runtime has none.
+func findBox(a args) (*boxlite.Box, error) {
+	r, id, err := rtAndID(a)
 	if err != nil {
 		return nil, err
 	}
 	b, err := r.Get(bg, id)
 	if boxlite.IsNotFound(err) || (err == nil && b == nil) {
-		return map[string]any{"box": nil}, nil
+		return nil, nil
 	}
+	return b, err
+}
+
+func opGet(a args) (map[string]any, error) {
+	b, err := findBox(a)
 	if err != nil {
 		return nil, err
+	}
+	if b == nil {
+		return map[string]any{"box": nil}, nil
 	}
 	return boxResult(b, a["runtime"].(string)), nil
 }
 
 func opGetInfo(a args) (map[string]any, error) {
-	r, err := rt(a)
-	if err != nil {
-		return nil, err
-	}
-	id, _, err := a.str("id_or_name", false)
-	if err != nil {
-		return nil, err
-	}
 	// The Go SDK reads info through a box handle: get it, read, release it.
-	b, err := r.Get(bg, id)
-	if boxlite.IsNotFound(err) || (err == nil && b == nil) {
-		return map[string]any{"info": nil}, nil
-	}
+	b, err := findBox(a)
 	if err != nil {
 		return nil, err
+	}
+	if b == nil {
+		return map[string]any{"info": nil}, nil
 	}
 	defer b.Close()
 	info, err := b.Info(bg)
@@ -490,11 +497,7 @@ func opListInfo(a args) (map[string]any, error) {
 }
 
 func opRemove(a args) (map[string]any, error) {
-	r, err := rt(a)
-	if err != nil {
-		return nil, err
-	}
-	id, _, err := a.str("id_or_name", false)
+	r, id, err := rtAndID(a)
 	if err != nil {
 		return nil, err
 	}
