@@ -152,7 +152,8 @@ async def driver(tmp_path):
 @needs_node
 async def test_ready_line_names_the_sdk_and_its_capabilities(driver):
     assert driver.ready["sdk"] == "node" and driver.ready["version"] == NODE.version
-    assert driver.capabilities == frozenset()  # 0.10.0 has no Box.attach(execution_id)
+    # 0.10.0 has per-exec options and box lifetimes, but no Box.attach(execution_id).
+    assert driver.capabilities == frozenset({"exec_env", "box_lifetimes"})
     assert any("event=ready" in line for line in driver.log_lines)
 
 
