@@ -487,6 +487,7 @@ def _write_failure(e2e: E2ESession, item: pytest.Item, phases: dict) -> None:
 
 STACK_BOXES_KEY = pytest.StashKey[dict]()
 RUN_END_KEY = pytest.StashKey[dict]()
+HOLD_KEY = pytest.StashKey[Any]()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -497,6 +498,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if e2e is None or _xdist_worker(config) is not None or config.option.collectonly:
         return
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(runguard.received)
+    # From here until summary.json is written, SIGINT/SIGTERM are noted, not obeyed: a Ctrl-C
+    # landing between the leftover check and the summary write once left summary.json
+    # saying "running" for a run that had ended (the API-killed drill, under load).
+    hold = runguard.signals_deferred()
+    late = hold.__enter__()
+    config.stash[HOLD_KEY] = hold
     found = e2e.guard.final_check(interrupted)
     config.stash[STACK_BOXES_KEY] = found
     end: dict[str, Any] = {"status": "interrupted" if interrupted else "complete"}
@@ -509,12 +516,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if found["left"] and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     end["exit_status"] = int(session.exitstatus)
+    end["signals_deferred"] = late  # filled until the summary is written
     config.stash[RUN_END_KEY] = end
+
+
+def _release_signals(config: pytest.Config) -> None:
+    """End the deferral pytest_sessionfinish began (once; a no-op without one)."""
+    hold = config.stash.get(HOLD_KEY, None)
+    if hold is not None:
+        del config.stash[HOLD_KEY]
+        hold.__exit__(None, None, None)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Stop this process's network-profile proxy (each xdist worker has its own), then
     release the run's liveness lease (forgotten when nothing of the run is left)."""
+    _release_signals(config)  # pytest_terminal_summary did not run (e.g. -p no:terminal)
     e2e = config.stash.get(SESSION_KEY, None)
     if e2e is not None:
         e2e.close_proxy()
@@ -544,7 +561,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         run_end=config.stash.get(RUN_END_KEY, None),
         sdks={name: a.to_json() for name, a in e2e.config.sdks.items()},
     )
-    path = reports.write_summary(results, summary)
+    try:
+        path = reports.write_summary(results, summary)
+    finally:
+        _release_signals(config)
     terminalreporter.write_sep("=", "boxlite-e2e summary")
     for line in reports.render(summary):
         terminalreporter.write_line(line)
