@@ -25,6 +25,7 @@ zero `disk_io` ceilings then pass and the box is created (201).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from standin.errors import ApiError
 from standin.faults import ActiveFault
@@ -179,46 +180,47 @@ def _check_direction(spec: dict, where: str, strict: bool) -> None:
         raise _bad(f"{where}allow_net must be an array of strings")
 
 
-def _check_volumes(value: object, strict: bool) -> None:
+def _each_object(value: object, name: str) -> Iterator[tuple[str, dict]]:
+    """`value` as an array of objects: (`name.index`, the object) per item; None has none."""
     if value is None:
         return
     if not isinstance(value, list):
-        raise _bad("volumes must be an array")
+        raise _bad(f"{name} must be an array")
     for index, item in enumerate(value):
-        spec = _object(item, f"volumes.{index}")
+        where = f"{name}.{index}"
+        yield where, _object(item, where)
+
+
+def _check_volumes(value: object, strict: bool) -> None:
+    for where, spec in _each_object(value, "volumes"):
         if strict:
-            _only(spec, ("managed_volume", "guest_path", "read_only"), f"volumes.{index}.")
+            _only(spec, ("managed_volume", "guest_path", "read_only"), f"{where}.")
         source = spec.get("managed_volume")
         if not isinstance(source, str) or not source:
-            raise _bad(f"volumes.{index}.managed_volume should not be empty")
+            raise _bad(f"{where}.managed_volume should not be empty")
         if HOST_PATH.match(source):
             raise _bad(
                 "host bind mounts are not supported by this API; managed_volume takes a"
                 " volume id or name, not a path"
             )
         if not isinstance(spec.get("guest_path"), str):
-            raise _bad(f"volumes.{index}.guest_path must be a string")
+            raise _bad(f"{where}.guest_path must be a string")
         if spec.get("read_only") not in (None, False):
-            raise _bad(f"volumes.{index}.read_only must be one of the following values: false")
+            raise _bad(f"{where}.read_only must be one of the following values: false")
 
 
 def _check_secrets(value: object, strict: bool) -> None:
-    if value is None:
-        return
-    if not isinstance(value, list):
-        raise _bad("secrets must be an array")
-    for index, item in enumerate(value):
-        spec = _object(item, f"secrets.{index}")
+    for where, spec in _each_object(value, "secrets"):
         if strict:
-            _only(spec, ("name", "value", "hosts", "placeholder"), f"secrets.{index}.")
+            _only(spec, ("name", "value", "hosts", "placeholder"), f"{where}.")
         for key in ("name", "value"):
             if not isinstance(spec.get(key), str) or not spec[key]:
                 # The message names the field, never its value: it may be the secret.
-                raise _bad(f"secrets.{index}.{key} should not be empty")
+                raise _bad(f"{where}.{key} should not be empty")
         hosts = spec.get("hosts")
         if hosts is not None and (
             not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts)
         ):
-            raise _bad(f"secrets.{index}.hosts must be an array of strings")
+            raise _bad(f"{where}.hosts must be an array of strings")
         if spec.get("placeholder") is not None and not isinstance(spec["placeholder"], str):
-            raise _bad(f"secrets.{index}.placeholder must be a string")
+            raise _bad(f"{where}.placeholder must be a string")
