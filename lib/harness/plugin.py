@@ -27,6 +27,7 @@ before `pytest_plugins` registers it, which would otherwise warn on every run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -487,7 +488,7 @@ def _write_failure(e2e: E2ESession, item: pytest.Item, phases: dict) -> None:
 
 STACK_BOXES_KEY = pytest.StashKey[dict]()
 RUN_END_KEY = pytest.StashKey[dict]()
-HOLD_KEY = pytest.StashKey[Any]()
+HOLD_KEY = pytest.StashKey[contextlib.ExitStack]()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -501,8 +502,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # From here until summary.json is written, SIGINT/SIGTERM are noted, not obeyed: a Ctrl-C
     # landing between the leftover check and the summary write once left summary.json
     # saying "running" for a run that had ended (the API-killed drill, under load).
-    hold = runguard.signals_deferred()
-    late = hold.__enter__()
+    hold = contextlib.ExitStack()
+    late = hold.enter_context(runguard.signals_deferred())
     config.stash[HOLD_KEY] = hold
     found = e2e.guard.final_check(interrupted)
     config.stash[STACK_BOXES_KEY] = found
@@ -525,7 +526,7 @@ def _release_signals(config: pytest.Config) -> None:
     hold = config.stash.get(HOLD_KEY, None)
     if hold is not None:
         del config.stash[HOLD_KEY]
-        hold.__exit__(None, None, None)
+        hold.close()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
